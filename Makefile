@@ -1,0 +1,59 @@
+# Every target that needs Python sets up .venv itself, so a fresh clone only needs python3 (and swift, if present).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= out/demo
+SWIFT  := $(shell command -v swift 2>/dev/null)
+
+.PHONY: setup test test-python test-swift lint demo bench app app-device sim-e2e clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: test-python test-swift
+
+test-python: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+test-swift:
+ifdef SWIFT
+	cd ios_app && swift test
+else
+	@echo "swift not on PATH: skipping the CompanionKit tests (install a Swift 6 toolchain to run them)"
+endif
+
+lint: $(STAMP)
+	$(BIN)/ruff check python harness tests
+	$(BIN)/ruff format --check python harness tests
+	$(BIN)/mypy
+
+demo: $(STAMP)
+	$(BIN)/mlharness demo -o $(OUT)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+# macOS only: the companion app for the Simulator, and a signed build for a device (DEVELOPMENT_TEAM from the environment).
+app:
+	xcodebuild -project ios_app/MLHarnessCompanion.xcodeproj -scheme MLHarnessCompanion -configuration Debug \
+	  -sdk iphonesimulator -destination 'generic/platform=iOS Simulator' \
+	  -derivedDataPath ios_app/DerivedData CODE_SIGNING_ALLOWED=NO build
+
+app-device:
+	@test -n "$(DEVELOPMENT_TEAM)" || { echo "set DEVELOPMENT_TEAM to your Apple team id"; exit 2; }
+	xcodebuild -project ios_app/MLHarnessCompanion.xcodeproj -scheme MLHarnessCompanion -configuration Debug \
+	  -sdk iphoneos -destination 'generic/platform=iOS' -allowProvisioningUpdates \
+	  -derivedDataPath ios_app/DerivedData DEVELOPMENT_TEAM=$(DEVELOPMENT_TEAM) build
+
+sim-e2e: $(STAMP) app
+	$(BIN)/python -m pytest tests/device --mlh-devices tests/device/devices.yaml --mlh-select 'kind=simulator' \
+	  --mlh-report-dir out/sim-e2e --mlh-min-cells 1
+
+clean:
+	rm -rf $(VENV) out ios_app/.build

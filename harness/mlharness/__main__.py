@@ -1,0 +1,5 @@
+import sys
+
+from mlharness.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""`mlharness`: a thin command line over mlupdate and mlharness.
+
+Each module in this package that defines `register(subparsers)` contributes its subcommands; handlers take
+the parsed arguments and return an exit code. Errors from the library become one clear message and exit 2
+(exit 1 is reserved for "ran fine, the answer is no": an invalid model, a failed parity verdict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+
+from mlupdate import __version__
+from mlupdate.errors import MlupdateError
+
+Handler = Callable[[argparse.Namespace], int]
+
+EXIT_OK, EXIT_NO, EXIT_ERROR = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlharness",
+        description="Build updatable Core ML models and jobs, run them on Simulators and devices, check parity.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlharness {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), format="%(levelname)s %(name)s: %(message)s")
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except MlupdateError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

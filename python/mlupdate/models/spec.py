@@ -1,0 +1,177 @@
+"""Loading, saving and navigating Core ML specs (the protobuf `Model` message).
+
+Everything else in mlupdate reaches into specs through these helpers, so the rules for "which message holds
+the network" and "which sub-model of a pipeline is the updatable one" live in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from mlupdate._coreml import Model_pb2
+from mlupdate.errors import ModelLoadError
+
+Spec = Any  # Model_pb2.Model; protobuf classes carry no static types
+
+NEURAL_NETWORK_KINDS = ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor")
+PIPELINE_KINDS = ("pipeline", "pipelineClassifier", "pipelineRegressor")
+KNN_KIND = "kNearestNeighborsClassifier"
+
+
+def load_spec(path: str | os.PathLike[str]) -> Spec:
+    """Read a `.mlmodel` file; every way it can fail is a ModelLoadError naming the file and the fix."""
+    path = Path(path)
+    if path.is_dir():
+        if path.suffix == ".mlmodelc":
+            raise ModelLoadError(
+                "this is a compiled model folder, not a model spec",
+                where=str(path),
+                fix="pass the .mlmodel it was compiled from, or read it with `mlupdate.compiled`",
+            )
+        if path.suffix == ".mlpackage":
+            raise ModelLoadError(
+                "ML Program packages cannot be updated on device (Core ML updates neural networks and k-NN only)",
+                where=str(path),
+                fix="convert with convert_to='neuralnetwork' and make that model updatable",
+            )
+        raise ModelLoadError("is a folder, not a .mlmodel file", where=str(path), fix="pass a .mlmodel file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelLoadError("no such file", where=str(path), fix="check the path") from None
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot read the file: {exc.strerror}", where=str(path), fix="check the path and its permissions"
+        ) from None
+    return parse_spec(data, where=str(path))
+
+
+def parse_spec(data: bytes, *, where: str = "<bytes>") -> Spec:
+    if not data:
+        raise ModelLoadError("the file is empty", where=where, fix="pass a complete .mlmodel file")
+    spec = Model_pb2.Model()
+    try:
+        spec.ParseFromString(data)
+    except DecodeError:
+        raise ModelLoadError(
+            "not a Core ML model: the protobuf cannot be decoded (truncated or another kind of file)",
+            where=where,
+            fix="re-export or re-download the .mlmodel; check that the copy is complete",
+        ) from None
+    if spec.WhichOneof("Type") is None or spec.specificationVersion <= 0:
+        raise ModelLoadError(
+            "not a Core ML model: no model type or specification version in the file",
+            where=where,
+            fix="pass a .mlmodel file written by coremltools or Xcode",
+        )
+    return spec
+
+
+def save_spec(spec: Spec, path: str | os.PathLike[str]) -> Path:
+    """Write atomically (temporary file + rename), so an interrupted save never leaves a half model."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(spec.SerializeToString())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def model_kind(spec: Spec) -> str:
+    kind = spec.WhichOneof("Type")
+    return str(kind)
+
+
+def is_neural_network(spec: Spec) -> bool:
+    return model_kind(spec) in NEURAL_NETWORK_KINDS
+
+
+def is_pipeline(spec: Spec) -> bool:
+    return model_kind(spec) in PIPELINE_KINDS
+
+
+def neural_network(spec: Spec) -> Any:
+    """The NeuralNetwork / NeuralNetworkClassifier / NeuralNetworkRegressor message of a network spec."""
+    kind = model_kind(spec)
+    if kind not in NEURAL_NETWORK_KINDS:
+        raise ModelLoadError(f"expected a neural network model, found {kind!r}")
+    return getattr(spec, kind)
+
+
+def pipeline_message(spec: Spec) -> Any:
+    kind = model_kind(spec)
+    if kind not in PIPELINE_KINDS:
+        raise ModelLoadError(f"expected a pipeline model, found {kind!r}")
+    return getattr(spec, kind).pipeline
+
+
+def pipeline_names(spec: Spec) -> list[str]:
+    """Sub-model names used to scope parameters: `Pipeline.names`, or `model0 … modelN-1` when unset."""
+    pipeline = pipeline_message(spec)
+    count = len(pipeline.models)
+    names = list(pipeline.names)
+    return names if len(names) == count else [f"model{i}" for i in range(count)]
+
+
+@dataclass(frozen=True)
+class ScopedModel:
+    """A (sub-)model and the parameter scope that reaches it: `()` for the top level, `("model1",)` inside."""
+
+    scope: tuple[str, ...]
+    spec: Spec
+
+    @property
+    def scope_prefix(self) -> str:
+        return "".join(f"{name}." for name in self.scope)
+
+
+def walk_models(spec: Spec, scope: tuple[str, ...] = ()) -> Iterator[ScopedModel]:
+    """Every model in the tree, depth first, pipelines before their children."""
+    yield ScopedModel(scope, spec)
+    if is_pipeline(spec):
+        for name, child in zip(pipeline_names(spec), pipeline_message(spec).models, strict=True):
+            yield from walk_models(child, (*scope, name))
+
+
+def updatable_leaf(spec: Spec) -> ScopedModel:
+    """The model an update task trains: the spec itself, or the last model of (nested) pipelines."""
+    scope: tuple[str, ...] = ()
+    while is_pipeline(spec):
+        pipeline = pipeline_message(spec)
+        if not pipeline.models:
+            raise ModelLoadError("the pipeline has no models", fix="add at least one model to the pipeline")
+        scope = (*scope, pipeline_names(spec)[-1])
+        spec = pipeline.models[-1]
+    return ScopedModel(scope, spec)
+
+
+def class_labels(spec: Spec) -> list[str] | list[int] | None:
+    """Class labels of a network classifier or k-NN classifier, in index order; None for other models."""
+    kind = model_kind(spec)
+    if kind == "neuralNetworkClassifier" or kind == KNN_KIND:
+        message = getattr(spec, kind)
+        which = message.WhichOneof("ClassLabels")
+        if which == "stringClassLabels":
+            return [str(v) for v in message.stringClassLabels.vector]
+        if which == "int64ClassLabels":
+            return [int(v) for v in message.int64ClassLabels.vector]
+        return [] if kind == KNN_KIND else None
+    if kind == "pipelineClassifier":
+        return class_labels(updatable_leaf(spec).spec)
+    return None
+
+
+def layers_by_name(spec: Spec) -> dict[str, Any]:
+    return {layer.name: layer for layer in neural_network(spec).layers}
