@@ -114,7 +114,8 @@ def pipeline_message(spec: Spec) -> Any:
     kind = model_kind(spec)
     if kind not in PIPELINE_KINDS:
         raise ModelLoadError(f"expected a pipeline model, found {kind!r}")
-    return getattr(spec, kind).pipeline
+    # A plain `pipeline` is the Pipeline message itself; classifier/regressor pipelines wrap one.
+    return spec.pipeline if kind == "pipeline" else getattr(spec, kind).pipeline
 
 
 def pipeline_names(spec: Spec) -> list[str]:

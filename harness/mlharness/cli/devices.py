@@ -1,0 +1,151 @@
+"""`mlharness doctor`, `mlharness targets` and `mlharness run`: the device bridge on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from mlharness.cli import EXIT_ERROR, EXIT_NO, EXIT_OK
+from mlharness.doctor import Check, Checkup, run_checks, verdict
+from mlharness.errors import RunFailed
+from mlharness.runner import Deadlines, Progress, RunResult, run_job
+from mlharness.targets import default_host, discover, open_target
+
+_STYLE = {"ok": "green", "missing": "red", "info": "yellow"}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    doctor = subparsers.add_parser("doctor", help="check this host for Xcode, Simulators, devices and the app")
+    doctor.add_argument("--ios-app", type=Path, default=Path("ios_app"), help="the ios_app folder (default: ./ios_app)")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    _developer_dir(doctor)
+    doctor.set_defaults(handler=_doctor)
+
+    targets = subparsers.add_parser("targets", help="list Simulators and devices, and why unusable ones are")
+    targets.add_argument("--json", action="store_true", help="print the targets as JSON")
+    _developer_dir(targets)
+    targets.set_defaults(handler=_targets)
+
+    run = subparsers.add_parser("run", help="run a job bundle on a target and pull its verified results")
+    run.add_argument("job", type=Path, help="the job bundle folder (written by mlupdate)")
+    run.add_argument("--target", required=True, help="UDID or name from `mlharness targets`")
+    run.add_argument("--kind", choices=["simulator", "devicectl", "device"], help="when a device has several")
+    run.add_argument("--app", type=Path, help="the companion .app to install first (default: already installed)")
+    run.add_argument("-o", "--out", type=Path, required=True, help="folder the results bundle is pulled into")
+    run.add_argument("--deadline", type=float, help="seconds to wait for DONE (default: from the job)")
+    _developer_dir(run)
+    run.set_defaults(handler=_run)
+
+
+def _developer_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--developer-dir", help="pin this Xcode (like DEVELOPER_DIR) for every xcrun call")
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    checks = run_checks(default_host(args.developer_dir), Checkup(app_search_root=args.ios_app))
+    if args.json:
+        print(json.dumps([asdict(check) for check in checks], indent=2))
+        return EXIT_OK
+    console = Console(soft_wrap=True)
+    for check in checks:
+        _print_check(console, check)
+    console.print(f"\n{verdict(checks)}", highlight=False)
+    return EXIT_OK
+
+
+def _print_check(console: Console, check: Check) -> None:
+    console.print(f"[{_STYLE[check.status]}]{check.status:>7}[/] [bold]{check.name}[/]: {check.found}", highlight=False)
+    if check.meaning:
+        console.print(f"          means: {check.meaning}", highlight=False)
+    if check.fix:
+        console.print(f"          fix:   {check.fix}", highlight=False)
+
+
+def _targets(args: argparse.Namespace) -> int:
+    found = discover(default_host(args.developer_dir))
+    if args.json:
+        payload = {"targets": [asdict(c) for c in found.candidates], "notes": list(found.notes)}
+        print(json.dumps(payload, indent=2))
+        return EXIT_OK
+    console = Console(soft_wrap=True)
+    if found.candidates:
+        table = Table("name", "kind", "udid", "usable", "reason")
+        for c in found.candidates:
+            table.add_row(c.name, c.kind, c.udid, "yes" if c.usable else "no", c.reason)
+        console.print(table)
+    usable = sum(c.usable for c in found.candidates)
+    console.print(f"{usable} usable target(s).", highlight=False)
+    for note in found.notes:
+        console.print(f"  {note}", highlight=False)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    target = open_target(args.target, kind=args.kind, host=default_host(args.developer_dir))
+    deadlines = Deadlines(job=args.deadline)
+    console = Console(stderr=True, soft_wrap=True)
+    with console.status("preparing", spinner="dots") as status:
+
+        def show(progress: Progress) -> None:
+            status.update(f"{progress.state.value}: {progress.message}")
+            if progress.event is not None:
+                console.print(_event_line(progress.event), highlight=False)
+
+        try:
+            result = run_job(target, args.job, args.out, app=args.app, deadlines=deadlines, progress=show)
+        except RunFailed as failure:
+            status.stop()
+            return _report_failure(console, failure, args.out)
+    return _report_result(result)
+
+
+def _event_line(event: Mapping[str, Any]) -> str:
+    parts = [f"task {event.get('task')}", str(event.get("event"))]
+    if event.get("epoch") is not None:
+        parts.append(f"epoch {event['epoch']}")
+    if event.get("mini_batch") is not None:
+        parts.append(f"batch {event['mini_batch']}")
+    if event.get("loss") is not None:
+        parts.append(f"loss {event['loss']:.6g}")
+    return "  ".join(parts)
+
+
+def _report_result(result: RunResult) -> int:
+    results = result.results
+    print(
+        f"{result.results_path}: job {result.job_id} on {result.target.name} ({result.target.kind}): {results.status}"
+    )
+    for task in results.tasks:
+        print(
+            f"  task {task['index']}: {task['status']}, epochs {task['epochs_completed']}, "
+            f"final loss {task['final_loss']}, train {task['train_seconds']} s"
+        )
+    if results.error is not None:
+        print(f"  error ({results.error['phase']}): {results.error['message']}")
+    return EXIT_OK if results.status == "succeeded" else EXIT_NO
+
+
+def _report_failure(console: Console, failure: RunFailed, out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    report = out / "run-failure.json"
+    report.write_text(json.dumps(failure.to_dict(), indent=2, default=str), encoding="utf-8")
+    console.print(f"error: {failure.message}", highlight=False)
+    diagnostics = failure.diagnostics
+    if "command" in diagnostics:
+        console.print(f"  command:   {' '.join(diagnostics['command'])}", highlight=False)
+        console.print(f"  exit code: {diagnostics['exit_code']}", highlight=False)
+    for event in diagnostics.get("last_events", [])[-3:]:
+        console.print(f"  last event: {_event_line(event)}", highlight=False)
+    if diagnostics.get("device_log"):
+        console.print("  device log (tail):", highlight=False)
+        for line in str(diagnostics["device_log"]).splitlines()[-10:]:
+            console.print(f"    {line}", highlight=False)
+    console.print(f"  diagnostics: {report}", highlight=False)
+    return EXIT_ERROR

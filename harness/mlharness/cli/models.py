@@ -1,0 +1,119 @@
+"""`mlharness inspect`, `mlharness validate` and `mlharness make-updatable`: the model toolkit on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlharness.cli import EXIT_NO, EXIT_OK
+from mlharness.errors import ConfigError
+from mlupdate.models.inspect import inspect_model
+from mlupdate.models.spec import load_spec, save_spec
+from mlupdate.models.updatable import Adam, Loss, Optimizer, Sgd, make_updatable
+from mlupdate.models.validate import validate
+
+
+def register(subparsers: Any) -> None:
+    inspect = subparsers.add_parser("inspect", help="describe a model: features, updatable layers, loss, parameters")
+    inspect.add_argument("model", type=Path, help="a .mlmodel file")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
+    inspect.set_defaults(handler=run_inspect)
+
+    check = subparsers.add_parser(
+        "validate", help="check a model against Core ML's rules for updatable models (exit 1 when invalid)"
+    )
+    check.add_argument("model", type=Path, help="a .mlmodel file")
+    check.add_argument("--json", action="store_true", help="print the issues as JSON")
+    check.set_defaults(handler=run_validate)
+
+    make = subparsers.add_parser("make-updatable", help="write an updatable copy of a network model")
+    make.add_argument("model", type=Path, help="the .mlmodel to start from (never changed)")
+    make.add_argument("-o", "--output", type=Path, required=True, help="where to write the updatable model")
+    make.add_argument("--layers", type=_names, required=True, help="comma-separated layers to train, e.g. fc1,fc2")
+    make.add_argument("--loss", choices=("cce", "mse"), required=True)
+    make.add_argument("--loss-input", help="blob the loss reads (default: the softmax output / the only output)")
+    make.add_argument("--optimizer", choices=("sgd", "adam"), required=True)
+    make.add_argument("--lr", type=float, help="default learning rate (allowed range [0, 1])")
+    make.add_argument("--batch", type=int, help="default mini-batch size")
+    make.add_argument("--batch-set", type=_ints, help="allowed mini-batch sizes, e.g. 1,2,4 (default: --batch)")
+    make.add_argument("--momentum", type=float, help="SGD momentum")
+    make.add_argument("--beta1", type=float, help="Adam beta1")
+    make.add_argument("--beta2", type=float, help="Adam beta2")
+    make.add_argument("--eps", type=float, help="Adam epsilon")
+    make.add_argument("--epochs", type=int, required=True, help="default number of epochs")
+    make.add_argument("--epochs-set", type=_ints, help="allowed epoch counts (default: --epochs)")
+    make.add_argument("--no-shuffle", action="store_true", help="do not shuffle between epochs (parity runs)")
+    make.add_argument("--seed", type=int, help="shuffle seed stored in the model")
+    make.set_defaults(handler=run_make_updatable)
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated layer names, e.g. fc1,fc2")
+    return names
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(value) for value in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 1,2,4 (got {text!r})") from None
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    report = inspect_model(load_spec(args.model), str(args.model))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_text())
+    return EXIT_OK
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    issues = validate(load_spec(args.model))
+    if args.json:
+        print(json.dumps({"model": str(args.model), "valid": not issues, "issues": [i.to_dict() for i in issues]}))
+    elif issues:
+        print(f"{args.model}: not a valid updatable model ({len(issues)} problem(s))")
+        for issue in issues:
+            print(f"  - [{issue.rule}] {issue.where}: {issue.message}\n    fix: {issue.fix}")
+    else:
+        print(f"{args.model}: valid updatable model")
+    return EXIT_NO if issues else EXIT_OK
+
+
+def _optimizer(args: argparse.Namespace) -> Optimizer:
+    chosen: dict[str, Any] = {"lr": args.lr, "batch": args.batch, "batch_set": args.batch_set}
+    factory: Callable[..., Optimizer]
+    if args.optimizer == "sgd":
+        chosen["momentum"] = args.momentum
+        factory = Sgd
+    else:
+        chosen |= {"beta1": args.beta1, "beta2": args.beta2, "eps": args.eps}
+        factory = Adam
+    return factory(**{key: value for key, value in chosen.items() if value is not None})
+
+
+def run_make_updatable(args: argparse.Namespace) -> int:
+    source: Path = args.model
+    target: Path = args.output
+    if target.exists() and source.exists() and target.resolve() == source.resolve():
+        raise ConfigError(
+            "refusing to overwrite the input model", where=str(target), fix="write the updatable model elsewhere (-o)"
+        )
+    updatable = make_updatable(
+        load_spec(source),
+        args.layers,
+        Loss(args.loss),
+        _optimizer(args),
+        args.epochs,
+        not args.no_shuffle,
+        args.seed,
+        args.loss_input,
+        epochs_set=args.epochs_set,
+    )
+    save_spec(updatable, target)
+    report = inspect_model(updatable, str(target))
+    print(f"wrote {target}: updatable {report.kind}, layers {', '.join(args.layers)}, valid")
+    return EXIT_OK

@@ -1,0 +1,95 @@
+"""`mlharness parity` (one results bundle against the reference; exit 1 when parity fails) and
+`mlharness report` (several reports or results bundles side by side: the cross-device table)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from mlharness.cli import EXIT_NO, EXIT_OK
+from mlupdate.bundle import read_job
+from mlupdate.parity.crossdevice import NOT_EVALUATED, html_table, load_row, markdown_table
+from mlupdate.parity.markdown import render_markdown
+from mlupdate.parity.run import run_parity
+
+FAILED_RESULTS = ("fail", "failed", "cancelled")
+
+
+def register(subparsers: Any) -> None:
+    parity = subparsers.add_parser(
+        "parity", help="compare a results bundle with the reference trainer and write reports (exit 1 on failure)"
+    )
+    parity.add_argument("results", type=Path, help="the results bundle folder (pulled from a device, or a dry run)")
+    parity.add_argument("--job", type=Path, required=True, help="the job bundle folder the results answer")
+    parity.add_argument("-o", "--output", type=Path, help="report folder (default: out/parity/<job_id>)")
+    parity.add_argument(
+        "--ensemble",
+        type=_positive,
+        default=8,
+        help="perturbed reference runs for long (trajectory-level) jobs (default 8, at least 3)",
+    )
+    parity.add_argument("--reference", type=Path, help="use this reference results bundle instead of running one")
+    parity.add_argument(
+        "--semantics", type=Path, help="calibration profile (JSON of knob values) for the reference to run with"
+    )
+    parity.add_argument("--xcode", help="Xcode version that built the app, recorded in the report's provenance")
+    parity.add_argument("--json", action="store_true", help="print report.json instead of the summary")
+    parity.set_defaults(handler=run_parity_command)
+
+    report = subparsers.add_parser(
+        "report", help="put several parity reports or results bundles side by side (the cross-device table)"
+    )
+    report.add_argument("folders", type=Path, nargs="+", help="report folders (report.json) or results bundles")
+    report.add_argument("-o", "--output", type=Path, help="also write cross-device.md/.html/.json here")
+    report.add_argument("--json", action="store_true", help="print the rows as JSON")
+    report.set_defaults(handler=run_report_command)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 3:
+        raise argparse.ArgumentTypeError("an ensemble needs at least 3 runs to measure its spread")
+    return value
+
+
+def run_parity_command(args: argparse.Namespace) -> int:
+    output = args.output or Path("out") / "parity" / read_job(args.job).job_id
+    result = run_parity(
+        args.results,
+        args.job,
+        output,
+        ensemble=args.ensemble,
+        reference=args.reference,
+        xcode=args.xcode,
+        semantics_profile=args.semantics,
+    )
+    if args.json:
+        print(json.dumps(result.document, indent=2))
+    else:
+        print(render_markdown(result.document))
+        print(f"report: {result.reports.html}")
+        print(f"json:   {result.reports.json}\njunit:  {result.reports.junit}")
+    return EXIT_OK if result.verdict.passed else EXIT_NO
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    rows = [load_row(folder) for folder in args.folders]
+    if args.output is not None:
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "cross-device.md").write_text(markdown_table(rows), encoding="utf-8")
+        (args.output / "cross-device.html").write_text(html_table(rows), encoding="utf-8")
+        document = {"kind": "mlupdate.cross-device", "schema_version": 1, "rows": [row.to_dict() for row in rows]}
+        (args.output / "cross-device.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps([row.to_dict() for row in rows], indent=2))
+    else:
+        print(markdown_table(rows), end="")
+        unevaluated = sum(1 for row in rows if row.result == NOT_EVALUATED)
+        if unevaluated:
+            print(f"\n{unevaluated} results bundle(s) not evaluated: run `mlharness parity` on them for a verdict")
+    return EXIT_NO if any(row.result in FAILED_RESULTS for row in rows) else EXIT_OK

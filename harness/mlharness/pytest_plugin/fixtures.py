@@ -1,0 +1,149 @@
+"""The plugin's fixtures: `target` (one per matrix cell), per-cell report folders and JUnit properties, `parity_case`.
+
+`target` is parametrized by the hooks (one parameter per cell); a cell that reaches setup is available, so the
+fixture opens its session once per test run and closes it at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from mlharness.errors import ConfigError
+from mlharness.matrix import CellStatus, DeviceCell
+from mlharness.pytest_plugin.cases import CaseOutcome, ParityCase, run_parity_case
+from mlharness.pytest_plugin.hooks import NO_MATRIX_REASON, STATE, TARGET_FIXTURE, Settings
+
+if TYPE_CHECKING:
+    from mlharness.targets.base import Target, TargetInfo
+
+# Where `make app` / `make app-device` leave the companion app (see the Makefile).
+_PRODUCTS = Path("ios_app/DerivedData/Build/Products")
+_APP_NAME = "MLHarnessCompanion.app"
+
+
+@dataclass(frozen=True)
+class CellTarget:
+    """An open target of one matrix cell: the cell, the target object the runner drives, who it is, the app."""
+
+    cell: DeviceCell
+    target: Target
+    info: TargetInfo
+    app: Path | None
+
+
+def companion_app(rootdir: Path, cell: DeviceCell) -> Path:
+    """The built companion app for a cell's kind, or a ConfigError saying how to build it."""
+    platform, command = ("Debug-iphonesimulator", "make app") if cell.kind == "simulator" else ("Debug-iphoneos", "")
+    path = rootdir / _PRODUCTS / platform / _APP_NAME
+    if not path.is_dir():
+        raise ConfigError(
+            f"the companion app is not built for {cell.kind} cells",
+            where=str(path),
+            fix=f"run `{command or 'make app-device DEVELOPMENT_TEAM=<team id>'}` first",
+        )
+    return path
+
+
+def open_target(status: CellStatus) -> Target:
+    """The `Target` object for an available cell (the targets package is imported only when a cell runs)."""
+    if status.udid is None:
+        raise ConfigError("the cell resolved to no udid", where=f"cell {status.cell.name}", fix="give it a udid")
+    from mlharness.targets import open_target as open_by_id
+
+    return open_by_id(status.udid, kind=status.cell.kind)
+
+
+@pytest.fixture(scope="session")
+def mlh_settings(pytestconfig: pytest.Config) -> Settings:
+    """The plugin's options (devices file, selection, report dir, ensemble size, minimum cells)."""
+    return pytestconfig.stash[STATE].settings
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[CellTarget]:
+    """The device cell this test runs on. Parametrized from --mlh-devices; unavailable cells never get here."""
+    status = getattr(request, "param", None)
+    if not isinstance(status, CellStatus):
+        pytest.skip(NO_MATRIX_REASON)
+    handle = open_target(status)
+    with handle.session() as opened:
+        yield CellTarget(
+            cell=status.cell,
+            target=opened,
+            info=opened.info(),
+            app=companion_app(pytestconfig.rootpath, status.cell),
+        )
+
+
+def record(request: pytest.FixtureRequest, name: str, value: object) -> None:
+    """A per-test property for reports and JUnit (written by junit_family=xunit1; xunit2 has no such field).
+
+    Appended directly rather than through `record_property`, which warns under the default xunit2 flavour.
+    """
+    request.node.user_properties.append((name, value))
+
+
+@pytest.fixture(autouse=True)
+def _mlh_cell_properties(request: pytest.FixtureRequest) -> None:
+    # Only for tests that use a cell: every JUnit testcase then says which device ran it.
+    if TARGET_FIXTURE not in request.fixturenames:
+        return
+    status = request.node.callspec.params.get(TARGET_FIXTURE) if hasattr(request.node, "callspec") else None
+    if not isinstance(status, CellStatus):
+        return
+    record(request, "mlh_cell", status.cell.name)
+    record(request, "mlh_kind", status.cell.kind)
+    record(request, "mlh_udid", status.udid or "")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mlh_suite_properties(
+    pytestconfig: pytest.Config, record_testsuite_property: Callable[[str, object], None]
+) -> None:
+    state = pytestconfig.stash[STATE]
+    if state.matrix is None:
+        return
+    record_testsuite_property("mlh_devices_file", str(state.matrix.source))
+    record_testsuite_property("mlh_cells", ",".join(cell.name for cell in state.cells))
+
+
+@pytest.fixture
+def mlh_report_dir(request: pytest.FixtureRequest, tmp_path: Path, mlh_settings: Settings) -> Path:
+    """Where this test keeps its jobs, results and parity report: under --mlh-report-dir, else tmp_path."""
+    if mlh_settings.report_dir is None:
+        return tmp_path
+    folder = mlh_settings.report_dir / _safe(request.node.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def parity_case(
+    target: CellTarget,
+    mlh_report_dir: Path,
+    mlh_settings: Settings,
+    request: pytest.FixtureRequest,
+) -> Callable[[ParityCase], CaseOutcome]:
+    """Run a declared case on this test's cell, judge it against the reference, assert the expected verdict."""
+
+    def run(case: ParityCase) -> CaseOutcome:
+        outcome = run_parity_case(case, target.target, mlh_report_dir, app=target.app, ensemble=mlh_settings.ensemble)
+        record(request, "mlh_os", f"{target.info.os_name} {target.info.os_version}")
+        record(request, "mlh_device_model", target.info.model)
+        record(request, "mlh_model_sha256", outcome.model_sha256)
+        record(request, "mlh_verdict", outcome.verdict)
+        record(request, "mlh_parity_level", outcome.level)
+        outcome.assert_expected()
+        return outcome
+
+    return run
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]

@@ -1,0 +1,174 @@
+"""Targets: where the companion app runs. See `base.Target`; one module per kind.
+
+`discover()` asks every kind that can exist on this host what it sees and says why a kind is absent;
+`discover_targets()` is its list of candidates; `open_target(id)` builds the `Target` for a UDID or name.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mlharness.errors import HarnessError, TargetUnavailable
+from mlharness.process import ProcessRunner, SubprocessRunner
+from mlharness.targets.base import (
+    COMPANION_BUNDLE_ID,
+    Feature,
+    JobStatus,
+    Target,
+    TargetCandidate,
+    TargetInfo,
+    TargetKind,
+)
+from mlharness.targets.device import DevicePort, DeviceTarget, Pmd3Port
+from mlharness.targets.devicectl import Devicectl, DevicectlTarget
+from mlharness.targets.simulator import Simctl, SimulatorTarget
+
+__all__ = [
+    "COMPANION_BUNDLE_ID",
+    "Discovery",
+    "Feature",
+    "Host",
+    "JobStatus",
+    "Target",
+    "TargetCandidate",
+    "TargetInfo",
+    "TargetKind",
+    "default_host",
+    "discover",
+    "discover_targets",
+    "open_target",
+]
+
+# When one device is seen by several kinds, `open_target` prefers the first kind here.
+_PREFERENCE: tuple[TargetKind, ...] = ("simulator", "devicectl", "device")
+
+
+@dataclass(frozen=True)
+class Host:
+    """How to reach the tools on this host; tests swap in a scripted runner and a fake device port."""
+
+    runner: ProcessRunner
+    device_port: Callable[[], DevicePort]
+    is_mac: bool
+    has_xcrun: bool
+    developer_dir: str | None = None
+
+
+def default_host(developer_dir: str | None = None) -> Host:
+    """This machine: real subprocesses, pymobiledevice3, and whether it is a Mac with Xcode's xcrun."""
+    return Host(
+        runner=SubprocessRunner(),
+        device_port=Pmd3Port,
+        is_mac=sys.platform == "darwin",
+        has_xcrun=shutil.which("xcrun") is not None,
+        developer_dir=developer_dir,
+    )
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What discovery found, and one line per kind it could not look at (with the reason and the fix)."""
+
+    candidates: tuple[TargetCandidate, ...]
+    notes: tuple[str, ...]
+
+
+def discover(host: Host | None = None) -> Discovery:
+    """Every Simulator, devicectl device and usbmux device this host can see, usable now or not."""
+    host = host or default_host()
+    candidates: list[TargetCandidate] = []
+    notes: list[str] = []
+    for finder in (_simulators, _devicectl_devices, _usb_devices):
+        found, note = finder(host)
+        candidates.extend(found)
+        if note:
+            notes.append(note)
+    return Discovery(tuple(candidates), tuple(notes))
+
+
+def discover_targets(host: Host | None = None) -> list[TargetCandidate]:
+    """The candidates of `discover()`: usable ones and, with their reason, unusable ones."""
+    return list(discover(host).candidates)
+
+
+def open_target(identifier: str, *, kind: TargetKind | None = None, host: Host | None = None) -> Target:
+    """The target for a UDID or name (optionally of one kind). Raises `TargetUnavailable` with the reason."""
+    host = host or default_host()
+    found = discover(host)
+    matches = [c for c in found.candidates if identifier in (c.udid, c.name) and (kind is None or c.kind == kind)]
+    if not matches:
+        known = ", ".join(f"{c.name} ({c.kind}, {c.udid})" for c in found.candidates) or "none"
+        raise TargetUnavailable(
+            f"no target {identifier!r}" + (f" of kind {kind}" if kind else ""),
+            where="target discovery",
+            fix=f"pick one of: {known}" + "".join(f"\n  {note}" for note in found.notes),
+        )
+    matches.sort(key=lambda c: _PREFERENCE.index(c.kind) if c.kind in _PREFERENCE else len(_PREFERENCE))
+    chosen = matches[0]
+    if not chosen.usable:
+        raise TargetUnavailable(f"{chosen.name} cannot run jobs now: {chosen.reason}", where=chosen.udid)
+    if chosen.kind == "simulator":
+        return SimulatorTarget(chosen.udid, Simctl(host.runner, developer_dir=host.developer_dir))
+    if chosen.kind == "devicectl":
+        return DevicectlTarget(chosen.udid, Devicectl(host.runner, developer_dir=host.developer_dir))
+    return DeviceTarget(chosen.udid, host.device_port())
+
+
+def _simulators(host: Host) -> tuple[list[TargetCandidate], str]:
+    if not (host.is_mac and host.has_xcrun):
+        return [], "simulator: needs macOS with Xcode (xcrun simctl); this host has none"
+    try:
+        devices = Simctl(host.runner, developer_dir=host.developer_dir).devices()
+    except HarnessError as exc:
+        return [], f"simulator: xcrun simctl failed: {exc.message}"
+    found = []
+    for device in devices:
+        if device.os_name != "iOS":
+            continue
+        if not device.available:
+            reason = f"unavailable: {device.availability_error or 'runtime missing'}"
+        else:
+            reason = "booted" if device.state == "Booted" else f"{device.state.lower()}; boots when used"
+        found.append(TargetCandidate(device.name, "simulator", device.udid, device.available, reason))
+    return found, ""
+
+
+def _devicectl_devices(host: Host) -> tuple[list[TargetCandidate], str]:
+    if not (host.is_mac and host.has_xcrun):
+        return [], "devicectl: needs macOS with Xcode 15+ (xcrun devicectl); this host has none"
+    try:
+        devices = Devicectl(host.runner, developer_dir=host.developer_dir).devices()
+    except HarnessError as exc:
+        return [], f"devicectl: xcrun devicectl failed (Xcode 15+ needed): {exc.message}"
+    found = []
+    for device in devices:
+        problem = device.problem()
+        reason = problem or f"{device.marketing_name or device.product_type}, iOS {device.os_version}"
+        found.append(TargetCandidate(device.name, "devicectl", device.udid, not problem, reason))
+    return found, ""
+
+
+def _usb_devices(host: Host) -> tuple[list[TargetCandidate], str]:
+    port = host.device_port()
+    try:
+        udids = port.list_udids()
+        if not udids:
+            return [], "device: usbmuxd sees no USB device (plug one in, unlock it, tap Trust)"
+        return [_describe_usb(port, udid) for udid in udids], ""
+    except HarnessError as exc:
+        return [], f"device (pymobiledevice3): {exc.message}"
+    finally:
+        port.close()
+
+
+def _describe_usb(port: DevicePort, udid: str) -> TargetCandidate:
+    try:
+        facts = port.connect(udid)
+    except HarnessError as exc:
+        return TargetCandidate(udid, "device", udid, False, exc.message)
+    if facts.developer_mode is False:
+        return TargetCandidate(facts.name, "device", udid, False, "Developer Mode is off (mlharness doctor explains)")
+    return TargetCandidate(facts.name, "device", udid, True, f"{facts.product_type}, iOS {facts.os_version}")

@@ -1,0 +1,271 @@
+// Apple APIs used in this file (review list; minimum OS that introduced each):
+// - `MLUpdateTask.init(forModelAt:trainingData:configuration:progressHandlers:)` (iOS 13 / macOS 10.15)
+// - `MLUpdateProgressHandlers.init(forEvents:progressHandler:completionHandler:)` (iOS 13 / macOS 10.15)
+// - `MLUpdateProgressEvent.trainingBegin`, `.epochEnd`, `.miniBatchEnd` (iOS 13 / macOS 10.15)
+// - `MLUpdateContext.event`, `.metrics`, `.model`, `.task` (iOS 13 / macOS 10.15)
+// - `MLMetricKey.lossValue`, `.epochIndex`, `.miniBatchIndex` (iOS 13 / macOS 10.15)
+// - `MLTask.resume()`, `.cancel()`, `.state`, `.error`; `MLTaskState.completed` (iOS 13 / macOS 10.15)
+// - `MLWritable.write(to:)` (iOS 13 / macOS 10.15)
+// - `FileManager.replaceItemAt(_:withItemAt:backupItemName:options:)` (iOS 4 / macOS 10.6),
+//   `moveItem(at:to:)`, `createDirectory(at:withIntermediateDirectories:attributes:)`, `removeItem(at:)` (iOS 2)
+// - Dispatch `DispatchQueue.global().asyncAfter(deadline:execute:)` (iOS 8 / macOS 10.10)
+#if canImport(CoreML)
+    #if canImport(CompanionKit)
+        // The app target compiles CompanionKit into the same module; SwiftPM builds it as its own module.
+        import CompanionKit
+    #endif
+    @preconcurrency import CoreML
+    import Foundation
+    import os
+
+    /// What one `MLUpdateTask` produced. Everything here is a plain value, so it can leave Core ML's queue.
+    struct TrainOutcome: Sendable {
+        var status: RunStatus
+        var error: RunError?
+        var trainSeconds: Double?
+        var completionLoss: Double?
+        var completionEpochs: Int?
+        /// Epochs that ended according to the `epochEnd` events (0 when the job did not ask for them).
+        var epochsEnded = 0
+        /// The updated model as `context.model.write(to:)` left it in the run's work folder (first task only).
+        var writtenModel: URL?
+        var writeSeconds: Double?
+    }
+
+    /// Runs one update task: registers handlers for the job's events, logs every event, cancels the task at the
+    /// job's deadline, and on success writes the updated model from the completion handler (where
+    /// `context.model` is valid) into a temporary folder, then moves it into place with `replaceItemAt`.
+    struct UpdateTaskRunner {
+        let taskIndex: Int
+        let events: [ProgressEventKind]
+        let deadlineSeconds: Double
+        /// Where the first task's updated model goes (`<work>/model/<Name>.mlmodelc`); `nil` for later tasks.
+        let modelDestination: URL?
+        let log: EventLog
+        let logger: Logger
+        let onEvent: @Sendable (ProgressEvent) -> Void
+
+        /// How long to wait for Core ML's completion handler after `cancel()` before giving up on it.
+        static let cancelGraceSeconds = 30.0
+
+        func run(
+            compiledModel: URL, trainingData: MLArrayBatchProvider, configuration: MLModelConfiguration
+        ) async throws(RunFailure) -> TrainOutcome {
+            let recorder = TaskEventRecorder(task: taskIndex, log: log)
+            let gate = OutcomeGate()
+            let deadlineHit = Flag()
+            let handlers = MLUpdateProgressHandlers(
+                forEvents: Self.eventSet(events),
+                progressHandler: events.isEmpty ? nil : progressHandler(recorder),
+                completionHandler: completionHandler(recorder, gate: gate, deadlineHit: deadlineHit)
+            )
+            let task = try inPhase(.prepare) {
+                try MLUpdateTask(forModelAt: compiledModel, trainingData: trainingData, configuration: configuration,
+                                 progressHandlers: handlers)
+            }
+            let handle = TaskHandle(task: task)
+            return await withCheckedContinuation { continuation in
+                gate.install(continuation)
+                scheduleDeadline(handle: handle, gate: gate, deadlineHit: deadlineHit, recorder: recorder)
+                recorder.resumed()
+                handle.resume()
+            }
+        }
+
+        private func progressHandler(_ recorder: TaskEventRecorder) -> (MLUpdateContext) -> Void {
+            let onEvent = onEvent
+            return { context in
+                guard let kind = Self.kind(of: context.event) else { return }
+                let event = recorder.record(
+                    kind,
+                    epochIndex: context.metrics[.epochIndex] as? Int,
+                    miniBatchIndex: context.metrics[.miniBatchIndex] as? Int,
+                    loss: context.metrics[.lossValue] as? Double
+                )
+                onEvent(event)
+            }
+        }
+
+        private func completionHandler(
+            _ recorder: TaskEventRecorder, gate: OutcomeGate, deadlineHit: Flag
+        ) -> (MLUpdateContext) -> Void {
+            let destination = modelDestination
+            let onEvent = onEvent
+            let logger = logger
+            let taskIndex = taskIndex
+            return { context in
+                let trainSeconds = recorder.elapsedSeconds
+                var outcome = TrainOutcome(status: .succeeded, trainSeconds: trainSeconds)
+                outcome.epochsEnded = recorder.epochsEnded
+                if deadlineHit.isSet {
+                    // A cancelled task has no completion line (contract), whatever state Core ML reports.
+                    outcome.status = .cancelled
+                    outcome.completionLoss = recorder.lastReportedLoss
+                } else if context.task.state != .completed || context.task.error != nil {
+                    outcome.status = .failed
+                    let underlying = context.task.error
+                        ?? NSError(domain: "org.mlupdate.companion", code: 1, userInfo: [
+                            NSLocalizedDescriptionKey: "update task ended in state \(context.task.state.rawValue)",
+                        ])
+                    outcome.error = RunFailure(.train, underlying).error
+                } else {
+                    let loss = context.metrics[.lossValue] as? Double
+                    onEvent(recorder.complete(loss: loss))
+                    outcome.completionLoss = loss
+                    outcome.completionEpochs = (context.metrics[.epochIndex] as? Int).map { $0 + 1 }
+                    if let destination {
+                        Self.writeModel(context.model, to: destination, into: &outcome)
+                    }
+                }
+                logger.info("task \(taskIndex) finished: \(outcome.status.rawValue, privacy: .public)")
+                gate.finish(outcome)
+            }
+        }
+
+        /// Writes the updated model into a fresh temporary folder, then moves it over `destination`.
+        private static func writeModel(_ model: any MLWritable, to destination: URL, into outcome: inout TrainOutcome) {
+            let manager = FileManager.default
+            let stopwatch = Stopwatch()
+            let temporaryFolder = manager.temporaryDirectory.appendingPathComponent("companion-\(UUID().uuidString)")
+            let temporary = temporaryFolder.appendingPathComponent(destination.lastPathComponent)
+            do {
+                try manager.createDirectory(at: temporaryFolder, withIntermediateDirectories: true)
+                try model.write(to: temporary)
+                try manager.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+                if manager.fileExists(atPath: destination.path) {
+                    _ = try manager.replaceItemAt(destination, withItemAt: temporary, backupItemName: nil, options: [])
+                } else {
+                    try manager.moveItem(at: temporary, to: destination)
+                }
+                outcome.writtenModel = destination
+                outcome.writeSeconds = stopwatch.elapsedSeconds
+            } catch {
+                outcome.status = .failed
+                outcome.error = RunFailure(.write, error).error
+            }
+            do {
+                if manager.fileExists(atPath: temporaryFolder.path) {
+                    try manager.removeItem(at: temporaryFolder)
+                }
+            } catch {
+                // Leftovers in the temporary directory are harmless; the system purges it.
+            }
+        }
+
+        private func scheduleDeadline(handle: TaskHandle, gate: OutcomeGate, deadlineHit: Flag, recorder: TaskEventRecorder) {
+            let logger = logger
+            let taskIndex = taskIndex
+            DispatchQueue.global().asyncAfter(deadline: .now() + deadlineSeconds) {
+                guard !gate.isFinished else { return }
+                deadlineHit.set()
+                logger.warning("task \(taskIndex) passed its deadline: cancelling")
+                handle.cancel()
+                DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelGraceSeconds) {
+                    // Core ML normally calls the completion handler after cancel(); if it does not, stop waiting.
+                    gate.finish(TrainOutcome(status: .cancelled, trainSeconds: recorder.elapsedSeconds,
+                                             completionLoss: recorder.lastReportedLoss,
+                                             epochsEnded: recorder.epochsEnded))
+                }
+            }
+        }
+
+        private static func eventSet(_ events: [ProgressEventKind]) -> MLUpdateProgressEvent {
+            var set: MLUpdateProgressEvent = []
+            for event in events {
+                switch event {
+                case .trainingBegin: set.insert(.trainingBegin)
+                case .epochEnd: set.insert(.epochEnd)
+                case .miniBatchEnd: set.insert(.miniBatchEnd)
+                }
+            }
+            return set
+        }
+
+        private static func kind(of event: MLUpdateProgressEvent) -> ProgressEventKind? {
+            if event == .trainingBegin { return .trainingBegin }
+            if event == .epochEnd { return .epochEnd }
+            if event == .miniBatchEnd { return .miniBatchEnd }
+            return nil
+        }
+    }
+
+    /// Hands the task's outcome to the waiting caller exactly once, whichever of the completion handler and the
+    /// deadline's fallback comes first.
+    final class OutcomeGate: @unchecked Sendable {
+        private let lock = NSLock()
+        private var continuation: CheckedContinuation<TrainOutcome, Never>?
+        private var early: TrainOutcome?
+        private var finished = false
+
+        var isFinished: Bool {
+            lock.lock()
+            defer { lock.unlock() }
+            return finished
+        }
+
+        func install(_ continuation: CheckedContinuation<TrainOutcome, Never>) {
+            lock.lock()
+            if let early {
+                lock.unlock()
+                continuation.resume(returning: early)
+                return
+            }
+            self.continuation = continuation
+            lock.unlock()
+        }
+
+        func finish(_ outcome: TrainOutcome) {
+            lock.lock()
+            guard !finished else {
+                lock.unlock()
+                return
+            }
+            finished = true
+            let waiting = continuation
+            continuation = nil
+            if waiting == nil { early = outcome }
+            lock.unlock()
+            waiting?.resume(returning: outcome)
+        }
+    }
+
+    /// A thread-safe boolean.
+    final class Flag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = false
+
+        var isSet: Bool {
+            lock.lock()
+            defer { lock.unlock() }
+            return value
+        }
+
+        func set() {
+            lock.lock()
+            value = true
+            lock.unlock()
+        }
+    }
+
+    /// `MLUpdateTask` is not marked Sendable; the deadline timer only calls `cancel()` on it, serialised here.
+    final class TaskHandle: @unchecked Sendable {
+        private let lock = NSLock()
+        private let task: MLUpdateTask
+
+        init(task: MLUpdateTask) {
+            self.task = task
+        }
+
+        func resume() {
+            lock.lock()
+            defer { lock.unlock() }
+            task.resume()
+        }
+
+        func cancel() {
+            lock.lock()
+            defer { lock.unlock() }
+            task.cancel()
+        }
+    }
+#endif

@@ -1,0 +1,94 @@
+import Foundation
+
+/// The `files` rule shared by job and results bundles: every file except the manifest (and `DONE`) is listed
+/// with its sha256, nothing else is present, nothing is a link, and every hash matches.
+enum BundleFiles {
+    /// Checks the bundle at `root` against `listed`; `unlisted` names the files the rule exempts.
+    static func verify(root: URL, listed: [String: String], exempt: Set<String>) throws(CompanionError) {
+        for (path, hash) in listed.sorted(by: { $0.key < $1.key }) {
+            try BundlePath.validate(path, field: "files")
+            guard isSHA256Hex(hash) else {
+                throw .invalidManifest(file: path, field: "files", reason: "hash '\(hash)' is not 64 lowercase hex digits")
+            }
+        }
+        let entries = try BundlePath.walk(root)
+        let present = Dictionary(uniqueKeysWithValues: entries.map { ($0.path, $0.entry) })
+        for (path, entry) in entries {
+            switch entry {
+            case .symbolicLink:
+                throw .unsafePath(path: path, field: "files", reason: "symbolic link inside the bundle")
+            case .other:
+                throw .unsafePath(path: path, field: "files", reason: "not a regular file or folder")
+            case .file where listed[path] == nil && !exempt.contains(path):
+                throw .unlistedFile(path: path)
+            case .file, .directory, .missing:
+                continue
+            }
+        }
+        for path in listed.keys.sorted() where present[path] != .file {
+            if let entry = present[path], entry != .missing {
+                throw .unsafePath(path: path, field: "files", reason: "listed as a file but is a \(entry)")
+            }
+            throw .missingFile(path: path)
+        }
+        for (path, expected) in listed.sorted(by: { $0.key < $1.key }) {
+            let actual = try SHA256.hex(ofFileAt: root.appendingPathComponent(path))
+            guard actual == expected else { throw .hashMismatch(path: path, expected: expected, actual: actual) }
+        }
+    }
+
+    /// The sha256 of every regular file below `root` except `exempt`; links and special files are refused.
+    static func hashAll(root: URL, exempt: Set<String>) throws(CompanionError) -> [String: String] {
+        var hashes: [String: String] = [:]
+        for (path, entry) in try BundlePath.walk(root) {
+            switch entry {
+            case .file where !exempt.contains(path):
+                hashes[path] = try SHA256.hex(ofFileAt: root.appendingPathComponent(path))
+            case .symbolicLink, .other:
+                throw .unsafePath(path: path, field: "files", reason: "bundles hold only regular files and folders")
+            case .file, .directory, .missing:
+                continue
+            }
+        }
+        return hashes
+    }
+
+    static func isSHA256Hex(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30 ... 0x39).contains($0) || (0x61 ... 0x66).contains($0) }
+    }
+
+    /// Reads a manifest or sentinel that must be a regular file at the bundle's top level.
+    static func readTopLevelFile(_ name: String, in root: URL) throws(CompanionError) -> Data {
+        let url = root.appendingPathComponent(name)
+        switch BundlePath.entry(at: url) {
+        case .file:
+            break
+        case .missing:
+            throw .missingFile(path: name)
+        case .symbolicLink:
+            throw .unsafePath(path: name, field: name, reason: "symbolic link")
+        case .directory, .other:
+            throw .unsafePath(path: name, field: name, reason: "not a regular file")
+        }
+        do {
+            return try Data(contentsOf: url)
+        } catch {
+            throw .io(path: url.path, operation: "read", reason: error.localizedDescription)
+        }
+    }
+
+    /// Reads only `schema_version`, so an unknown version is reported as such and not as a field error.
+    static func checkSchemaVersion(_ data: Data, file: String) throws(CompanionError) {
+        struct VersionOnly: Decodable {
+            let schemaVersion: Int
+
+            enum CodingKeys: String, CodingKey {
+                case schemaVersion = "schema_version"
+            }
+        }
+        let version = try ContractJSON.decode(VersionOnly.self, from: data, file: file).schemaVersion
+        guard ContractVersion.supported.contains(version) else {
+            throw .unsupportedSchemaVersion(file: file, found: version, supported: ContractVersion.supported)
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import CompanionKit
+import Foundation
+
+// companion-cli: the portable face of CompanionKit. `validate-job` checks a job bundle exactly as the app does;
+// `write-results` writes a synthetic results bundle (producer "companion-cli") through the real atomic writer,
+// so the Python reader can be tested against Swift output on any machine.
+//
+// Exit codes: 0 ok, 1 the bundle is refused (the answer is no), 2 usage or I/O error.
+
+let usage = """
+usage: companion-cli validate-job JOB_DIR [--job-id ID]
+       companion-cli validate-results RESULTS_DIR --job-id ID
+       companion-cli write-results --job JOB_DIR --out OUTBOX [--status succeeded|failed|cancelled]
+"""
+
+struct UsageError: Error {
+    let message: String
+}
+
+/// `--name value` options after the command; anything else is a positional argument.
+struct Arguments {
+    var positional: [String] = []
+    var options: [String: String] = [:]
+
+    init(_ arguments: ArraySlice<String>, known: Set<String>) throws(UsageError) {
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            guard argument.hasPrefix("--") else {
+                positional.append(argument)
+                continue
+            }
+            let name = String(argument.dropFirst(2))
+            guard known.contains(name) else { throw UsageError(message: "unknown option \(argument)") }
+            guard let value = rest.popFirst() else { throw UsageError(message: "\(argument) needs a value") }
+            options[name] = value
+        }
+    }
+
+    func required(_ name: String) throws(UsageError) -> String {
+        guard let value = options[name] else { throw UsageError(message: "--\(name) is required") }
+        return value
+    }
+}
+
+func validateJob(_ arguments: ArraySlice<String>) throws -> Int32 {
+    let parsed = try Arguments(arguments, known: ["job-id"])
+    guard parsed.positional.count == 1 else { throw UsageError(message: "validate-job takes one JOB_DIR") }
+    let job = try JobBundle.open(at: URL(fileURLWithPath: parsed.positional[0]), expectedJobID: parsed.options["job-id"])
+    let manifest = job.manifest
+    print("ok \(manifest.jobID): \(manifest.model.path) (\(manifest.model.kind)), "
+        + "\(manifest.training.count) training examples, probe \(manifest.probe?.count ?? 0), repeat \(manifest.repeatCount)")
+    return 0
+}
+
+func validateResults(_ arguments: ArraySlice<String>) throws -> Int32 {
+    let parsed = try Arguments(arguments, known: ["job-id"])
+    guard parsed.positional.count == 1 else { throw UsageError(message: "validate-results takes one RESULTS_DIR") }
+    let bundle = try ResultsBundle.open(at: URL(fileURLWithPath: parsed.positional[0]),
+                                        expectedJobID: try parsed.required("job-id"))
+    let manifest = bundle.manifest
+    print("ok \(manifest.jobID): \(manifest.status.rawValue) by \(manifest.producer.name.rawValue), "
+        + "\(manifest.tasks.count) tasks, \(manifest.events.count) events")
+    return 0
+}
+
+func writeResults(_ arguments: ArraySlice<String>) throws -> Int32 {
+    let parsed = try Arguments(arguments, known: ["job", "out", "status"])
+    guard parsed.positional.isEmpty else { throw UsageError(message: "unexpected \(parsed.positional[0])") }
+    let statusName = parsed.options["status"] ?? RunStatus.succeeded.rawValue
+    guard let status = RunStatus(rawValue: statusName) else {
+        throw UsageError(message: "--status must be succeeded, failed or cancelled, not \(statusName)")
+    }
+    let job = try JobBundle.open(at: URL(fileURLWithPath: try parsed.required("job")))
+    let outbox = URL(fileURLWithPath: try parsed.required("out"))
+    let fixture = FixtureResults(job: job, status: status)
+    let destination = try ResultsWriter.write(outbox: outbox, jobID: job.manifest.jobID, body: fixture.write)
+    print(destination.path)
+    return 0
+}
+
+func run(_ arguments: [String]) -> Int32 {
+    guard let command = arguments.first else {
+        FileHandle.standardError.write(Data((usage + "\n").utf8))
+        return 2
+    }
+    do {
+        switch command {
+        case "validate-job": return try validateJob(arguments.dropFirst())
+        case "validate-results": return try validateResults(arguments.dropFirst())
+        case "write-results": return try writeResults(arguments.dropFirst())
+        default: throw UsageError(message: "unknown command \(command)")
+        }
+    } catch let error as UsageError {
+        FileHandle.standardError.write(Data("companion-cli: \(error.message)\n\(usage)\n".utf8))
+        return 2
+    } catch let error as CompanionError {
+        FileHandle.standardError.write(Data("refused: \(error.kind): \(error)\n".utf8))
+        return error.isRefusal ? 1 : 2
+    } catch {
+        FileHandle.standardError.write(Data("companion-cli: \(error)\n".utf8))
+        return 2
+    }
+}
+
+exit(run(Array(CommandLine.arguments.dropFirst())))

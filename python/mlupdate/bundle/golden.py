@@ -1,0 +1,426 @@
+"""Regenerate the golden bundles of `tests/data/contract/` deterministically: `python -m mlupdate.bundle.golden`.
+
+Python and Swift both test against these files, so they are generated, never edited by hand:
+
+    jobs/<name>/           one valid job bundle per model kind
+    results/<name>/        valid results bundles (success, failure, cancellation, reference)
+    invalid/<name>/        bundles every reader must refuse; invalid/expected.json says how, README.md why
+
+A test regenerates them into a temporary folder and compares bytes, so they never drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlupdate.bundle.golden_models import (
+    CLASSES,
+    STICKERS,
+    image_classifier,
+    index_classifier,
+    knn_pipeline,
+    model_bytes,
+    regressor,
+)
+from mlupdate.bundle.hashing import sha256_bytes
+from mlupdate.bundle.job_writer import write_job
+from mlupdate.bundle.results_writer import DONE, RESULTS_MANIFEST, ResultsWriter, done_text
+from mlupdate.bundle.schema import dumps
+from mlupdate.data.examples import ExampleSet, from_arrays, set_feature
+from mlupdate.models.features import inputs, training_inputs
+from mlupdate.models.spec import Spec
+
+GENERATED = ("jobs", "results", "invalid")
+CLASSIFIER_JOB = "golden-classifier-image"
+KNN_JOB = "golden-knn-pipeline"
+SYNTHETIC_DEVICE = {
+    "name": "synthetic golden fixture (no device ran this)",
+    "model": "iPhone16,1",
+    "os_name": "iOS",
+    "os_version": "17.5",
+    "os_build": "synthetic",
+    "is_simulator": False,
+    "chip": None,
+    "host": None,
+}
+# `companion-cli` is the contract's producer name for synthetic results that are never a training result.
+SYNTHETIC_PRODUCER = {"name": "companion-cli", "version": "golden-1"}
+
+
+def generate(out: Path) -> None:
+    """Write jobs/, results/ and invalid/ under `out`, replacing whatever was there."""
+    for name in GENERATED:
+        shutil.rmtree(out / name, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        models = Path(scratch)
+        _jobs(out / "jobs", models)
+        _results(out / "results", models)
+    _invalid(out)
+
+
+def _save(spec: Spec, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.mlmodel"
+    path.write_bytes(model_bytes(spec))
+    return path
+
+
+def _set(spec: Spec, values: dict[str, Any], *, probe: bool = False) -> ExampleSet:
+    features = inputs(spec) if probe else training_inputs(spec)
+    return from_arrays([set_feature(f, where="golden") for f in features], values)
+
+
+def _pixels(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def _jobs(out: Path, models: Path) -> None:
+    spec = image_classifier()
+    write_job(
+        out,
+        model_path=_save(spec, models, "TinyImageClassifier"),
+        training=_set(spec, {"image": _pixels(10, (4, 4, 4, 3)), "label": ["cat", "dog", "fish", "dog"]}),
+        probe=_set(spec, {"image": _pixels(11, (2, 4, 4, 3))}, probe=True),
+        parameters={"learningRate": 0.02, "epochs": 2},
+        events=("trainingBegin", "epochEnd", "miniBatchEnd"),
+        repeat=2,
+        deadline_seconds=120,
+        job_id=CLASSIFIER_JOB,
+    )
+    spec = index_classifier()
+    x = np.random.default_rng(12).normal(size=(5, 4)).astype(np.float32)
+    write_job(
+        out,
+        model_path=_save(spec, models, "TinyIndexClassifier"),
+        training=_set(spec, {"x": x, "probs_true": np.array([[0], [2], [1], [2], [0]], dtype=np.int32)}),
+        probe=_set(spec, {"x": x[:2]}, probe=True),
+        parameters={"miniBatchSize": 2, "shuffle": False},
+        events=("epochEnd",),
+        compute_units="all",
+        job_id="golden-index-classifier",
+    )
+    spec = regressor()
+    features = np.random.default_rng(13).normal(size=(4, 3))
+    write_job(
+        out,
+        model_path=_save(spec, models, "TinyRegressor"),
+        training=_set(spec, {"features": features, "y_true": features.sum(axis=1, keepdims=True)}),
+        events=("miniBatchEnd",),
+        job_id="golden-regressor",
+    )
+    spec = knn_pipeline()
+    write_job(
+        out,
+        model_path=_save(spec, models, "TinyStickerPipeline"),
+        training=_set(spec, {"drawing": _pixels(14, (6, 4, 4)), "label": [*[STICKERS[0]] * 3, *[STICKERS[1]] * 3]}),
+        probe=_set(spec, {"drawing": _pixels(15, (1, 4, 4))}, probe=True),
+        parameters={"numberOfNeighbors": 3},
+        events=(),
+        job_id=KNN_JOB,
+    )
+
+
+def _task(index: int, status: str, error: dict[str, Any] | None, *, trained: bool) -> dict[str, Any]:
+    return {
+        "index": index,
+        "status": status,
+        "error": error,
+        "compile_seconds": 0.031,
+        "load_seconds": 0.012,
+        "train_seconds": 0.25 if trained else 0.01,
+        "write_seconds": 0.02 if status == "succeeded" else None,
+        "probe_seconds": 0.004 if status == "succeeded" else None,
+        "memory_before_bytes": 52428800,
+        "memory_after_bytes": 53477376,
+        "epochs_completed": 2 if status == "succeeded" else 0,
+        "final_loss": 0.75 if status == "succeeded" else None,
+    }
+
+
+def _events(task: int, *, complete: bool) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = [_event(task, "trainingBegin", None, None, None, 0.0)]
+    t = 0.0
+    for epoch in range(2 if complete else 1):
+        for batch in range(2):
+            t += 0.01
+            events.append(_event(task, "miniBatchEnd", epoch, batch, 1.25 - 0.125 * (2 * epoch + batch), t))
+        if complete:
+            t += 0.005
+            events.append(_event(task, "epochEnd", epoch, None, 1.125 - 0.25 * epoch, t))
+    if complete:
+        events.append(_event(task, "completion", None, None, 0.75, t + 0.01))
+    return events
+
+
+def _event(task: int, event: str, epoch: int | None, batch: int | None, loss: float | None, t: float) -> dict[str, Any]:
+    return {"task": task, "event": event, "epoch": epoch, "mini_batch": batch, "loss": loss, "t": round(t, 6)}
+
+
+def _fake_compiled(folder: Path) -> Path:
+    """A stand-in `.mlmodelc` of two files: the contract only cares that a folder is copied and hashed."""
+    compiled = folder / "TinyImageClassifier.mlmodelc"
+    compiled.mkdir()
+    (compiled / "coremldata.bin").write_bytes(bytes(range(32)))
+    (compiled / "model.espresso.net").write_text('{"layers": [], "note": "synthetic golden fixture"}\n')
+    return compiled
+
+
+def _move_out(parent: Path, job_id: str, target: Path) -> None:
+    """Results are written as `<parent>/<job_id>/` (the contract's layout); golden folders are named by case."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (parent / job_id).rename(target)
+    parent.rmdir()
+
+
+def _results(out: Path, models: Path) -> None:
+    for case, job_id, write in (
+        ("succeeded", CLASSIFIER_JOB, lambda writer: _succeeded(writer, models)),
+        ("failed", CLASSIFIER_JOB, _failed),
+        ("cancelled", CLASSIFIER_JOB, _cancelled),
+        ("reference-knn", KNN_JOB, lambda writer: _reference_knn(writer, models)),
+    ):
+        with ResultsWriter(models / case, job_id) as writer:
+            write(writer)
+        _move_out(models / case, job_id, out / case)
+
+
+def _succeeded(writer: ResultsWriter, models: Path) -> None:
+    writer.add_events([*_events(0, complete=True), *_events(1, complete=True)])
+    writer.add_parameter("dense", "", "weights", np.random.default_rng(20).normal(size=(3, 48)))
+    writer.add_parameter("dense", "", "biases", np.array([0.01, -0.02, 0.01]))
+    writer.add_probe_output("label", "string", ["dog", "cat"])
+    writer.add_probe_output("probs", "dictionary", [[0.25, 0.5, 0.25], [0.5, 0.25, 0.25]], classes=CLASSES)
+    writer.add_model(_fake_compiled(models))
+    tasks = [_task(0, "succeeded", None, trained=True), _task(1, "succeeded", None, trained=True)]
+    writer.finish("succeeded", None, SYNTHETIC_DEVICE, tasks, SYNTHETIC_PRODUCER)
+
+
+def _failed(writer: ResultsWriter) -> None:
+    error = {"phase": "train", "domain": "com.apple.CoreML", "code": 0, "message": "synthetic failure"}
+    writer.add_events(_events(0, complete=False)[:1])
+    writer.finish("failed", error, SYNTHETIC_DEVICE, [_task(0, "failed", error, trained=False)], SYNTHETIC_PRODUCER)
+
+
+def _cancelled(writer: ResultsWriter) -> None:
+    writer.add_events(_events(0, complete=False))
+    writer.finish("cancelled", None, SYNTHETIC_DEVICE, [_task(0, "cancelled", None, trained=True)], SYNTHETIC_PRODUCER)
+
+
+def _reference_knn(writer: ResultsWriter, models: Path) -> None:
+    writer.add_events([_event(0, "completion", None, None, None, 0.001)])
+    writer.add_probe_output("label", "string", ["heart"])
+    writer.add_model(_save(knn_pipeline(), models, "TinyStickerPipeline"))
+    reference = {"name": "mlupdate-reference", "version": "golden-1", "semantics": {"knn_ties": "lowest-index"}}
+    device = {**SYNTHETIC_DEVICE, "name": "mlupdate reference trainer", "model": "host", "os_name": "Linux"}
+    task = {**_task(0, "succeeded", None, trained=True), "compile_seconds": None, "epochs_completed": 1}
+    writer.finish("succeeded", None, device, [task], reference)
+
+
+@dataclass(frozen=True)
+class Breakage:
+    """One deliberately broken bundle: copied from a valid one, broken by `apply`, refused with `error`."""
+
+    name: str
+    source: str
+    expected_job_id: str
+    error: str
+    why: str
+    apply: Callable[[Path], None]
+
+
+def _edit_json(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    document = json.loads(path.read_text("utf-8"))
+    edit(document)
+    path.write_bytes(dumps(document))
+
+
+def _reseal(root: Path) -> None:
+    """Rewrite DONE for the edited results.json, so only the intended defect remains."""
+    job_id = json.loads((root / RESULTS_MANIFEST).read_text("utf-8"))["job_id"]
+    (root / DONE).write_bytes(done_text(job_id, sha256_bytes((root / RESULTS_MANIFEST).read_bytes())))
+
+
+def _edit_results(edit: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def apply(root: Path) -> None:
+        _edit_json(root / RESULTS_MANIFEST, edit)
+        _reseal(root)
+
+    return apply
+
+
+def _flip_last_byte(entry: str) -> Callable[[Path], None]:
+    def apply(root: Path) -> None:
+        data = bytearray((root / entry).read_bytes())
+        data[-1] ^= 0x01
+        (root / entry).write_bytes(bytes(data))
+
+    return apply
+
+
+def _set_job_id(job_id: str) -> Callable[[Path], None]:
+    def apply(root: Path) -> None:
+        _edit_json(root / RESULTS_MANIFEST, lambda d: d.update(job_id=job_id))
+        _reseal(root)
+
+    return apply
+
+
+def _add_stray(path: Path) -> None:
+    path.write_text("stray\n", encoding="utf-8")
+
+
+def _unsafe_feature_path(document: dict[str, Any]) -> None:
+    document["training"]["features"][1]["path"] = "/tmp/label.json"
+
+
+def _unsafe_parameter_path(document: dict[str, Any]) -> None:
+    document["parameters"][0]["path"] = "../dense.weights.npy"
+
+
+BREAKAGES = (
+    Breakage(
+        "job-bad-version",
+        f"jobs/{CLASSIFIER_JOB}",
+        CLASSIFIER_JOB,
+        "SchemaError",
+        "job.json says schema_version 2; readers support only 1",
+        lambda root: _edit_json(root / "job.json", lambda d: d.update(schema_version=2)),
+    ),
+    Breakage(
+        "job-missing-file",
+        f"jobs/{CLASSIFIER_JOB}",
+        CLASSIFIER_JOB,
+        "IncompleteBundleError",
+        "train/image/000001.png is listed in files but missing",
+        lambda root: (root / "train/image/000001.png").unlink(),
+    ),
+    Breakage(
+        "job-unsafe-path",
+        f"jobs/{CLASSIFIER_JOB}",
+        CLASSIFIER_JOB,
+        "UnsafePathError",
+        "training.features[1].path is the absolute path /tmp/label.json",
+        lambda root: _edit_json(root / "job.json", _unsafe_feature_path),
+    ),
+    Breakage(
+        "job-hash-mismatch",
+        "jobs/golden-index-classifier",
+        "golden-index-classifier",
+        "HashMismatchError",
+        "the last byte of train/x.npy was changed after hashing",
+        _flip_last_byte("train/x.npy"),
+    ),
+    Breakage(
+        "job-unknown-field",
+        "jobs/golden-regressor",
+        "golden-regressor",
+        "SchemaError",
+        "job.json has an unknown top-level field `comment`",
+        lambda root: _edit_json(root / "job.json", lambda d: d.update(comment="typo")),
+    ),
+    Breakage(
+        "results-missing-done",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "IncompleteBundleError",
+        "DONE is missing (the writer never finished)",
+        lambda root: (root / DONE).unlink(),
+    ),
+    Breakage(
+        "results-wrong-job-id",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "IncompleteBundleError",
+        "a consistent bundle of job golden-another-job, read as golden-classifier-image",
+        _set_job_id("golden-another-job"),
+    ),
+    Breakage(
+        "results-done-hash-mismatch",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "HashMismatchError",
+        "results.json was edited after DONE recorded its sha256",
+        lambda root: _edit_json(root / RESULTS_MANIFEST, lambda d: d.update(status="failed")),
+    ),
+    Breakage(
+        "results-tampered-file",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "HashMismatchError",
+        "the last byte of parameters/dense.weights.npy was changed after hashing",
+        _flip_last_byte("parameters/dense.weights.npy"),
+    ),
+    Breakage(
+        "results-unlisted-file",
+        "results/failed",
+        CLASSIFIER_JOB,
+        "HashMismatchError",
+        "notes.txt is in the bundle but not in files",
+        lambda root: _add_stray(root / "notes.txt"),
+    ),
+    Breakage(
+        "results-unsafe-path",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "UnsafePathError",
+        "parameters[0].path climbs out of the bundle with ..",
+        _edit_results(_unsafe_parameter_path),
+    ),
+    Breakage(
+        "results-bad-version",
+        "results/cancelled",
+        CLASSIFIER_JOB,
+        "SchemaError",
+        "results.json says schema_version 2 (DONE matches it)",
+        _edit_results(lambda d: d.update(schema_version=2)),
+    ),
+    Breakage(
+        "results-unknown-field",
+        "results/cancelled",
+        CLASSIFIER_JOB,
+        "SchemaError",
+        "tasks[0] has an unknown field `stauts` (DONE matches it)",
+        _edit_results(lambda d: d["tasks"][0].update(stauts="cancelled")),
+    ),
+)
+
+
+def _invalid(out: Path) -> None:
+    folder = out / "invalid"
+    folder.mkdir(parents=True)
+    expected = {}
+    lines = ["# Bundles every reader must refuse", "", "Generated by `python -m mlupdate.bundle.golden`.", ""]
+    lines += ["| bundle | reader | expected job id | refusal | what is wrong |", "|---|---|---|---|---|"]
+    for breakage in BREAKAGES:
+        shutil.copytree(out / breakage.source, folder / breakage.name)
+        breakage.apply(folder / breakage.name)
+        reader = "job" if breakage.source.startswith("jobs/") else "results"
+        expected[breakage.name] = {
+            "reader": reader,
+            "expected_job_id": breakage.expected_job_id,
+            "error": breakage.error,
+        }
+        lines.append(
+            f"| `{breakage.name}` | {reader} | `{breakage.expected_job_id}` | {breakage.error} | {breakage.why} |"
+        )
+    (folder / "expected.json").write_bytes(dumps(expected))
+    (folder / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0]) if args else Path(__file__).resolve().parents[3] / "tests" / "data" / "contract"
+    generate(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Path safety for bundle entries: relative, `/`-separated, no `.`/`..`, no links, inside the bundle.
+
+Every check names the offending entry, because the person fixing it has to find it in a folder of thousands.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from mlupdate.errors import UnsafePathError
+
+_FIX = "bundle entries must be relative `/`-separated paths to regular files inside the bundle (no links)"
+
+
+def check_entry(entry: str, *, where: str) -> str:
+    """Refuse an entry that is not a plain relative path; return it unchanged."""
+    problem = _entry_problem(entry)
+    if problem:
+        raise UnsafePathError(f"unsafe path {entry!r}: {problem}", where=where, fix=_FIX)
+    return entry
+
+
+def _entry_problem(entry: str) -> str | None:
+    if not entry:
+        return "empty path"
+    if "\x00" in entry:
+        return "contains a NUL character"
+    if "\\" in entry:
+        return "contains a backslash"
+    if entry.startswith("/") or (len(entry) > 1 and entry[1] == ":"):
+        return "absolute path"
+    segments = entry.split("/")
+    if any(segment == "" for segment in segments):
+        return "empty path segment"
+    if any(segment in (".", "..") for segment in segments):
+        return "`.` or `..` segment"
+    return None
+
+
+def resolve_entry(root: Path, entry: str, *, where: str, directory: bool = False) -> Path:
+    """`root/entry` after checking the entry and that no component on disk is a link.
+
+    Does not require the entry to exist; if it exists it must be a regular file (or a directory when
+    `directory` is true).
+    """
+    check_entry(entry, where=where)
+    current = root
+    segments = entry.split("/")
+    for index, segment in enumerate(segments):
+        current = current / segment
+        try:
+            info = current.lstat()
+        except FileNotFoundError:
+            return root.joinpath(*segments)
+        except OSError as exc:
+            raise UnsafePathError(f"cannot inspect {entry!r}: {exc.strerror}", where=where, fix=_FIX) from None
+        last = index == len(segments) - 1
+        if stat.S_ISLNK(info.st_mode):
+            raise UnsafePathError(f"{entry!r} goes through a symbolic link", where=where, fix=_FIX)
+        if not last and not stat.S_ISDIR(info.st_mode):
+            raise UnsafePathError(f"{entry!r}: {segment!r} is not a directory", where=where, fix=_FIX)
+        if last and not (stat.S_ISDIR(info.st_mode) if directory else stat.S_ISREG(info.st_mode)):
+            kind = "directory" if directory else "regular file"
+            raise UnsafePathError(f"{entry!r} is not a {kind}", where=where, fix=_FIX)
+    return current
+
+
+def walk_files(root: Path) -> Iterator[str]:
+    """Every regular file under `root` as a relative `/` path, refusing links and special files."""
+    for directory, subdirs, files in os.walk(root, followlinks=False):
+        base = Path(directory)
+        for name in sorted(subdirs):
+            if (base / name).is_symlink():
+                raise UnsafePathError(f"{_relative(root, base / name)!r} is a symbolic link", where=str(root), fix=_FIX)
+        for name in sorted(files):
+            path = base / name
+            info = path.lstat()
+            entry = _relative(root, path)
+            if stat.S_ISLNK(info.st_mode):
+                raise UnsafePathError(f"{entry!r} is a symbolic link", where=str(root), fix=_FIX)
+            if not stat.S_ISREG(info.st_mode):
+                raise UnsafePathError(f"{entry!r} is not a regular file", where=str(root), fix=_FIX)
+            yield entry
+
+
+def _relative(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()

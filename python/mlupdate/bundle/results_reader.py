@@ -1,0 +1,220 @@
+"""Reading a results bundle: nothing is read before DONE, the job id, the manifest hash and every file check out.
+
+Order of the checks (both sides of the contract use it, so a broken bundle fails the same way everywhere):
+DONE present -> DONE line 1 == expected job id -> DONE line 2 == sha256(results.json) -> version -> schema ->
+results.json job_id -> path safety -> no missing / unlisted file, every hash -> references and events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlupdate.bundle import npy
+from mlupdate.bundle.hashing import sha256_bytes
+from mlupdate.bundle.integrity import (
+    check_root,
+    read_regular,
+    require_folder,
+    require_listed,
+    schema_problem,
+    verify_files,
+)
+from mlupdate.bundle.paths import resolve_entry
+from mlupdate.bundle.results_writer import DONE, EVENTS, RESULTS_MANIFEST
+from mlupdate.bundle.schema import parse_json, validate
+from mlupdate.errors import HashMismatchError, IncompleteBundleError, SchemaError
+
+
+@dataclass(frozen=True)
+class Event:
+    """One progress event of one update task (see events.jsonl in docs/contract.md)."""
+
+    task: int
+    event: str
+    epoch: int | None
+    mini_batch: int | None
+    loss: float | None
+    t: float
+
+
+@dataclass(frozen=True)
+class ProbeOutput:
+    """The probe predictions of one model output: an array [M, ...] or a list of M labels."""
+
+    name: str
+    type: str
+    values: np.ndarray | list[Any]
+    classes: tuple[str | int, ...] | None
+
+
+@dataclass(frozen=True)
+class ResultsBundle:
+    """A results bundle whose sentinel, job id, schema, paths and hashes have all been checked."""
+
+    path: Path
+    manifest: dict[str, Any]
+    events: tuple[Event, ...]
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def job_id(self) -> str:
+        return str(self.manifest["job_id"])
+
+    @property
+    def status(self) -> str:
+        return str(self.manifest["status"])
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        error: dict[str, Any] | None = self.manifest["error"]
+        return error
+
+    @property
+    def producer(self) -> dict[str, Any]:
+        return dict(self.manifest["producer"])
+
+    @property
+    def device(self) -> dict[str, Any]:
+        return dict(self.manifest["device"])
+
+    @property
+    def tasks(self) -> list[dict[str, Any]]:
+        return [dict(task) for task in self.manifest["tasks"]]
+
+    @property
+    def model_path(self) -> Path | None:
+        model = self.manifest["model"]
+        return self.path / model["path"] if model is not None else None
+
+    @property
+    def parameters(self) -> dict[tuple[str, str], np.ndarray]:
+        """Updated parameters keyed by (scoped layer, kind), e.g. ("model1.dense_1", "weights"); float32."""
+        if "parameters" not in self._cache:
+            loaded: dict[tuple[str, str], np.ndarray] = {}
+            for entry in self.manifest["parameters"]:
+                scoped = f"{entry['scope']}.{entry['layer']}" if entry["scope"] else entry["layer"]
+                loaded[(scoped, entry["kind"])] = self._array(entry["path"])
+            self._cache["parameters"] = loaded
+        parameters: dict[tuple[str, str], np.ndarray] = self._cache["parameters"]
+        return parameters
+
+    @property
+    def probe_outputs(self) -> dict[str, ProbeOutput]:
+        """Probe predictions by output name (empty when the job had no probe set or the task failed)."""
+        if "probe" not in self._cache:
+            probe = self.manifest["probe"]
+            outputs = probe["outputs"] if probe is not None else []
+            self._cache["probe"] = {
+                o["name"]: ProbeOutput(
+                    o["name"],
+                    o["type"],
+                    self._array(o["path"]) if o["path"].endswith(".npy") else self._labels(o["path"]),
+                    tuple(o["classes"]) if "classes" in o else None,
+                )
+                for o in outputs
+            }
+        outputs_by_name: dict[str, ProbeOutput] = self._cache["probe"]
+        return outputs_by_name
+
+    def _array(self, entry: str) -> np.ndarray:
+        path = resolve_entry(self.path, entry, where=str(self.path))
+        return npy.load(path, where=str(path))
+
+    def _labels(self, entry: str) -> list[Any]:
+        path = resolve_entry(self.path, entry, where=str(self.path))
+        values = parse_json(path.read_bytes(), where=str(path))
+        if not isinstance(values, list):
+            raise SchemaError("expected a JSON list", where=str(path))
+        return values
+
+
+def read_done(root: Path) -> tuple[str, str]:
+    """The two lines of DONE: (job id, sha256 of results.json)."""
+    data = read_regular(root, DONE, where=str(root / DONE))
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        lines = []
+    if len(lines) != 2:
+        raise IncompleteBundleError(
+            "DONE must hold two lines: the job id and the sha256 of results.json",
+            where=str(root / DONE),
+            fix="the writer was interrupted or is not of this contract: run the job again",
+        )
+    return lines[0], lines[1]
+
+
+def read_results(path: str | Path, expected_job_id: str) -> ResultsBundle:
+    """Read and verify a results bundle for `expected_job_id`; refuse it (a BundleError) if anything is off."""
+    root = Path(path)
+    check_root(root)
+    done_job, done_hash = read_done(root)
+    if done_job != expected_job_id:
+        raise IncompleteBundleError(
+            f"DONE names job {done_job!r}, expected {expected_job_id!r}",
+            where=str(root / DONE),
+            fix="these are another job's results: pull the right folder, or run the job again",
+        )
+    where = str(root / RESULTS_MANIFEST)
+    data = read_regular(root, RESULTS_MANIFEST, where=where)
+    if sha256_bytes(data) != done_hash:
+        raise HashMismatchError(
+            "results.json does not match the sha256 recorded in DONE",
+            where=where,
+            fix="results.json changed after DONE was written, or the copy is incomplete: pull again",
+        )
+    manifest = validate(parse_json(data, where=where), "results", where=where)
+    if manifest["job_id"] != expected_job_id:
+        raise IncompleteBundleError(
+            f"results.json names job {manifest['job_id']!r}, expected {expected_job_id!r}",
+            where=f"{where}: job_id",
+            fix="these are another job's results: run the job again",
+        )
+    files: dict[str, str] = manifest["files"]
+    verify_files(root, files, exempt=(RESULTS_MANIFEST, DONE), where=where)
+    _check_references(manifest, files, where)
+    events = _read_events(root, manifest["events"]["count"], where)
+    return ResultsBundle(root, manifest, events)
+
+
+def _check_references(manifest: dict[str, Any], files: dict[str, str], where: str) -> None:
+    require_listed(files, EVENTS, field="events.path", where=where)
+    model = manifest["model"]
+    if model is not None:
+        if model["format"] == "mlmodelc":
+            require_folder(files, model["path"], field="model.path", where=where)
+        else:
+            require_listed(files, model["path"], field="model.path", where=where)
+    for index, entry in enumerate(manifest["parameters"]):
+        if not entry["path"].endswith(".npy"):
+            raise schema_problem("parameters are .npy files", field=f"parameters[{index}].path", where=where)
+        require_listed(files, entry["path"], field=f"parameters[{index}].path", where=where)
+    probe = manifest["probe"]
+    for index, output in enumerate(probe["outputs"] if probe is not None else []):
+        suffix = ".npy" if output["type"] in ("multiArray", "dictionary") else ".json"
+        if not output["path"].endswith(suffix):
+            raise schema_problem(f"a {output['type']} output is a {suffix} file", field="probe", where=where)
+        require_listed(files, output["path"], field=f"probe.outputs[{index}].path", where=where)
+
+
+def _read_events(root: Path, count: int, where: str) -> tuple[Event, ...]:
+    path = root / EVENTS
+    text = path.read_bytes()
+    try:
+        lines = text.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise SchemaError("events.jsonl is not UTF-8", where=str(path)) from None
+    if len(lines) != count:
+        raise schema_problem(
+            f"events.jsonl has {len(lines)} lines, the manifest says {count}", field="events", where=where
+        )
+    events = []
+    for number, line in enumerate(lines, start=1):
+        line_where = f"{path}: line {number}"
+        event = validate(parse_json(line.encode(), where=line_where), "event", where=line_where)
+        events.append(Event(**event))
+    return tuple(events)

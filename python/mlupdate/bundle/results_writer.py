@@ -1,0 +1,193 @@
+"""Writing a results bundle the way the companion app does: staging folder, rename, DONE last.
+
+Used by the reference trainer (its results have the same layout as a device's) and by tests that fake a
+device. Everything goes into `<parent>/.<job_id>.partial/`; `finish` writes results.json with every hash,
+renames the folder to `<parent>/<job_id>/` and then writes `DONE` (job id + sha256 of results.json).
+An exception inside the `with` block removes the partial folder and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+
+from mlupdate.bundle import npy
+from mlupdate.bundle.hashing import sha256_bytes, sha256_file
+from mlupdate.bundle.paths import check_entry, walk_files
+from mlupdate.bundle.schema import SCHEMA_VERSION, dumps, validate
+from mlupdate.errors import BundleError, SchemaError
+
+RESULTS_MANIFEST = "results.json"
+DONE = "DONE"
+EVENTS = "events.jsonl"
+Status = Literal["succeeded", "failed", "cancelled"]
+ProbeType = Literal["multiArray", "dictionary", "string", "int64"]
+
+
+def done_text(job_id: str, results_sha256: str) -> bytes:
+    """The DONE sentinel: two lines, the job id and the sha256 of results.json."""
+    return f"{job_id}\n{results_sha256}\n".encode()
+
+
+def event_line(event: Mapping[str, Any]) -> str:
+    """One events.jsonl line in the contract's key order."""
+    keys = ("task", "event", "epoch", "mini_batch", "loss", "t")
+    return json.dumps({key: event[key] for key in keys}, allow_nan=False)
+
+
+class ResultsWriter:
+    """Context manager that builds a results bundle for `job_id` under `parent`."""
+
+    def __init__(self, parent: str | Path, job_id: str) -> None:
+        self.parent = Path(parent)
+        self.job_id = job_id
+        self.final = self.parent / job_id
+        self.root = self.parent / f".{job_id}.partial"
+        self._events: list[dict[str, Any]] = []
+        self._parameters: list[dict[str, Any]] = []
+        self._outputs: list[dict[str, Any]] = []
+        self._probe_count: int | None = None
+        self._model: dict[str, str] | None = None
+        self._finished = False
+
+    def __enter__(self) -> ResultsWriter:
+        if self.final.exists() or self.final.is_symlink():
+            raise BundleError("results already exist", where=str(self.final), fix="remove the old results first")
+        if self.root.exists():
+            shutil.rmtree(self.root)  # the leftover of an interrupted writer: never reused
+        self.root.mkdir(parents=True)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if kind is not None or not self._finished:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def add_events(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Append progress events (dicts with task, event, epoch, mini_batch, loss, t), checked one by one."""
+        for event in events:
+            document = dict(event)
+            if isinstance(document.get("loss"), float) and not np.isfinite(document["loss"]):
+                document["loss"] = None  # the contract writes a non-finite loss as null (plus a task error)
+            validate(document, "event", where=f"{self.root / EVENTS}: line {len(self._events) + 1}")
+            self._events.append(document)
+
+    def add_parameter(self, layer: str, scope: str, kind: Literal["weights", "biases"], array: np.ndarray) -> Path:
+        """Store a layer's updated weights or biases as float32 `parameters/<scope.>layer.kind.npy`."""
+        if kind not in ("weights", "biases"):
+            raise SchemaError(f"parameter kind {kind!r}", where=layer, fix="use 'weights' or 'biases'")
+        scoped = f"{scope}.{layer}" if scope else layer
+        entry = check_entry(f"parameters/{scoped}.{kind}.npy", where=f"parameter {scoped!r}")
+        values = np.asarray(array, dtype=np.float32)
+        self._save(entry, values)
+        self._parameters.append(
+            {"layer": layer, "scope": scope, "kind": kind, "path": entry, "shape": list(values.shape)}
+        )
+        return self.root / entry
+
+    def add_probe_output(
+        self, name: str, type: ProbeType, values: Any, classes: Sequence[str | int] | None = None
+    ) -> Path:
+        """Store the probe predictions of one output: arrays as float32 `.npy`, labels as a JSON list."""
+        if type in ("multiArray", "dictionary"):
+            entry = check_entry(f"probe/{name}.npy", where=f"probe output {name!r}")
+            array = np.asarray(values, dtype=np.float32)
+            if type == "dictionary" and (classes is None or array.ndim != 2 or array.shape[1] != len(classes)):
+                raise SchemaError(
+                    f"dictionary output {name!r} needs values [M, C] and C classes",
+                    where=f"probe output {name!r}",
+                    fix="pass the probabilities as [M, C] and the class order as `classes`",
+                )
+            self._save(entry, array)
+            count = int(array.shape[0]) if array.ndim else 0
+        elif type in ("string", "int64"):
+            entry = check_entry(f"probe/{name}.json", where=f"probe output {name!r}")
+            labels = [str(v) for v in values] if type == "string" else [int(v) for v in values]
+            self._write(entry, (json.dumps(labels, ensure_ascii=False) + "\n").encode())
+            count = len(labels)
+        else:
+            raise SchemaError(f"probe output type {type!r}", where=name, fix="use multiArray/dictionary/string/int64")
+        if self._probe_count is not None and count != self._probe_count:
+            raise SchemaError(
+                f"probe output {name!r} has {count} rows, earlier outputs have {self._probe_count}",
+                where=f"probe output {name!r}",
+            )
+        self._probe_count = count
+        output: dict[str, Any] = {"name": name, "type": type, "path": entry}
+        if classes is not None:
+            output["classes"] = list(classes)
+        self._outputs.append(output)
+        return self.root / entry
+
+    def add_model(self, path: str | Path) -> Path:
+        """Copy the updated model: a `.mlmodel` file or a `.mlmodelc` folder (links are refused)."""
+        source = Path(path)
+        suffix = source.suffix
+        if suffix not in (".mlmodel", ".mlmodelc") or (suffix == ".mlmodelc") != source.is_dir():
+            raise BundleError(
+                "not a .mlmodel file or .mlmodelc folder", where=str(source), fix="pass the model Core ML wrote"
+            )
+        entry = check_entry(f"model/{source.name}", where=str(source))
+        target = self.root / entry
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            list(walk_files(source))  # refuses links before anything is copied
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
+        self._model = {"path": entry, "format": suffix[1:]}
+        return target
+
+    def finish(
+        self,
+        status: Status,
+        error: Mapping[str, Any] | None,
+        device: Mapping[str, Any],
+        tasks: Sequence[Mapping[str, Any]],
+        producer: Mapping[str, Any],
+    ) -> Path:
+        """Write events.jsonl and results.json, rename the bundle into place, write DONE; return its path."""
+        self._write(EVENTS, "".join(event_line(event) + "\n" for event in self._events).encode())
+        files = {entry: sha256_file(self.root / entry) for entry in walk_files(self.root)}
+        manifest: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "mlupdate.results",
+            "job_id": self.job_id,
+            "producer": dict(producer),
+            "status": status,
+            "error": dict(error) if error is not None else None,
+            "device": dict(device),
+            "tasks": [dict(task) for task in tasks],
+            "model": self._model,
+            "parameters": self._parameters,
+            "probe": {"count": self._probe_count, "outputs": self._outputs} if self._outputs else None,
+            "events": {"path": EVENTS, "count": len(self._events)},
+            "files": files,
+        }
+        data = dumps(validate(manifest, "results", where=str(self.final / RESULTS_MANIFEST)))
+        (self.root / RESULTS_MANIFEST).write_bytes(data)
+        self.root.rename(self.final)
+        self._finished = True
+        (self.final / DONE).write_bytes(done_text(self.job_id, sha256_bytes(data)))
+        return self.final
+
+    def _save(self, entry: str, array: np.ndarray) -> None:
+        target = self.root / entry
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            raise SchemaError(f"{entry!r} was added twice", where=str(target), fix="add each output once")
+        npy.save(target, array)
+
+    def _write(self, entry: str, data: bytes) -> None:
+        target = self.root / entry
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            raise SchemaError(f"{entry!r} was added twice", where=str(target), fix="add each output once")
+        target.write_bytes(data)

@@ -1,0 +1,129 @@
+"""The contract's JSON schemas (2020-12) and the checks that come before them: JSON syntax and version.
+
+Readers check the version first, so a newer bundle says "version 2 is not supported" instead of listing
+every field it does not recognise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from mlupdate.errors import SchemaError
+
+SCHEMA_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+SchemaName = Literal["job", "results", "event"]
+_KINDS = {"job": "mlupdate.job", "results": "mlupdate.results"}
+
+
+@cache
+def schema(name: SchemaName) -> dict[str, Any]:
+    """The parsed schema document `bundle/schemas/<name>.schema.json`."""
+    text = resources.files("mlupdate.bundle").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+@cache
+def _validator(name: SchemaName) -> Draft202012Validator:
+    return Draft202012Validator(schema(name))
+
+
+def parse_json(data: bytes, *, where: str) -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity literals, no duplicate keys."""
+    try:
+        text = data.decode("utf-8")
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise SchemaError(
+            f"not valid JSON: {exc}", where=where, fix="write UTF-8 JSON without NaN/Infinity or duplicate keys"
+        ) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed (write null plus an error instead)")
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def check_version(document: Any, *, where: str) -> None:
+    """Refuse a manifest whose schema_version this reader does not know, before any other check."""
+    if not isinstance(document, dict) or "schema_version" not in document:
+        return  # the schema reports the missing field
+    version = document["schema_version"]
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
+        raise SchemaError(
+            f"schema_version {version!r} is not supported (this reader supports {list(SUPPORTED_VERSIONS)})",
+            where=f"{where}: schema_version",
+            fix="upgrade mlupdate-harness, or have the producer write a supported schema_version",
+        )
+
+
+def validate(document: Any, name: SchemaName, *, where: str) -> dict[str, Any]:
+    """Validate a manifest against its schema; the error names the field (e.g. `training.features[0].width`)."""
+    if name in _KINDS:
+        check_version(document, where=where)
+    errors = list(_validator(name).iter_errors(document))
+    if errors:
+        error = best_match(errors)
+        raise SchemaError(
+            f"{describe(error)}" + (f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""),
+            where=f"{where}: {field_path(error)}",
+            fix=f"make the file match {name}.schema.json (see docs/contract.md)",
+        )
+    if _has_non_finite(document):
+        raise SchemaError("holds a NaN or Infinity number", where=where, fix="write null plus an error instead")
+    return dict(document)
+
+
+def field_path(error: ValidationError) -> str:
+    """`a.b[2].c` for the instance location of a validation error; `(top level)` for the document."""
+    text = ""
+    for part in error.absolute_path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def describe(error: ValidationError) -> str:
+    message = error.message
+    return message if len(message) <= 300 else message[:300] + "…"
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+_DUMP_OPTIONS: dict[str, Any] = {"indent": 2, "sort_keys": True, "ensure_ascii": False, "allow_nan": False}
+
+
+def dumps(document: dict[str, Any]) -> bytes:
+    """The canonical bytes of a manifest: sorted keys, 2-space indent, UTF-8, trailing newline, no NaN."""
+    return (json.dumps(document, **_DUMP_OPTIONS) + "\n").encode()
+
+
+def dump(document: dict[str, Any], path: Path) -> None:
+    """Write `dumps(document)` chunk by chunk, so a manifest listing 10,000 files is never one big string."""
+    with path.open("w", encoding="utf-8", newline="\n") as handle:
+        json.dump(document, handle, **_DUMP_OPTIONS)
+        handle.write("\n")

@@ -1,0 +1,99 @@
+"""The update parameters a compiled updatable model keeps in
+`updateParameters/NetworkUpdateParameters/coremldata.bin` (a plain `NetworkUpdateParameters` protobuf)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from mlupdate._coreml import NeuralNetwork_pb2
+from mlupdate.errors import CompiledModelError
+
+UPDATE_PARAMETERS_FILE = Path("updateParameters") / "NetworkUpdateParameters" / "coremldata.bin"
+
+
+@dataclass(frozen=True)
+class LossLayer:
+    name: str
+    kind: str  # "categoricalCrossEntropy" or "meanSquaredError"
+    input: str
+    target: str
+
+
+@dataclass(frozen=True)
+class UpdateParameters:
+    """Losses, optimizer and the default values keyed by `MLParameterKey` raw names (as in job.json)."""
+
+    losses: tuple[LossLayer, ...]
+    optimizer: str  # "sgd", "adam" or "none"
+    defaults: dict[str, float | int | bool]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "losses": [vars(loss) for loss in self.losses],
+            "optimizer": self.optimizer,
+            "defaults": dict(self.defaults),
+        }
+
+
+def read_update_parameters(model_dir: Path) -> UpdateParameters | None:
+    """None when the model keeps no update parameters (it is not updatable)."""
+    path = model_dir / UPDATE_PARAMETERS_FILE
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    message = NeuralNetwork_pb2.NetworkUpdateParameters()
+    try:
+        message.ParseFromString(data)
+    except DecodeError:
+        raise CompiledModelError(
+            "cannot decode the NetworkUpdateParameters protobuf (truncated or another kind of file)",
+            where=str(path),
+            fix="copy the .mlmodelc again; the update parameters file is incomplete",
+        ) from None
+    if not message.lossLayers and not message.HasField("optimizer"):
+        raise CompiledModelError(
+            "the update parameters name neither a loss nor an optimizer",
+            where=str(path),
+            fix="copy the .mlmodelc again; an updatable model always has both",
+        )
+    return _from_message(message)
+
+
+def _from_message(message: Any) -> UpdateParameters:
+    losses = tuple(_loss(layer) for layer in message.lossLayers)
+    defaults: dict[str, float | int | bool] = {}
+    which = message.optimizer.WhichOneof("OptimizerType")
+    optimizer = {"sgdOptimizer": "sgd", "adamOptimizer": "adam"}.get(str(which), "none")
+    if which is not None:
+        params = getattr(message.optimizer, which)
+        names = ["learningRate", "miniBatchSize", "momentum", "beta1", "beta2", "eps"]
+        for name in names:
+            if name in params.DESCRIPTOR.fields_by_name and params.HasField(name):
+                defaults[name] = _number(getattr(params, name), integer=name == "miniBatchSize")
+    if message.HasField("epochs"):
+        defaults["epochs"] = int(message.epochs.defaultValue)
+    if message.HasField("shuffle"):
+        defaults["shuffle"] = bool(message.shuffle.defaultValue)
+    if message.HasField("seed"):
+        defaults["seed"] = int(message.seed.defaultValue)
+    return UpdateParameters(losses=losses, optimizer=optimizer, defaults=defaults)
+
+
+def _number(parameter: Any, *, integer: bool) -> float | int:
+    value = parameter.defaultValue
+    return int(value) if integer else float(value)
+
+
+def _loss(layer: Any) -> LossLayer:
+    which = layer.WhichOneof("LossLayerType")
+    if which == "categoricalCrossEntropyLossLayer":
+        body = layer.categoricalCrossEntropyLossLayer
+        return LossLayer(layer.name, "categoricalCrossEntropy", body.input, body.target)
+    if which == "meanSquaredErrorLossLayer":
+        body = layer.meanSquaredErrorLossLayer
+        return LossLayer(layer.name, "meanSquaredError", body.input, body.target)
+    return LossLayer(layer.name, "unknown", "", "")

@@ -1,0 +1,168 @@
+"""The one comparison helper: names and count, then shape, then dtype, then values; it names the worst element.
+
+Every array comparison in parity goes through `compare_arrays`, so every failing verdict reads the same way:
+what differed (a missing tensor, a shape, a dtype, or the element furthest outside the tolerance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mlupdate.parity.tolerances import Tolerance
+
+Array = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class Worst:
+    """The element with the largest excess over its tolerance (or the largest error when all pass)."""
+
+    tensor: str
+    index: tuple[int, ...]
+    expected: float
+    actual: float
+
+    @property
+    def abs_error(self) -> float:
+        return abs(self.actual - self.expected)
+
+    @property
+    def rel_error(self) -> float:
+        return self.abs_error / abs(self.expected) if self.expected else float("inf") if self.abs_error else 0.0
+
+    def describe(self) -> str:
+        index = ",".join(str(i) for i in self.index)
+        return (
+            f"{self.tensor}[{index}]: expected {self.expected:.9g}, got {self.actual:.9g} "
+            f"(abs {self.abs_error:.3g}, rel {self.rel_error:.3g})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tensor": self.tensor,
+            "index": list(self.index),
+            "expected": self.expected,
+            "actual": self.actual,
+            "abs_error": self.abs_error,
+            "rel_error": _finite(self.rel_error),
+        }
+
+
+@dataclass(frozen=True)
+class TensorError:
+    """Per-tensor error figures, for the report's per-layer error bars."""
+
+    max_abs: float
+    max_rel: float
+    rms: float
+    ref_rms: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    passed: bool
+    message: str
+    worst: Worst | None = None
+    errors: dict[str, TensorError] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "message": self.message,
+            "worst": self.worst.to_dict() if self.worst else None,
+            "errors": {name: vars(err) | {"max_rel": _finite(err.max_rel)} for name, err in self.errors.items()},
+        }
+
+
+def compare_arrays(
+    expected: Mapping[str, Array],
+    actual: Mapping[str, Array],
+    tolerance: Tolerance | Callable[[str], Tolerance],
+    *,
+    what: str,
+) -> Comparison:
+    """Compare two sets of named arrays; `tolerance` may depend on the tensor name."""
+    problem = structure_problem(expected, actual, what=what)
+    if problem is not None:
+        return Comparison(False, problem)
+    errors: dict[str, TensorError] = {}
+    worst: tuple[float, Worst] | None = None
+    failing = 0
+    for name in sorted(expected):
+        tol = tolerance(name) if callable(tolerance) else tolerance
+        exp = np.asarray(expected[name], dtype=np.float64)
+        act = np.asarray(actual[name], dtype=np.float64)
+        errors[name] = _errors(exp, act)
+        if exp.size == 0:
+            continue
+        excess = _excess(exp, act, tol)
+        flat = int(np.argmax(excess))
+        score = float(excess.ravel()[flat])
+        index = tuple(int(i) for i in np.unravel_index(flat, exp.shape))
+        candidate = Worst(name, index, float(exp[index]), float(act[index]))
+        failing += int(score > 0)
+        if worst is None or score > worst[0]:
+            worst = (score, candidate)
+    if worst is None:
+        return Comparison(True, f"{what}: {len(expected)} tensor(s), all empty", None, errors)
+    if worst[0] > 0:
+        return Comparison(
+            False,
+            f"{what}: {failing} of {len(expected)} tensor(s) outside tolerance; worst {worst[1].describe()}",
+            worst[1],
+            errors,
+        )
+    return Comparison(
+        True, f"{what}: {len(expected)} tensor(s) within tolerance; largest {worst[1].describe()}", worst[1], errors
+    )
+
+
+def structure_problem(expected: Mapping[str, Array], actual: Mapping[str, Array], *, what: str) -> str | None:
+    """The first of: names/count differ, a shape differs, a dtype differs; None when the structure agrees."""
+    missing, extra = sorted(set(expected) - set(actual)), sorted(set(actual) - set(expected))
+    if missing or extra:
+        parts = [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else ""]
+        listed = "; ".join(part for part in parts if part)
+        return f"{what}: {len(actual)} tensor(s) instead of {len(expected)}; {listed}"
+    for name in sorted(expected):
+        exp, act = np.asarray(expected[name]), np.asarray(actual[name])
+        if exp.shape != act.shape:
+            return f"{what}: {name} has shape {list(act.shape)}, expected {list(exp.shape)}"
+        if exp.dtype != act.dtype:
+            return f"{what}: {name} has dtype {act.dtype}, expected {exp.dtype}"
+    return None
+
+
+def _excess(expected: Array, actual: Array, tol: Tolerance) -> Array:
+    """How far each element is beyond its allowance (<= 0 inside); +inf where a non-finite value appears on
+    one side only or the two non-finite values differ."""
+    allowed = tol.atol + tol.rtol * np.abs(expected)
+    with np.errstate(invalid="ignore", over="ignore"):
+        excess = np.abs(actual - expected) - allowed
+    same_nonfinite = (~np.isfinite(expected) & (expected == actual)) | (np.isnan(expected) & np.isnan(actual))
+    excess = np.where(same_nonfinite, -1.0, excess)
+    return np.where(np.isfinite(excess), excess, np.inf)
+
+
+def _errors(expected: Array, actual: Array) -> TensorError:
+    if expected.size == 0:
+        return TensorError(0.0, 0.0, 0.0, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.abs(actual - expected)
+        rel = np.where(expected != 0, diff / np.abs(expected), np.where(diff == 0, 0.0, np.inf))
+    return TensorError(
+        max_abs=float(np.nanmax(diff)) if np.any(np.isfinite(diff)) else float("inf"),
+        max_rel=float(np.nanmax(rel)) if np.any(np.isfinite(rel)) else float("inf"),
+        rms=float(np.sqrt(np.nanmean(diff**2))),
+        ref_rms=float(np.sqrt(np.mean(expected**2))),
+    )
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no Infinity: an infinite figure is written as null."""
+    return value if np.isfinite(value) else None

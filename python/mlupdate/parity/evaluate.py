@@ -1,0 +1,176 @@
+"""`evaluate`: a device's results bundle against the reference's, one Verdict with every check.
+
+The level follows the number of optimizer steps per task: up to `step_level_max_steps` every weight and
+loss is compared element by element; beyond, the run is chaotic and the device is judged against an
+ensemble of perturbed reference runs (structure still exact, values in units of the ensemble's spread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlupdate.errors import ParityError
+from mlupdate.parity.compare import Array
+from mlupdate.parity.events import EventLike, compare_events, task_events
+from mlupdate.parity.model_params import ParameterKey
+from mlupdate.parity.parameters import compare_dump_with_model, compare_parameter_structure, compare_parameters
+from mlupdate.parity.probe import ProbeLike, compare_probes
+from mlupdate.parity.semantics_info import semantics_info
+from mlupdate.parity.timing import summarize_timing
+from mlupdate.parity.tolerances import Tolerances, case_of, for_case
+from mlupdate.parity.trajectory import compare_trajectory
+from mlupdate.parity.verdict import Check, Level, Verdict
+
+
+class MemberLike(Protocol):
+    """What trajectory checks read from an ensemble run (a ResultsBundle or a parity.ensemble.EnsembleMember)."""
+
+    @property
+    def tasks(self) -> list[dict[str, Any]]: ...
+    @property
+    def events(self) -> Sequence[EventLike]: ...
+    @property
+    def parameters(self) -> Mapping[ParameterKey, Array]: ...
+
+
+class ResultsLike(Protocol):
+    """What parity reads from a results bundle (`mlupdate.bundle.ResultsBundle` provides it)."""
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> dict[str, Any] | None: ...
+    @property
+    def producer(self) -> dict[str, Any]: ...
+    @property
+    def device(self) -> dict[str, Any]: ...
+    @property
+    def tasks(self) -> list[dict[str, Any]]: ...
+    @property
+    def events(self) -> Sequence[EventLike]: ...
+    @property
+    def parameters(self) -> Mapping[ParameterKey, Array]: ...
+    @property
+    def probe_outputs(self) -> Mapping[str, ProbeLike]: ...
+    @property
+    def model_path(self) -> Path | None: ...
+
+
+def require_succeeded(reference: ResultsLike) -> None:
+    """Parity against a failed reference run cannot be computed: that is an error, not a verdict."""
+    if reference.status != "succeeded":
+        message = (reference.error or {}).get("message", "no error recorded")
+        raise ParityError(
+            f"the reference run did not succeed ({reference.status}): {message}",
+            where=f"job {reference.job_id}",
+            fix="fix the job so the reference trainer can run it (see the error), then run parity again",
+        )
+
+
+def count_steps(reference: ResultsLike, steps_per_epoch: int | None) -> int:
+    """Optimizer steps of one task: the reference's miniBatchEnd events, else epochs x steps per epoch."""
+    events = task_events(reference.events, 0)
+    mini_batches = sum(1 for event in events if event.event == "miniBatchEnd")
+    if mini_batches or steps_per_epoch == 0:
+        return mini_batches  # steps_per_epoch 0: a k-NN update appends examples and takes no optimizer step
+    epochs = sum(1 for event in events if event.event == "epochEnd") or _epochs_completed(reference)
+    if steps_per_epoch is not None and epochs:
+        return epochs * steps_per_epoch
+    raise ParityError(
+        "cannot tell how many optimizer steps the run took (no miniBatchEnd events and no steps per epoch)",
+        where=f"job {reference.job_id}",
+        fix="pass steps_per_epoch (training count / miniBatchSize, rounded up), or request miniBatchEnd events",
+    )
+
+
+def _epochs_completed(results: ResultsLike) -> int:
+    tasks = results.tasks
+    return int(tasks[0].get("epochs_completed") or 0) if tasks else 0
+
+
+def _final_loss(results: MemberLike) -> float | None:
+    tasks = results.tasks
+    value = tasks[0].get("final_loss") if tasks else None
+    return float(value) if value is not None else None
+
+
+def evaluate(
+    reference: ResultsLike,
+    device: ResultsLike,
+    *,
+    ensemble: Sequence[MemberLike] = (),
+    steps_per_epoch: int | None = None,
+    case: str | None = None,
+    optimizer: str | None = None,
+    tolerances: Tolerances | None = None,
+    profile: str | None = None,
+) -> Verdict:
+    require_succeeded(reference)
+    case = case or case_of(reference.job_id, optimizer)
+    tol = tolerances or for_case(case)
+    steps = count_steps(reference, steps_per_epoch)
+    level: Level = "step" if steps <= tol.step_level_max_steps else "trajectory"
+    checks = [_status_check(device)]
+    if device.status == "succeeded":
+        checks += _training_checks(reference, device, ensemble, tol, level, steps, steps_per_epoch)
+    else:
+        checks.append(Check("training", "skip", "the device's task did not succeed: nothing to compare"))
+    checks.append(summarize_timing(device.tasks, device.events, tol))
+    return Verdict(
+        job_id=device.job_id,
+        case=case,
+        level=level,
+        steps=steps,
+        checks=tuple(checks),
+        semantics=semantics_info(reference.producer, device.device, profile=profile),
+        device=device.device,
+        producer=device.producer,
+        tolerances=tol.to_dict(),
+    )
+
+
+def _status_check(device: ResultsLike) -> Check:
+    if device.status == "succeeded":
+        return Check("status", "pass", f"status: succeeded ({len(device.tasks)} task(s))")
+    error = device.error or {}
+    where = f" in phase {error.get('phase')}" if error.get("phase") else ""
+    return Check(
+        "status",
+        "fail",
+        f"status: {device.status}{where}: {error.get('message', 'no error recorded')}",
+        {"error": error},
+    )
+
+
+def _training_checks(
+    reference: ResultsLike,
+    device: ResultsLike,
+    ensemble: Sequence[MemberLike],
+    tol: Tolerances,
+    level: Level,
+    steps: int,
+    steps_per_epoch: int | None,
+) -> list[Check]:
+    members = [run.events for run in ensemble] if level == "trajectory" else []
+    checks = [compare_events(reference.events, device.events, tol, steps_per_epoch=steps_per_epoch, ensemble=members)]
+    if level == "step":
+        checks.append(compare_parameters(reference.parameters, device.parameters, tol, steps=steps))
+    else:
+        checks.append(compare_parameter_structure(reference.parameters, device.parameters))
+        checks.append(
+            compare_trajectory(
+                [run.parameters for run in ensemble],
+                device.parameters,
+                tol,
+                ensemble_final_losses=[v for v in (_final_loss(run) for run in ensemble) if v is not None],
+                device_final_loss=_final_loss(device),
+                rounding=tol.weights(steps),
+            )
+        )
+    checks += compare_probes(reference.probe_outputs, device.probe_outputs, tol, gating=level == "step")
+    checks.append(compare_dump_with_model(device.model_path, device.parameters, tol))
+    return checks

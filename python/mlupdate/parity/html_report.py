@@ -1,0 +1,188 @@
+"""report.html: one self-contained page (inline CSS and SVG, no scripts, no external requests) rendered from
+the report.json document: verdict, provenance, semantics knobs, every check, and five plots."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from mlupdate.parity import svg
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1000px;
+       color: #1f2328; padding: 0 16px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
+.badge { display: inline-block; padding: 2px 10px; border-radius: 12px; color: #fff; font-weight: 600; }
+.pass { background: #1a7f37; } .fail { background: #d1242f; } .warn { background: #9a6700; }
+.skip { background: #57606a; }
+.dry { border: 2px solid #9a6700; background: #fff8c5; padding: 8px 12px; margin: 12px 0; font-weight: 600; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0; }
+th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; } td.msg { font-family: ui-monospace, monospace; font-size: 12px; }
+.uncalibrated { color: #9a6700; font-weight: 600; } .calibrated { color: #1a7f37; }
+.plots { display: grid; grid-template-columns: 1fr; gap: 16px; }
+svg { background: #fff; border: 1px solid #d0d7de; max-width: 100%; height: auto; }
+svg text { font: 11px system-ui, sans-serif; fill: #1f2328; } svg .title { font-weight: 600; font-size: 13px; }
+svg .small { font-size: 9px; } svg .axis { stroke: #1f2328; } svg .grid { stroke: #eaeef2; }
+svg .whisker { stroke: #1f2328; stroke-width: 1.2; } svg .empty { fill: #f6f8fa; stroke: #d0d7de; }
+"""
+
+
+def _check(document: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((c for c in document.get("checks", []) if c.get("name") == name), None)
+
+
+def loss_points(curve: Sequence[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """(x, loss) of one task's curve: per mini-batch step when recorded, else per epoch."""
+    batches = [e for e in curve if e.get("event") == "miniBatchEnd" and e.get("loss") is not None]
+    if batches:
+        return [float(i + 1) for i in range(len(batches))], [float(e["loss"]) for e in batches]
+    epochs = [e for e in curve if e.get("event") == "epochEnd" and e.get("loss") is not None]
+    return [float(e["epoch"] + 1) for e in epochs], [float(e["loss"]) for e in epochs]
+
+
+def loss_plot(document: dict[str, Any]) -> str:
+    title = "Loss curves: device vs reference"
+    check = _check(document, "events")
+    curves = (check or {}).get("details", {}).get("curves", {})
+    if not curves:
+        return svg.empty_chart(title, "no events recorded")
+    series = []
+    for member in (check or {}).get("details", {}).get("ensemble_curves", [])[:8]:
+        xs, ys = loss_points(member)
+        series.append(svg.Series("ensemble run", xs, ys, dashed=True))
+    for label, curve in curves.items():
+        xs, ys = loss_points(curve)
+        series.append(svg.Series(label, xs, ys, dashed=label != "reference" and len(curves) > 2))
+    ordered = [s for s in series if s.label == "reference"] + [s for s in series if s.label != "reference"]
+    unit = "mini-batch step" if any(e.get("event") == "miniBatchEnd" for c in curves.values() for e in c) else "epoch"
+    positive = all(y > 0 for s in ordered for y in s.ys)
+    return svg.line_chart(ordered, title=title, x_label=unit, y_label="loss", log_y=positive)
+
+
+def error_plot(document: dict[str, Any]) -> str:
+    trajectory = _check(document, "trajectory")
+    if trajectory is not None and trajectory.get("details", {}).get("per_tensor"):
+        per_tensor = trajectory["details"]["per_tensor"]
+        bars = [svg.Bar(name, v["score"] if v["score"] is not None else float("inf")) for name, v in per_tensor.items()]
+        return svg.bar_chart(bars, title="Per-layer distance from the ensemble centre", y_label="spread units")
+    title = "Per-layer error vs reference (bar: max |error|, whisker: RMS to max)"
+    check = _check(document, "parameters")
+    errors = (check or {}).get("details", {}).get("errors", {})
+    if not errors:
+        return svg.empty_chart(title, "no parameters compared")
+    bars = [svg.Bar(name, e["max_abs"] or 0.0, e["rms"], e["max_abs"]) for name, e in errors.items()]
+    positive = all(b.value > 0 for b in bars)
+    if not positive and all(b.value == 0 for b in bars):
+        return svg.bar_chart(bars, title=title + " - all zero", y_label="|error|")
+    return svg.bar_chart(bars, title=title, y_label="|error|", log_y=positive)
+
+
+def ensemble_plot(document: dict[str, Any]) -> str:
+    title = "Ensemble spread with the device marked"
+    check = _check(document, "trajectory")
+    details = (check or {}).get("details", {})
+    if not details.get("member_scores"):
+        reason = "step-level run: judged element by element, no ensemble needed"
+        return svg.empty_chart(title, reason if document.get("level") == "step" else "no ensemble")
+    members = [v for v in details["member_scores"] if v is not None]
+    device = details["score"] if details.get("score") is not None else float("inf")
+    return svg.strip_chart(
+        members,
+        device,
+        title=title,
+        x_label="distance from the ensemble centre (spread units)",
+        marked_label="device",
+        limit=details.get("limit"),
+    )
+
+
+def timing_plot(document: dict[str, Any]) -> str:
+    title = "Time per epoch (bar: median over tasks, whisker: min to max)"
+    check = _check(document, "timing")
+    per_epoch = (check or {}).get("details", {}).get("per_epoch", [])
+    bars = [svg.Bar(f"epoch {i}", s["median"], s["min"], s["max"]) for i, s in enumerate(per_epoch) if s]
+    if not bars:
+        return svg.empty_chart(title, "no epochEnd events")
+    return svg.bar_chart(bars, title=title, y_label="seconds")
+
+
+def memory_plot(document: dict[str, Any]) -> str:
+    title = "Memory footprint across repeated tasks"
+    check = _check(document, "timing")
+    memory = (check or {}).get("details", {}).get("memory", {})
+    series = []
+    for key in ("before", "after"):
+        values = memory.get(key, [])
+        points = [(float(i), v / 1e6) for i, v in enumerate(values) if v is not None]
+        if points:
+            series.append(svg.Series(f"{key} task", [p[0] for p in points], [p[1] for p in points], markers=True))
+    if not series:
+        return svg.empty_chart(title, "no memory figures recorded")
+    return svg.line_chart(series, title=title, x_label="task", y_label="MB")
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(rows_cell for rows_cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(text: Any, cls: str = "") -> str:
+    attr = f' class="{cls}"' if cls else ""
+    return f"<td{attr}>{escape(str(text))}</td>"
+
+
+def render_html(document: dict[str, Any]) -> str:
+    result = document.get("result", "fail")
+    title = f"Parity {result.upper()}: {document.get('job_id', '?')}"
+    dry = f'<div class="dry">{escape(document["label"])}</div>' if document.get("dry_run") else ""
+    provenance = document.get("provenance", {})
+    prov_rows = [[_cell(k), _cell("unknown" if v is None else v)] for k, v in provenance.items()]
+    semantics = document.get("semantics", {})
+    knob_rows = [
+        [_cell(k["name"]), _cell(json.dumps(k["value"])), _cell(k["label"], k["label"])]
+        for k in semantics.get("knobs", [])
+    ]
+    check_rows = [
+        [
+            f'<td><span class="badge {escape(c["status"])}">{escape(c["status"])}</span></td>',
+            _cell(c["name"]),
+            _cell(c["message"], "msg"),
+        ]
+        for c in document.get("checks", [])
+    ]
+    plots = [
+        loss_plot(document),
+        error_plot(document),
+        ensemble_plot(document),
+        timing_plot(document),
+        memory_plot(document),
+    ]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{CSS}</style></head>
+<body>
+<h1>{escape(title)} <span class="badge {escape(result)}">{escape(result.upper())}</span></h1>
+<p>{escape(document.get("label", ""))} · {escape(document.get("level", "?"))} level · {document.get("steps", "?")}
+optimizer steps per task · case {escape(str(document.get("case", "?")))}</p>
+{dry}
+<p class="msg">{escape(document.get("summary", ""))}</p>
+<h2>Checks</h2>
+{_table(check_rows, ["status", "check", "result"])}
+<h2>Plots</h2>
+<div class="plots">
+{"".join(f"<figure>{plot}</figure>" for plot in plots)}
+</div>
+<h2>Semantics knobs used by the reference</h2>
+<p>{escape(semantics.get("note", ""))}</p>
+{_table(knob_rows, ["knob", "value", "status"])}
+<h2>Provenance</h2>
+{_table(prov_rows, ["field", "value"])}
+<p><small>{escape(document.get("generated_by", ""))} · {escape(document.get("generated_at", ""))} · report schema
+{document.get("schema_version")}</small></p>
+</body></html>
+"""

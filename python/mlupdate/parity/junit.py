@@ -1,0 +1,50 @@
+"""junit.xml: one test case per parity check, provenance as test-suite properties (for CI dashboards)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+
+def render_junit(document: dict[str, Any]) -> str:
+    checks = document.get("checks", [])
+    job = str(document.get("job_id", "?"))
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": f"mlupdate.parity.{job}",
+            "tests": str(len(checks)),
+            "failures": str(sum(1 for c in checks if c["status"] == "fail")),
+            "skipped": str(sum(1 for c in checks if c["status"] == "skip")),
+            "errors": "0",
+            "timestamp": str(document.get("generated_at", "")),
+        },
+    )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in _properties(document).items():
+        ET.SubElement(properties, "property", {"name": name, "value": value})
+    for check in checks:
+        case = ET.SubElement(suite, "testcase", {"classname": f"parity.{job}", "name": check["name"], "time": "0"})
+        if check["status"] == "fail":
+            failure = ET.SubElement(case, "failure", {"message": check["message"], "type": "ParityMismatch"})
+            failure.text = json.dumps(check.get("details", {}).get("worst"), indent=1)
+        elif check["status"] == "skip":
+            ET.SubElement(case, "skipped", {"message": check["message"]})
+        else:
+            ET.SubElement(case, "system-out").text = f"{check['status']}: {check['message']}"
+    root = ET.Element("testsuites", {"name": "mlupdate parity"})
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _properties(document: dict[str, Any]) -> dict[str, str]:
+    out = {f"provenance.{k}": "unknown" if v is None else str(v) for k, v in document.get("provenance", {}).items()}
+    out["result.label"] = str(document.get("label", ""))
+    out["result.dry_run"] = str(bool(document.get("dry_run"))).lower()
+    out["parity.level"] = str(document.get("level", ""))
+    out["parity.steps"] = str(document.get("steps", ""))
+    for knob in document.get("semantics", {}).get("knobs", []):
+        out[f"semantics.{knob['name']}"] = f"{json.dumps(knob['value'])} ({knob['label']})"
+    return out

@@ -1,0 +1,62 @@
+"""Trainable parameters of a written model (`.mlmodelc` or `.mlmodel`) keyed like the results bundle's dump."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlupdate.compiled import read_compiled
+from mlupdate.compiled.layers import FloatArray
+from mlupdate.models.spec import is_neural_network, load_spec, neural_network, walk_models
+
+ParameterKey = tuple[str, str]  # (scoped layer, "weights" | "biases")
+
+
+def model_parameters(path: Path) -> tuple[dict[ParameterKey, FloatArray], dict[ParameterKey, str]]:
+    """(parameters, storage precision per parameter) of a `.mlmodelc` folder or a `.mlmodel` file."""
+    if path.is_dir():
+        compiled = read_compiled(path)
+        precision = {
+            (layer.scoped_name, kind): _compiled_precision(layer.notes, kind)
+            for layer in compiled.layers
+            for kind in layer.weights
+        }
+        return compiled.parameters(), precision
+    return _spec_parameters(path)
+
+
+def _compiled_precision(notes: tuple[str, ...], kind: str) -> str:
+    return "float16" if any(note.startswith(f"{kind} stored as float16") for note in notes) else "float32"
+
+
+def _spec_parameters(path: Path) -> tuple[dict[ParameterKey, FloatArray], dict[ParameterKey, str]]:
+    out: dict[ParameterKey, FloatArray] = {}
+    precision: dict[ParameterKey, str] = {}
+    for scoped in walk_models(load_spec(path)):
+        if not is_neural_network(scoped.spec):
+            continue
+        for layer in neural_network(scoped.spec).layers:
+            kind = layer.WhichOneof("layer")
+            if kind not in ("innerProduct", "convolution"):
+                continue
+            body = getattr(layer, kind)
+            name = scoped.scope_prefix + layer.name
+            out[(name, "weights")], precision[(name, "weights")] = _values(body.weights, _weight_shape(kind, body))
+            if body.hasBias:
+                out[(name, "biases")], precision[(name, "biases")] = _values(body.bias, (-1,))
+    return out, precision
+
+
+def _weight_shape(kind: str, body: Any) -> tuple[int, ...]:
+    if kind == "innerProduct":
+        return int(body.outputChannels), int(body.inputChannels)
+    return int(body.outputChannels), int(body.kernelChannels), *(int(k) for k in body.kernelSize)
+
+
+def _values(weights: Any, shape: tuple[int, ...]) -> tuple[FloatArray, str]:
+    if len(weights.floatValue):
+        return np.asarray(weights.floatValue, dtype=np.float32).reshape(shape), "float32"
+    half = np.frombuffer(weights.float16Value, dtype="<f2")
+    return half.astype(np.float32).reshape(shape), "float16"

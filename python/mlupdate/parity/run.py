@@ -1,0 +1,106 @@
+"""`run_parity`: read a job and a device's results, obtain the reference's results (and an ensemble for long
+runs), evaluate, and write every report. The reference trainer is reached through `ReferenceRunner` so that
+an existing reference results bundle can stand in for a fresh run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlupdate.bundle import JobBundle, ResultsBundle, read_job, read_results
+from mlupdate.parity.ensemble import reference_ensemble
+from mlupdate.parity.evaluate import MemberLike, count_steps, evaluate, require_succeeded
+from mlupdate.parity.job_info import JobInfo, job_info
+from mlupdate.parity.provenance import git_revision, provenance
+from mlupdate.parity.report import ReportPaths, build_report, write_reports
+from mlupdate.parity.tolerances import Tolerances, case_of, for_case
+from mlupdate.parity.verdict import Verdict
+from mlupdate.reference.run import run_reference
+from mlupdate.reference.semantics import load_profile
+
+log = logging.getLogger(__name__)
+
+# (job folder, output parent folder) -> the folder of the reference's results bundle for that job.
+# The default is the reference trainer itself; tests and callers with a stored reference pass their own.
+ReferenceRunner = Callable[[Path, Path], Path]
+# (job folder, member count) -> that many reference runs from perturbed initial weights.
+EnsembleRunner = Callable[[Path, int], Sequence[MemberLike]]
+
+
+@dataclass(frozen=True)
+class ParityRun:
+    verdict: Verdict
+    document: dict[str, Any]
+    reports: ReportPaths
+    reference: Path
+
+
+def run_parity(
+    results: str | Path,
+    job: str | Path,
+    out_dir: str | Path,
+    *,
+    ensemble: int = 8,
+    reference: str | Path | None = None,
+    reference_runner: ReferenceRunner | None = None,
+    ensemble_runner: EnsembleRunner | None = None,
+    xcode: str | None = None,
+    repo: Path | None = None,
+    tolerances: Tolerances | None = None,
+    semantics_profile: Path | None = None,
+) -> ParityRun:
+    """`reference` names an existing reference results bundle; otherwise `reference_runner` (default: the
+    reference trainer) produces one under `out_dir/reference/`. `tolerances` replaces the case's entry of
+    `parity.tolerances` (for experiments; reviewed runs use the table). `semantics_profile` is a calibration
+    profile (JSON of knob values) the reference and its ensemble run with; reports name it."""
+    out = Path(out_dir)
+    job_bundle = read_job(job)
+    info = job_info(job_bundle.job_id, job_bundle.manifest, job_bundle.model_path)
+    device = read_results(results, job_bundle.job_id)
+    semantics = load_profile(semantics_profile) if semantics_profile is not None else None
+
+    def default_runner(job_dir: Path, out_parent: Path) -> Path:
+        return run_reference(job_dir, out_parent, semantics=semantics)
+
+    def default_ensemble(job_dir: Path, count: int) -> Sequence[MemberLike]:
+        return reference_ensemble(job_dir, count, semantics=semantics)
+
+    runner = reference_runner or default_runner
+    reference_dir = Path(reference) if reference is not None else runner(job_bundle.path, out / "reference")
+    reference_results = read_results(reference_dir, job_bundle.job_id)
+    require_succeeded(reference_results)
+    tol = tolerances or for_case(case_of(job_bundle.job_id, info.optimizer))
+    members = _ensemble(job_bundle, info, reference_results, tol, ensemble, ensemble_runner or default_ensemble)
+    verdict = evaluate(
+        reference_results,
+        device,
+        ensemble=members,
+        steps_per_epoch=info.steps_per_epoch,
+        optimizer=info.optimizer,
+        tolerances=tol,
+        profile=str(semantics_profile) if semantics_profile is not None else None,
+    )
+    prov = provenance(
+        job_id=device.job_id,
+        producer=device.producer,
+        device=device.device,
+        model_path=device.model_path,
+        results_path=device.path,
+        reference_results_path=reference_results.path,
+        xcode=xcode,
+        revision=git_revision(repo or Path.cwd()),
+    )
+    document = build_report(verdict, prov)
+    return ParityRun(verdict, document, write_reports(document, out), reference_dir)
+
+
+def _ensemble(
+    job: JobBundle, info: JobInfo, reference: ResultsBundle, tolerances: Tolerances, count: int, runner: EnsembleRunner
+) -> Sequence[MemberLike]:
+    if count_steps(reference, info.steps_per_epoch) <= tolerances.step_level_max_steps:
+        return []  # step level: element-wise checks, no ensemble needed
+    log.info("%s: trajectory level, running an ensemble of %d perturbed reference runs", job.job_id, count)
+    return runner(job.path, count)

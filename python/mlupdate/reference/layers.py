@@ -1,0 +1,401 @@
+# ruff: noqa: ARG002  -- every layer implements the same forward/backward signature; not all need every argument
+"""Neural-network layers of the Core ML spec, forward and backward side by side (vectorised numpy).
+
+Activations are 4-D arrays `[batch, channels, height, width]` (Core ML's rank-5 layout without the
+sequence axis); a vector of C features is `[batch, C, 1, 1]`. Parameters live outside the layers, keyed by
+`weights` / `biases` (spec layout: inner product `[out, in]`, convolution `[out, in/groups, kh, kw]`), so the
+same layer object runs with frozen, trained or perturbed weights and gradient checks can poke at them.
+
+`forward(xs, params) -> (y, cache)`; `backward(dy, cache, params) -> (dxs, dparams)`. Only layers with
+`backprop = True` implement backward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mlupdate.errors import UnsupportedError
+
+Array = npt.NDArray[np.floating[Any]]
+Params = dict[str, Array]
+Grads = tuple[list[Array], Params]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One spec layer: its name, spec type, input and output blob names."""
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    output: str
+
+    backprop = False
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        raise NotImplementedError
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        raise UnsupportedError(
+            f"layer {self.name!r} of type {self.kind!r} does not support backpropagation",
+            where=f"layer {self.name}",
+            fix="only convolution, innerProduct, flatten, pooling, batchnorm and ReLU/sigmoid/tanh activations "
+            "may sit between an updatable layer and the loss",
+        )
+
+
+# --- dense and convolution -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InnerProduct(Layer):
+    has_bias: bool
+
+    backprop = True
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        x = xs[0]
+        if x.shape[2:] != (1, 1):
+            raise UnsupportedError(
+                f"innerProduct input has shape {x.shape[1:]} (C, H, W); Core ML's innerProduct needs H = W = 1",
+                where=f"layer {self.name}",
+                fix="add a flatten layer before it",
+            )
+        x2 = x[:, :, 0, 0]
+        y = x2 @ params["weights"].T
+        if self.has_bias:
+            y = y + params["biases"]
+        return y[:, :, None, None], x2
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        x2: Array = cache
+        d2 = dy[:, :, 0, 0]
+        grads: Params = {"weights": d2.T @ x2}
+        if self.has_bias:
+            grads["biases"] = d2.sum(axis=0)
+        dx = (d2 @ params["weights"])[:, :, None, None]
+        return [dx], grads
+
+
+@dataclass(frozen=True)
+class Window:
+    """A 2-D sliding window with its padding already resolved: `pads` = (top, bottom, left, right)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pads: tuple[int, int, int, int]
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        top, bottom, left, right = self.pads
+        span_h = (self.kernel[0] - 1) * self.dilation[0] + 1
+        span_w = (self.kernel[1] - 1) * self.dilation[1] + 1
+        return (
+            (height + top + bottom - span_h) // self.stride[0] + 1,
+            (width + left + right - span_w) // self.stride[1] + 1,
+        )
+
+    def patches(self, x: Array, fill: float = 0.0) -> Array:
+        """`[B, C, kh, kw, oh, ow]` view-copies of every window position."""
+        top, bottom, left, right = self.pads
+        xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
+        oh, ow = self.output_size(x.shape[2], x.shape[3])
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        cols = np.empty((*x.shape[:2], kh, kw, oh, ow), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, i, j] = xp[
+                    :, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw
+                ]
+        return cols
+
+    def fold(self, cols: Array, shape: tuple[int, ...]) -> Array:
+        """Adjoint of `patches`: add every window's values back to where they came from."""
+        top, bottom, left, right = self.pads
+        height, width = shape[2], shape[3]
+        xp = np.zeros((shape[0], shape[1], height + top + bottom, width + left + right), dtype=cols.dtype)
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        oh, ow = cols.shape[4], cols.shape[5]
+        for i in range(kh):
+            for j in range(kw):
+                xp[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw] += cols[
+                    :, :, i, j
+                ]
+        return xp[:, :, top : top + height, left : left + width]
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int, top_left_heavy: bool) -> tuple[int, int]:
+    """Core ML `same` padding: output ceil(size/stride); the odd pixel goes bottom/right unless TOP_LEFT_HEAVY."""
+    out = -(-size // stride)
+    total = max(0, (out - 1) * stride + (kernel - 1) * dilation + 1 - size)
+    small, large = total // 2, total - total // 2
+    return (large, small) if top_left_heavy else (small, large)
+
+
+@dataclass(frozen=True)
+class Convolution(Layer):
+    out_channels: int
+    groups: int
+    has_bias: bool
+    window_for: Callable[[int, int], Window]  # input (H, W) -> resolved window
+
+    backprop = True
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        x = xs[0]
+        w = params["weights"]
+        window = self.window_for(x.shape[2], x.shape[3])
+        cols = window.patches(x)
+        batch, channels, kh, kw, oh, ow = cols.shape
+        if channels != w.shape[1] * self.groups or self.out_channels % self.groups:
+            raise UnsupportedError(
+                f"convolution input has {channels} channels and {self.out_channels} outputs; the weights expect "
+                f"{w.shape[1]} channels x {self.groups} groups, and groups must divide the outputs",
+                where=f"layer {self.name}",
+                fix="check kernelChannels and nGroups against the input's channels",
+            )
+        g, cg, og = self.groups, channels // self.groups, self.out_channels // self.groups
+        cols_g = cols.reshape(batch, g, cg * kh * kw, oh * ow)
+        w_g = w.reshape(g, og, cg * kh * kw)
+        y = np.einsum("gok,bgkp->bgop", w_g, cols_g, optimize=True).reshape(batch, self.out_channels, oh, ow)
+        if self.has_bias:
+            y = y + params["biases"][None, :, None, None]
+        return y, (cols_g, window, x.shape)
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        cols_g, window, x_shape = cache
+        batch, g = dy.shape[0], self.groups
+        og = self.out_channels // g
+        w = params["weights"]
+        dy_g = dy.reshape(batch, g, og, -1)
+        grads: Params = {"weights": np.einsum("bgop,bgkp->gok", dy_g, cols_g, optimize=True).reshape(w.shape)}
+        if self.has_bias:
+            grads["biases"] = dy.sum(axis=(0, 2, 3))
+        dcols = np.einsum("gok,bgop->bgkp", w.reshape(g, og, -1), dy_g, optimize=True)
+        kh, kw = window.kernel
+        dcols = dcols.reshape(batch, x_shape[1], kh, kw, dy.shape[2], dy.shape[3])
+        return [window.fold(dcols, x_shape)], grads
+
+
+# --- pooling ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pooling(Layer):
+    mode: str  # "max" | "average"
+    exclude_padding: bool
+    window_for: Callable[[int, int], Window]
+
+    backprop = True
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        x = xs[0]
+        window = self.window_for(x.shape[2], x.shape[3])
+        batch, channels = x.shape[:2]
+        if self.mode == "max":
+            cols = window.patches(x, fill=-np.inf)
+            kh, kw, oh, ow = cols.shape[2:]
+            flat = cols.reshape(batch, channels, kh * kw, oh, ow)
+            arg = flat.argmax(axis=2)
+            y = np.take_along_axis(flat, arg[:, :, None], axis=2)[:, :, 0]
+            return y, (window, x.shape, arg)
+        cols = window.patches(x)
+        total = cols.sum(axis=(2, 3))
+        counts = self._counts(window, x)
+        return total / counts, (window, x.shape, counts)
+
+    def _counts(self, window: Window, x: Array) -> Array:
+        if not self.exclude_padding:
+            return np.asarray(window.kernel[0] * window.kernel[1], dtype=x.dtype)
+        ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+        counts: Array = window.patches(ones).sum(axis=(2, 3))
+        return counts
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        window, x_shape, extra = cache
+        kh, kw = window.kernel
+        batch, channels, oh, ow = dy.shape
+        if self.mode == "max":
+            flat = np.zeros((batch, channels, kh * kw, oh, ow), dtype=dy.dtype)
+            np.put_along_axis(flat, extra[:, :, None], dy[:, :, None], axis=2)
+            cols = flat.reshape(batch, channels, kh, kw, oh, ow)
+        else:
+            share = dy / extra
+            cols = np.broadcast_to(share[:, :, None, None], (batch, channels, kh, kw, oh, ow)).copy()
+        return [window.fold(cols, x_shape)], {}
+
+
+# --- element-wise and shape layers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Activation(Layer):
+    function: str  # ReLU, leakyReLU, sigmoid, tanh, linear
+    alpha: float = 0.0
+    beta: float = 0.0
+
+    backprop = True
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        x = xs[0]
+        if self.function == "ReLU":
+            y = np.maximum(x, 0)
+        elif self.function == "leakyReLU":
+            y = np.where(x >= 0, x, x * self.alpha)
+        elif self.function == "sigmoid":
+            with np.errstate(over="ignore"):  # exp overflow saturates to 0, as sigmoid should
+                y = 1 / (1 + np.exp(-x))
+        elif self.function == "tanh":
+            y = np.tanh(x)
+        else:
+            y = x * self.alpha + self.beta
+        return y.astype(x.dtype, copy=False), (x, y)
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        x, y = cache
+        if self.function == "ReLU":
+            dx = dy * (x > 0)
+        elif self.function == "leakyReLU":
+            dx = dy * np.where(x >= 0, 1, self.alpha).astype(dy.dtype)
+        elif self.function == "sigmoid":
+            dx = dy * y * (1 - y)
+        elif self.function == "tanh":
+            dx = dy * (1 - y * y)
+        else:
+            dx = dy * self.alpha
+        return [dx], {}
+
+
+@dataclass(frozen=True)
+class Softmax(Layer):
+    """Softmax over the channel axis (Core ML: axis -3)."""
+
+    backprop = True
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        x = xs[0]
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        y = e / e.sum(axis=1, keepdims=True)
+        return y, y
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        y: Array = cache
+        return [y * (dy - (dy * y).sum(axis=1, keepdims=True))], {}
+
+
+@dataclass(frozen=True)
+class Flatten(Layer):
+    channel_last: bool
+
+    backprop = True
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        x = xs[0]
+        source = x.transpose(0, 2, 3, 1) if self.channel_last else x
+        return source.reshape(x.shape[0], -1, 1, 1), x.shape
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        b, c, h, w = cache
+        if self.channel_last:
+            return [dy.reshape(b, h, w, c).transpose(0, 3, 1, 2)], {}
+        return [dy.reshape(cache)], {}
+
+
+@dataclass(frozen=True)
+class Reshape(Layer):
+    target: tuple[int, int, int]
+    channel_last: bool
+
+    backprop = True
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        x = xs[0]
+        c, h, w = self.target
+        if self.channel_last:
+            y = x.transpose(0, 2, 3, 1).reshape(x.shape[0], h, w, c).transpose(0, 3, 1, 2)
+        else:
+            y = x.reshape(x.shape[0], c, h, w)
+        return y, x.shape
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        b, c, h, w = cache
+        if self.channel_last:
+            return [dy.transpose(0, 2, 3, 1).reshape(b, h, w, c).transpose(0, 3, 1, 2)], {}
+        return [dy.reshape(cache)], {}
+
+
+@dataclass(frozen=True)
+class Concat(Layer):
+    backprop = True
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        return np.concatenate(list(xs), axis=1), [x.shape[1] for x in xs]
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        cuts = np.cumsum(cache)[:-1]
+        return list(np.split(dy, cuts, axis=1)), {}
+
+
+@dataclass(frozen=True)
+class Elementwise(Layer):
+    """`add` / `multiply` of several inputs (numpy broadcasting), or of one input and `alpha`."""
+
+    multiply: bool
+    alpha: float
+
+    backprop = True
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        if len(xs) == 1:
+            y = xs[0] * self.alpha if self.multiply else xs[0] + self.alpha
+            return y.astype(xs[0].dtype, copy=False), list(xs)
+        y = xs[0]
+        for x in xs[1:]:
+            y = y * x if self.multiply else y + x
+        return y, list(xs)
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        xs: list[Array] = cache
+        if len(xs) == 1:
+            return [dy * self.alpha if self.multiply else dy], {}
+        grads = []
+        for i, x in enumerate(xs):
+            g = dy
+            if self.multiply:
+                for k, other in enumerate(xs):
+                    if k != i:
+                        g = g * other
+            grads.append(_unbroadcast(g, x.shape))
+        return grads, {}
+
+
+def _unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
+    axes = tuple(i for i, (g, s) in enumerate(zip(grad.shape, shape, strict=True)) if s == 1 and g != 1)
+    return grad.sum(axis=axes, keepdims=True) if axes else grad
+
+
+@dataclass(frozen=True)
+class BatchNorm(Layer):
+    """Inference-mode batchnorm with the spec's stored mean/variance: y = gamma (x - mean)/sqrt(var + eps) + beta."""
+
+    epsilon: float
+
+    backprop = True
+
+    def _scale_shift(self, params: Params) -> tuple[Array, Array]:
+        scale = params["gamma"] / np.sqrt(params["variance"] + self.epsilon)
+        shift = params["beta"] - params["mean"] * scale
+        return scale[None, :, None, None], shift[None, :, None, None]
+
+    def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
+        scale, shift = self._scale_shift(params)
+        return (xs[0] * scale + shift).astype(xs[0].dtype, copy=False), None
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        scale, _ = self._scale_shift(params)
+        return [(dy * scale).astype(dy.dtype, copy=False)], {}

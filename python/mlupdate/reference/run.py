@@ -1,0 +1,175 @@
+"""`run_reference`: a job bundle in, a results bundle out, as the companion app would write it.
+
+The results say plainly that they come from the reference (`producer.name == "mlupdate-reference"`, device
+`name` "mlupdate reference trainer") and record the semantics knobs used. Artifacts are from the first task;
+every task's events are kept. The updated model is `model/<Name>.mlmodel`: the same spec with new weights.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlupdate import __version__
+from mlupdate.bundle import JobBundle, ResultsWriter, read_job
+from mlupdate.bundle.job_reader import ExampleSetView
+from mlupdate.errors import TrainingError, UnsupportedError
+from mlupdate.models.spec import KNN_KIND, Spec, load_spec, model_kind, save_spec, walk_models
+from mlupdate.reference import knn
+from mlupdate.reference.predict import ProbeOutput, predict, updated_spec
+from mlupdate.reference.semantics import Semantics
+from mlupdate.reference.trainer import Event, TrainingResult, prepare, run_prepared
+
+PRODUCER = "mlupdate-reference"
+ProgressCallback = Callable[[int, Event], None]  # (task index, event)
+
+
+def load_examples(view: ExampleSetView) -> dict[str, Any]:
+    return {feature.name: view.load(feature.name) for feature in view.features}
+
+
+def _device() -> dict[str, Any]:
+    return {
+        "name": "mlupdate reference trainer",
+        "model": "reference",
+        "os_name": platform.system(),
+        "os_version": platform.release(),
+        "os_build": platform.version()[:64],
+        "is_simulator": False,
+        "chip": None,
+        "host": platform.node() or None,
+    }
+
+
+def _task(
+    index: int, seconds: float | None, result: TrainingResult | None, error: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "index": index,
+        "status": "failed" if error else "succeeded",
+        "error": dict(error) if error else None,
+        "compile_seconds": None,
+        "load_seconds": None,
+        "train_seconds": seconds,
+        "write_seconds": None,
+        "probe_seconds": None,
+        "memory_before_bytes": None,
+        "memory_after_bytes": None,
+        "epochs_completed": result.epochs_completed if result else 0,
+        "final_loss": result.final_loss if result else None,
+    }
+
+
+def _event_rows(task: int, events: list[tuple[Event, float]]) -> list[dict[str, Any]]:
+    return [{"task": task, **event.to_dict(), "t": round(t, 6)} for event, t in events]
+
+
+def _write_probe(writer: ResultsWriter, outputs: list[ProbeOutput]) -> None:
+    for output in outputs:
+        writer.add_probe_output(output.name, output.type, output.values, output.classes)
+
+
+def run_reference(
+    job_path: str | Path,
+    out_dir: str | Path,
+    *,
+    semantics: Semantics | None = None,
+    on_event: ProgressCallback | None = None,
+) -> Path:
+    """Train the job's model as `MLUpdateTask` would and write the results bundle `out_dir/<job_id>/`."""
+    semantics = semantics or Semantics()
+    job = read_job(job_path)
+    if job.manifest["model"]["format"] != "mlmodel":
+        raise UnsupportedError(
+            "the reference trains .mlmodel specs, not compiled .mlmodelc folders",
+            where=str(job.model_path),
+            fix="build the job from the .mlmodel the compiled model came from",
+        )
+    spec = load_spec(job.model_path)
+    examples = load_examples(job.training)
+    if model_kind(list(walk_models(spec))[-1].spec) == KNN_KIND:
+        return _run_knn(job, spec, examples, Path(out_dir), semantics)
+    return _run_network(job, spec, examples, Path(out_dir), semantics, on_event)
+
+
+def _recorder(
+    index: int, wanted: tuple[str, ...], start: float, on_event: ProgressCallback | None
+) -> tuple[list[tuple[Event, float]], Callable[[Event], None]]:
+    """The events a task's results keep (with seconds since the task started), and the callback filling them."""
+    timeline: list[tuple[Event, float]] = []
+
+    def record(event: Event) -> None:
+        if event.event in wanted or event.event == "completion":
+            timeline.append((event, time.monotonic() - start))
+        if on_event is not None:
+            on_event(index, event)
+
+    return timeline, record
+
+
+def _run_network(
+    job: JobBundle,
+    spec: Spec,
+    examples: dict[str, Any],
+    out_dir: Path,
+    semantics: Semantics,
+    on_event: ProgressCallback | None,
+) -> Path:
+    prepared = prepare(spec, examples, job.parameters)
+    first: TrainingResult | None = None
+    tasks: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    failure: dict[str, Any] | None = None
+    for index in range(job.repeat):
+        start = time.monotonic()
+        timeline, record = _recorder(index, job.events, start, on_event)
+        try:
+            result = run_prepared(prepared, events=job.events, semantics=semantics, on_event=record)
+        except TrainingError as exc:
+            failure = {"phase": "train", "domain": PRODUCER, "code": 1, "message": exc.message}
+            tasks.append(_task(index, time.monotonic() - start, None, failure))
+            rows += _event_rows(index, timeline)
+            continue
+        tasks.append(_task(index, time.monotonic() - start, result, None))
+        rows += _event_rows(index, timeline)
+        first = first or result
+    with ResultsWriter(out_dir, job.job_id) as writer, tempfile.TemporaryDirectory() as scratch:
+        writer.add_events(rows)
+        if first is not None:
+            scope = ".".join(first.scope)
+            for layer, arrays in first.weights.items():
+                for kind in ("weights", "biases"):
+                    if kind in arrays:
+                        writer.add_parameter(layer, scope, kind, arrays[kind])
+            model = save_spec(updated_spec(spec, first.weights), Path(scratch) / job.model_path.name)
+            writer.add_model(model)
+            if job.probe is not None:
+                _write_probe(
+                    writer, predict(spec, load_examples(job.probe), weights=first.weights, semantics=semantics)
+                )
+        return writer.finish("failed" if failure else "succeeded", failure, _device(), tasks, _producer(semantics))
+
+
+def _run_knn(job: JobBundle, spec: Spec, examples: dict[str, Any], out_dir: Path, semantics: Semantics) -> Path:
+    start = time.monotonic()
+    updated = knn.update(spec, examples, job.parameters)
+    seconds = time.monotonic() - start
+    rows = [
+        {"task": i, "event": "completion", "epoch": None, "mini_batch": None, "loss": None, "t": 0.0}
+        for i in range(job.repeat)
+    ]
+    tasks = [{**_task(i, seconds, None, None), "epochs_completed": 1} for i in range(job.repeat)]
+    with ResultsWriter(out_dir, job.job_id) as writer, tempfile.TemporaryDirectory() as scratch:
+        writer.add_events(rows)
+        writer.add_model(save_spec(updated, Path(scratch) / job.model_path.name))
+        if job.probe is not None:
+            _write_probe(writer, predict(updated, load_examples(job.probe), semantics=semantics))
+        return writer.finish("succeeded", None, _device(), tasks, _producer(semantics))
+
+
+def _producer(semantics: Semantics) -> dict[str, Any]:
+    return {"name": PRODUCER, "version": __version__, "semantics": semantics.report()}

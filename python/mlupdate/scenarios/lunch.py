@@ -1,0 +1,113 @@
+"""Scenario `lunch` (seed 003): retrain one photo with the opposite label, watch the probability move, reset.
+
+A binary healthy/unhealthy CNN is pretrained here on procedural plates and shipped with only its last layer
+updatable. Two identical jobs train one photo with the label opposite to the shipped model's prediction:
+`lunch-retrain` and `lunch-after-reset`. Both start from the shipped model, which is never modified; a
+device that keeps state between jobs (no reset) gives different results for the two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mlupdate.bundle import write_job
+from mlupdate.data import fit_probe_set, fit_training_set, image_files, image_folder
+from mlupdate.models.build import (
+    Activation,
+    Classifier,
+    Conv,
+    Dense,
+    Flatten,
+    ImageInput,
+    Network,
+    Pool,
+    Sgd,
+    Softmax,
+)
+from mlupdate.models.spec import load_spec, save_spec
+from mlupdate.scenarios.common import fresh_folder, save_images, write_readme
+from mlupdate.scenarios.pretrain import pictures, pretrain, probabilities
+from mlupdate.scenarios.registry import ScenarioResult
+
+LABELS = ("healthy", "unhealthy")
+SIZE = 32
+SHIPPED = Network(
+    inputs=[ImageInput("image", SIZE, SIZE, "RGB", scale=1 / 255)],
+    layers=[
+        Conv("conv_1", 8, (3, 3), padding="same"), Activation("relu"), Pool("max"),
+        Conv("conv_2", 16, (3, 3), padding="same"), Activation("relu"), Pool("max"),
+        Flatten(), Dense("features", 16), Activation("relu"),
+        Dense("classifier", 2, updatable=True), Softmax(),
+    ],
+    head=Classifier(LABELS, predicted_feature_name="classLabel"),
+    optimizer=Sgd(lr=0.01, batch=1),
+    epochs=10,
+    epochs_set=(1, 5, 10),
+)  # fmt: skip
+SEED = 3003
+JOBS = ("lunch-retrain", "lunch-after-reset")
+
+
+def build(folder: Path, real_models: Path | None) -> ScenarioResult:  # noqa: ARG001 - generated, no fixture
+    fresh_folder(folder)
+    rng = np.random.default_rng(SEED)
+    spec = pretrain(
+        SHIPPED, pictures(LABELS, 60, SIZE, rng), input_name="image", label_name="classLabel", epochs=6, seed=SEED
+    )
+    model = save_spec(spec, folder / "LunchClassifier.mlmodel")
+    shipped_sha256 = hashlib.sha256(model.read_bytes()).hexdigest()
+
+    photos, _ = pictures(LABELS, 2, SIZE, rng)
+    before = probabilities(spec, photos, input_name="image", probs_name="output")
+    predicted = LABELS[int(before[0].argmax())]
+    flipped = LABELS[1 - LABELS.index(predicted)]
+    images = [Image.fromarray(p.transpose(1, 2, 0), "RGB") for p in photos]
+    train_dir = save_images(folder / "images" / "retrain", [(flipped, images[0])])
+    probe_dir = save_images(
+        folder / "images" / "probe", [(f"{i:02d}", img) for i, img in enumerate(images)], layout="names"
+    )
+    shipped = load_spec(model)
+    jobs = tuple(
+        write_job(
+            folder / "jobs",
+            model_path=model,
+            training=fit_training_set(image_folder(train_dir), shipped),
+            probe=fit_probe_set(image_files(probe_dir), shipped),
+            events=("trainingBegin", "miniBatchEnd", "epochEnd"),
+            job_id=job_id,
+        )
+        for job_id in JOBS
+    )
+    readme = write_readme(
+        folder,
+        "lunch",
+        f"""
+Seed 003: a healthy-lunch classifier whose last layer is updatable; one photo is retrained with the opposite
+label and the app watches its probability move; "reset model" goes back to the shipped model.
+
+- **Generated**: the photos (procedural salad plates and burger-and-fries trays, `mlupdate/scenarios/photos.py`)
+  and the model: a small CNN pretrained here by the reference trainer (Adam, every layer updatable), shipped with
+  only `classifier` updatable (CCE + SGD lr 0.01, batch 1, 10 epochs).
+- **Jobs** `jobs/{JOBS[0]}` and `jobs/{JOBS[1]}` are identical: photo 00 (the shipped model says
+  {predicted} with probability {before[0].max():.3f}) labelled {flipped}; probe = photos 00 and 01. Each job
+  starts from the shipped model (sha256 {shipped_sha256[:16]}...), so a device must give both the same result;
+  the seed's memory growth (~250 MB per update task) is what `repeat` and the memory figures look for.
+""",
+    )
+    return ScenarioResult(
+        "lunch",
+        folder,
+        model,
+        jobs,
+        readme,
+        {
+            "predicted_before": predicted,
+            "probability_before": float(before[0].max()),
+            "retrained_label": flipped,
+            "shipped_sha256": shipped_sha256,
+        },
+    )

@@ -1,0 +1,125 @@
+"""`parity_case` end to end without a device: the runner drives the in-process FakeTarget, parity judges.
+
+One cell's fake app trains with the reference trainer (a dry run: parity must pass), the other's app trains
+nothing (parity must fail and the test must say why). Both go through the real plugin, runner and parity code.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+CONFTEST = """
+from dataclasses import dataclass
+
+import pytest
+
+from mlharness.pytest_plugin import CellTarget
+from mlharness.targets.fake import FakeTarget, canned_app
+from mlupdate.reference.run import run_reference
+
+
+def reference_app(job_dir, outbox, job_id):
+    # Stands in for Core ML: the reference trainer writes the results bundle the app would.
+    run_reference(job_dir, outbox)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    kind: str
+    udid: str
+    usable: bool
+    reason: str
+
+
+def pytest_mlh_discover_targets(config):
+    return [Candidate("fake", "simulator", "FAKE-REF", True, ""), Candidate("fake", "simulator", "FAKE-NONE", True, "")]
+
+
+@pytest.fixture(scope="session")
+def target(request, tmp_path_factory):
+    status = request.param
+    app = reference_app if status.udid == "FAKE-REF" else canned_app
+    fake = FakeTarget(tmp_path_factory.mktemp(status.cell.name), app=app, polls_to_finish=1)
+    with fake.session() as opened:
+        yield CellTarget(cell=status.cell, target=opened, info=opened.info(), app=None)
+"""
+
+DEVICES = """
+devices:
+  - name: trains-like-reference
+    kind: simulator
+    udid: FAKE-REF
+  - name: trains-nothing
+    kind: simulator
+    udid: FAKE-NONE
+"""
+
+TEST = """
+import numpy as np
+
+from mlharness.pytest_plugin import Expect, ParityCase
+from mlupdate.data.examples import from_arrays, set_feature
+from mlupdate.models.build import ArrayInput, Classifier, Dense, Network, Sgd, Softmax, build_network
+from mlupdate.models.features import training_inputs
+from mlupdate.models.spec import load_spec, save_spec
+
+
+def model(folder):
+    network = Network(
+        inputs=[ArrayInput("x", (4,))],
+        layers=[Dense("fc", 3, updatable=True), Softmax()],
+        head=Classifier(("a", "b", "c")),
+        optimizer=Sgd(lr=0.1, batch=2),
+        epochs=2,
+        shuffle=False,
+    )
+    return save_spec(build_network(network, seed=3), folder / "Tiny.mlmodel")
+
+
+def training(model_path):
+    features = [set_feature(f, where="tiny") for f in training_inputs(load_spec(model_path))]
+    x = np.random.default_rng(0).uniform(-1, 1, size=(6, 4))
+    labels = ["a", "b", "c", "a", "b", "c"]
+    return from_arrays(features, {features[0].name: x, features[1].name: labels})
+
+
+TINY = ParityCase.of(
+    "tiny", model=model, training=training, parameters={"epochs": 2}, expect=Expect(level="step")
+)
+
+
+def test_tiny_trains_like_the_reference(parity_case):
+    outcome = parity_case(TINY)
+    assert outcome.reports.is_dir()
+"""
+
+
+@pytest.mark.slow
+def test_parity_case_passes_on_a_reference_cell_and_fails_on_an_untrained_one(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_tiny=TEST)
+    devices = pytester.makefile(".yaml", devices=DEVICES)
+    reports = pytester.path / "reports"
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest(
+        "--mlh-devices", str(devices), "--mlh-report-dir", str(reports),
+        f"--junitxml={junit}", "-o", "junit_family=xunit1",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*AssertionError: parity case 'tiny': expected parity to pass: FAIL tiny*"])
+
+    cases = {case.get("name"): case for case in ET.parse(junit).getroot().iter("testcase")}
+    good = {p.get("name"): p.get("value") for p in cases["test_tiny_trains_like_the_reference[trains-like-reference]"].iter("property")}  # noqa: E501
+    assert good["mlh_verdict"] == "pass"
+    assert good["mlh_parity_level"] == "step"
+    assert len(good["mlh_model_sha256"]) == 64
+
+    folder = reports / "test_tiny_trains_like_the_reference_trains-like-reference_"
+    assert (folder / "job" / "tiny" / "job.json").is_file()
+    assert (folder / "device" / "tiny" / "DONE").is_file()
+    report = json.loads((folder / "parity" / "report.json").read_text())
+    assert (report["passed"], report["dry_run"]) == (True, True)
