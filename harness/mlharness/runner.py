@@ -2,11 +2,13 @@
 
     prepared -> installed -> pushed -> running -> finished -> pulled -> verified
 
-Each transition runs under its own deadline and is logged. Any failure ends in `RunFailed` carrying the state
-reached and the diagnostics gathered on the way (command, exit code, stderr, last events seen, device log
-excerpt); cleanup runs whatever happens. Only `install` is retried (reinstalling is harmless); a launch is
-never repeated, because a second launch could train twice. A pulled bundle counts only once
-`mlupdate.bundle.read_results` accepted it (DONE, job id, hashes), so a partial pull is never reported.
+Each transition runs under its own deadline and is logged. Every step but the launch is idempotent (install
+reinstalls, push replaces the inbox and clears the outbox, pull replaces the local copy, cleanup twice is
+harmless). Any failure ends in `RunFailed` carrying the state reached and the diagnostics gathered on the way
+(command, exit code, stderr, last events seen, device log excerpt); cleanup runs whatever happens. Only
+`install` is retried; a launch is never repeated, because a second launch could train twice. A pulled bundle
+counts only once `mlupdate.bundle.read_results` accepted it (DONE, job id, hashes): a partial pull is never
+reported as a result.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +251,28 @@ def test_probe_fitting_and_write_job_agree_on_features(tmp_path: Path) -> None:
         write_job(tmp_path / "o", model_path=_save(spec, tmp_path, "M"), training=training, probe=probe, job_id="p")
     )
     assert job.probe is not None and job.probe.load("image")[0, :, 0, 0].tolist() == [3, 2, 1]  # type: ignore[index]
+
+
+def test_write_job_streams_examples_instead_of_holding_the_set(tmp_path: Path) -> None:
+    """Peak traced memory stays well below the size of all pixels: examples are written one at a time."""
+    count, side = 600, 48
+    feature = SetFeature("image", "image", width=side, height=side, color_space="RGB")
+
+    def produce():  # type: ignore[no-untyped-def]
+        for index in range(count):
+            yield {"image": np.full((side, side, 3), index % 256, np.uint8), "label": "cat"}
+
+    examples = ExampleSet((feature, LABEL), count, produce, "generated")
+    spec = image_classifier()
+    for description in (*spec.description.input, *spec.description.trainingInput):
+        if description.name == "image":
+            description.type.imageType.width = description.type.imageType.height = side
+            description.type.imageType.colorSpace = 20  # RGB
+    model = _save(spec, tmp_path, "Big")
+    tracemalloc.start()
+    try:
+        write_job(tmp_path / "out", model_path=model, training=examples, job_id="stream")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < count * side * side * 3 / 4

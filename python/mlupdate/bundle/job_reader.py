@@ -153,10 +153,6 @@ def read_job(path: str | Path) -> JobBundle:
     _check_model(manifest["model"], files, where)
     training = _view(root, manifest["training"], files, "training", where)
     probe = _view(root, manifest["probe"], files, "probe", where) if manifest["probe"] is not None else None
-    referenced = _referenced(manifest, training, probe)
-    stray = sorted(set(files) - referenced)
-    if stray:
-        raise schema_problem(f"{stray[0]!r} is listed in `files` but no field refers to it", field="files", where=where)
     return JobBundle(root, manifest, training, probe)
 
 
@@ -221,12 +217,3 @@ def _check_feature_files(
                 field=field,
                 where=where,
             )
-
-
-def _referenced(manifest: dict[str, Any], training: ExampleSetView, probe: ExampleSetView | None) -> set[str]:
-    files: dict[str, str] = manifest["files"]
-    prefixes = [manifest["model"]["path"]]
-    for view in (training, probe):
-        if view is not None:
-            prefixes.extend(view.paths.values())
-    return {name for name in files if any(name == p or name.startswith(p + "/") for p in prefixes)}

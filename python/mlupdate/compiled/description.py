@@ -17,6 +17,9 @@ from mlupdate._coreml import Model_pb2
 from mlupdate.errors import CompiledModelError
 
 KNOWN_LENGTH_OFFSET = 0x4B
+# The description follows a short header; searching further would cost a protobuf parse per byte of a large
+# file for nothing.
+SEARCH_LIMIT = 4096
 _U64 = struct.Struct("<Q")
 
 
@@ -41,8 +44,9 @@ def read_description(path: Path) -> Any:
 
 
 def find_description(data: bytes) -> tuple[int, Any] | None:
-    """(offset of the length field, description): the known offset first, then every other offset."""
-    offsets = [KNOWN_LENGTH_OFFSET, *(i for i in range(len(data) - _U64.size) if i != KNOWN_LENGTH_OFFSET)]
+    """(offset of the length field, description): the known offset first, then the others in the header."""
+    last = min(len(data) - _U64.size, SEARCH_LIMIT)
+    offsets = [KNOWN_LENGTH_OFFSET, *(i for i in range(last) if i != KNOWN_LENGTH_OFFSET)]
     for offset in offsets:
         description = _description_at(data, offset)
         if description is not None:

@@ -97,10 +97,14 @@ def compare_arrays(
         tol = tolerance(name) if callable(tolerance) else tolerance
         exp = np.asarray(expected[name], dtype=np.float64)
         act = np.asarray(actual[name], dtype=np.float64)
-        errors[name] = _errors(exp, act)
         if exp.size == 0:
+            errors[name] = TensorError(0.0, 0.0, 0.0, 0.0)
             continue
-        excess = _excess(exp, act, tol)
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = np.abs(act - exp)
+        magnitude = np.abs(exp)
+        errors[name] = _errors(diff, magnitude)
+        excess = _excess(exp, act, diff, magnitude, tol)
         flat = int(np.argmax(excess))
         score = float(excess.ravel()[flat])
         index = tuple(int(i) for i in np.unravel_index(flat, exp.shape))
@@ -138,28 +142,31 @@ def structure_problem(expected: Mapping[str, Array], actual: Mapping[str, Array]
     return None
 
 
-def _excess(expected: Array, actual: Array, tol: Tolerance) -> Array:
+def _excess(expected: Array, actual: Array, diff: Array, magnitude: Array, tol: Tolerance) -> Array:
     """How far each element is beyond its allowance (<= 0 inside); +inf where a non-finite value appears on
     one side only or the two non-finite values differ."""
-    allowed = tol.atol + tol.rtol * np.abs(expected)
     with np.errstate(invalid="ignore", over="ignore"):
-        excess = np.abs(actual - expected) - allowed
+        excess = diff - (tol.atol + tol.rtol * magnitude)
+    finite = np.isfinite(excess)
+    if finite.all():
+        return excess
     same_nonfinite = (~np.isfinite(expected) & (expected == actual)) | (np.isnan(expected) & np.isnan(actual))
-    excess = np.where(same_nonfinite, -1.0, excess)
-    return np.where(np.isfinite(excess), excess, np.inf)
+    return np.where(same_nonfinite, -1.0, np.where(finite, excess, np.inf))
 
 
-def _errors(expected: Array, actual: Array) -> TensorError:
-    if expected.size == 0:
-        return TensorError(0.0, 0.0, 0.0, 0.0)
+def _errors(diff: Array, magnitude: Array) -> TensorError:
+    finite = diff[np.isfinite(diff)]
+    nonzero = magnitude != 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        diff = np.abs(actual - expected)
-        rel = np.where(expected != 0, diff / np.abs(expected), np.where(diff == 0, 0.0, np.inf))
+        relative = diff[nonzero] / magnitude[nonzero]
+    # An error where the reference is exactly zero has no finite relative size.
+    zero_ref_error = bool(np.any(diff[~nonzero] != 0))
+    max_rel = float("inf") if zero_ref_error else float(np.nanmax(relative)) if relative.size else 0.0
     return TensorError(
-        max_abs=float(np.nanmax(diff)) if np.any(np.isfinite(diff)) else float("inf"),
-        max_rel=float(np.nanmax(rel)) if np.any(np.isfinite(rel)) else float("inf"),
-        rms=float(np.sqrt(np.nanmean(diff**2))),
-        ref_rms=float(np.sqrt(np.mean(expected**2))),
+        max_abs=float(finite.max()) if finite.size == diff.size else float("inf"),
+        max_rel=max_rel,
+        rms=float(np.sqrt(np.mean(finite**2))) if finite.size else float("inf"),
+        ref_rms=float(np.sqrt(np.mean(magnitude**2))),
     )
 
 

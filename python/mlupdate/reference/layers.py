@@ -40,6 +40,10 @@ class Layer:
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         raise NotImplementedError
 
+    def param_backward(self, dy: Array, cache: Any, params: Params) -> Params:
+        """Only the parameter gradients: for a layer whose input needs none (the first live layer)."""
+        return self.backward(dy, cache, params)[1]
+
     def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
         raise UnsupportedError(
             f"layer {self.name!r} of type {self.kind!r} does not support backpropagation",
@@ -72,14 +76,17 @@ class InnerProduct(Layer):
             y = y + params["biases"]
         return y[:, :, None, None], x2
 
-    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+    def param_backward(self, dy: Array, cache: Any, params: Params) -> Params:
         x2: Array = cache
         d2 = dy[:, :, 0, 0]
         grads: Params = {"weights": d2.T @ x2}
         if self.has_bias:
             grads["biases"] = d2.sum(axis=0)
-        dx = (d2 @ params["weights"])[:, :, None, None]
-        return [dx], grads
+        return grads
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        dx = (dy[:, :, 0, 0] @ params["weights"])[:, :, None, None]
+        return [dx], self.param_backward(dy, cache, params)
 
 
 @dataclass(frozen=True)
@@ -100,18 +107,21 @@ class Window:
             (width + left + right - span_w) // self.stride[1] + 1,
         )
 
+    def _slices(self, i: int, j: int, oh: int, ow: int) -> tuple[slice, slice]:
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        return slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+
     def patches(self, x: Array, fill: float = 0.0) -> Array:
-        """`[B, C, kh, kw, oh, ow]` view-copies of every window position."""
+        """`[B, C, kh, kw, oh, ow]` copies of every window position."""
         top, bottom, left, right = self.pads
         xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
         oh, ow = self.output_size(x.shape[2], x.shape[3])
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        kh, kw = self.kernel
         cols = np.empty((*x.shape[:2], kh, kw, oh, ow), dtype=x.dtype)
         for i in range(kh):
             for j in range(kw):
-                cols[:, :, i, j] = xp[
-                    :, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw
-                ]
+                rows, columns = self._slices(i, j, oh, ow)
+                cols[:, :, i, j] = xp[:, :, rows, columns]
         return cols
 
     def fold(self, cols: Array, shape: tuple[int, ...]) -> Array:
@@ -119,14 +129,39 @@ class Window:
         top, bottom, left, right = self.pads
         height, width = shape[2], shape[3]
         xp = np.zeros((shape[0], shape[1], height + top + bottom, width + left + right), dtype=cols.dtype)
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        kh, kw = self.kernel
         oh, ow = cols.shape[4], cols.shape[5]
         for i in range(kh):
             for j in range(kw):
-                xp[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw] += cols[
-                    :, :, i, j
-                ]
+                rows, columns = self._slices(i, j, oh, ow)
+                xp[:, :, rows, columns] += cols[:, :, i, j]
         return xp[:, :, top : top + height, left : left + width]
+
+    def channel_patches(self, x: Array) -> Array:
+        """`[C, kh, kw, B, oh, ow]` zero-padded windows: reshaped to `[K, B*P]` it feeds one matrix product."""
+        top, bottom, left, right = self.pads
+        xp = np.pad(x.transpose(1, 0, 2, 3), ((0, 0), (0, 0), (top, bottom), (left, right)))
+        oh, ow = self.output_size(x.shape[2], x.shape[3])
+        kh, kw = self.kernel
+        cols = np.empty((x.shape[1], kh, kw, x.shape[0], oh, ow), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                rows, columns = self._slices(i, j, oh, ow)
+                cols[:, i, j] = xp[:, :, rows, columns]
+        return cols
+
+    def channel_fold(self, cols: Array, shape: tuple[int, ...]) -> Array:
+        """Adjoint of `channel_patches`, returned as `[B, C, H, W]`."""
+        top, bottom, left, right = self.pads
+        batch, channels, height, width = shape
+        xp = np.zeros((channels, batch, height + top + bottom, width + left + right), dtype=cols.dtype)
+        kh, kw = self.kernel
+        oh, ow = cols.shape[4], cols.shape[5]
+        for i in range(kh):
+            for j in range(kw):
+                rows, columns = self._slices(i, j, oh, ow)
+                xp[:, :, rows, columns] += cols[:, i, j]
+        return xp[:, :, top : top + height, left : left + width].transpose(1, 0, 2, 3)
 
 
 def same_pads(size: int, kernel: int, stride: int, dilation: int, top_left_heavy: bool) -> tuple[int, int]:
@@ -149,9 +184,7 @@ class Convolution(Layer):
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         x = xs[0]
         w = params["weights"]
-        window = self.window_for(x.shape[2], x.shape[3])
-        cols = window.patches(x)
-        batch, channels, kh, kw, oh, ow = cols.shape
+        batch, channels = x.shape[:2]
         if channels != w.shape[1] * self.groups or self.out_channels % self.groups:
             raise UnsupportedError(
                 f"convolution input has {channels} channels and {self.out_channels} outputs; the weights expect "
@@ -159,27 +192,36 @@ class Convolution(Layer):
                 where=f"layer {self.name}",
                 fix="check kernelChannels and nGroups against the input's channels",
             )
-        g, cg, og = self.groups, channels // self.groups, self.out_channels // self.groups
-        cols_g = cols.reshape(batch, g, cg * kh * kw, oh * ow)
-        w_g = w.reshape(g, og, cg * kh * kw)
-        y = np.einsum("gok,bgkp->bgop", w_g, cols_g, optimize=True).reshape(batch, self.out_channels, oh, ow)
+        window = self.window_for(x.shape[2], x.shape[3])
+        cols = window.channel_patches(x)
+        oh, ow = cols.shape[4], cols.shape[5]
+        g = self.groups
+        cols_g = cols.reshape(g, -1, batch * oh * ow)  # [g, cg*kh*kw, B*P]
+        y = np.matmul(w.reshape(g, self.out_channels // g, -1), cols_g)  # [g, og, B*P]
+        y = y.reshape(self.out_channels, batch, oh, ow).transpose(1, 0, 2, 3)
         if self.has_bias:
             y = y + params["biases"][None, :, None, None]
-        return y, (cols_g, window, x.shape)
+        return np.ascontiguousarray(y), (cols_g, window, x.shape)
 
-    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
-        cols_g, window, x_shape = cache
-        batch, g = dy.shape[0], self.groups
-        og = self.out_channels // g
-        w = params["weights"]
-        dy_g = dy.reshape(batch, g, og, -1)
-        grads: Params = {"weights": np.einsum("bgop,bgkp->gok", dy_g, cols_g, optimize=True).reshape(w.shape)}
+    def _grad_out(self, dy: Array) -> Array:
+        """dy `[B, O, oh, ow]` as `[g, og, B*P]`, the layout of the forward product."""
+        return dy.transpose(1, 0, 2, 3).reshape(self.groups, self.out_channels // self.groups, -1)
+
+    def param_backward(self, dy: Array, cache: Any, params: Params) -> Params:
+        cols_g = cache[0]
+        dy_g = self._grad_out(dy)
+        grads: Params = {"weights": np.matmul(dy_g, cols_g.transpose(0, 2, 1)).reshape(params["weights"].shape)}
         if self.has_bias:
             grads["biases"] = dy.sum(axis=(0, 2, 3))
-        dcols = np.einsum("gok,bgop->bgkp", w.reshape(g, og, -1), dy_g, optimize=True)
+        return grads
+
+    def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
+        _, window, x_shape = cache
+        g, w = self.groups, params["weights"]
+        dcols = np.matmul(w.reshape(g, self.out_channels // g, -1).transpose(0, 2, 1), self._grad_out(dy))
         kh, kw = window.kernel
-        dcols = dcols.reshape(batch, x_shape[1], kh, kw, dy.shape[2], dy.shape[3])
-        return [window.fold(dcols, x_shape)], grads
+        dcols = dcols.reshape(x_shape[1], kh, kw, dy.shape[0], dy.shape[2], dy.shape[3])
+        return [window.channel_fold(dcols, x_shape)], self.param_backward(dy, cache, params)
 
 
 # --- pooling ---------------------------------------------------------------------------------------

@@ -235,10 +235,15 @@ class Network:
         for layer in reversed(self.live):
             if layer.name == self.loss.softmax or layer.output not in grads:
                 continue
-            dxs, dparams = layer.backward(grads.pop(layer.output), caches[layer.name], params[layer.name])
-            for blob, dx in zip(layer.inputs, dxs, strict=True):
-                if blob in produced:
-                    grads[blob] = grads[blob] + dx if blob in grads else dx
+            dy = grads.pop(layer.output)
+            if not any(blob in produced for blob in layer.inputs):
+                # nothing upstream trains: skip the input gradient (the costly half of the first live layer)
+                dparams = layer.param_backward(dy, caches[layer.name], params[layer.name])
+            else:
+                dxs, dparams = layer.backward(dy, caches[layer.name], params[layer.name])
+                for blob, dx in zip(layer.inputs, dxs, strict=True):
+                    if blob in produced:
+                        grads[blob] = grads[blob] + dx if blob in grads else dx
             if layer.name in self.updatable:
                 out[layer.name] = dparams
         return out

@@ -1,0 +1,92 @@
+"""`mlharness scenario NAME -o DIR` (a seed story as model + job bundles) and `mlharness demo -o DIR`.
+
+The demo is the main job on the embedded default, with no device: it builds every scenario it can, trains
+the `lunch` job with the reference trainer (standing in for a device, and labelled as such), checks parity of
+that result against an independent reference run and writes the reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mlharness.cli import EXIT_NO, EXIT_OK
+from mlupdate.bundle import read_job
+from mlupdate.errors import InputError
+from mlupdate.parity.run import run_parity
+from mlupdate.reference.run import run_reference
+from mlupdate.scenarios import SCENARIOS, ScenarioResult, build_scenario
+from mlupdate.scenarios.registry import REGISTRY, default_real_models
+
+DEMO_JOB = ("lunch", "lunch-retrain")
+
+
+def register(subparsers: Any) -> None:
+    scenario = subparsers.add_parser("scenario", help="build a seed scenario: updatable model + job bundle(s)")
+    scenario.add_argument(
+        "name", choices=SCENARIOS, help="; ".join(f"{s.name}: {s.summary}" for s in REGISTRY.values())
+    )
+    scenario.add_argument("-o", "--output", type=Path, required=True, help="folder to build into (DIR/<name>/)")
+    scenario.add_argument("--real-models", type=Path, help="folder of the real fixture models (default: ../shared/...)")
+    scenario.set_defaults(handler=run_scenario_command)
+
+    demo = subparsers.add_parser("demo", help="build the scenarios, run one through reference, parity and report")
+    demo.add_argument("-o", "--output", type=Path, default=Path("out/demo"), help="output folder (replaced)")
+    demo.add_argument("--real-models", type=Path, help="folder of the real fixture models (default: ../shared/...)")
+    demo.set_defaults(handler=run_demo_command)
+
+
+def describe(result: ScenarioResult) -> list[str]:
+    lines = [f"{result.name}: {result.folder}", f"  model   {result.model.name}"]
+    for job_path in result.jobs:
+        job = read_job(job_path)
+        training, probe = job.training, job.probe
+        features = ", ".join(f"{f.name} ({f.kind})" for f in training.features)
+        probe_text = f", probe {probe.count}" if probe is not None else ""
+        overrides = json.dumps(job.parameters) if job.parameters else "model defaults"
+        lines.append(f"  job     {job_path}  [{training.count} examples: {features}{probe_text}; {overrides}]")
+    lines.append(f"  readme  {result.readme}")
+    return lines
+
+
+def run_scenario_command(args: argparse.Namespace) -> int:
+    result = build_scenario(args.name, args.output, real_models=args.real_models)
+    print("\n".join(describe(result)))
+    return EXIT_OK
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    out: Path = args.output
+    if out.exists():
+        shutil.rmtree(out)
+    models = args.real_models or default_real_models()
+    built: dict[str, ScenarioResult] = {}
+    print(f"Building the seed scenarios into {out / 'scenarios'}")
+    for name in SCENARIOS:
+        try:
+            built[name] = build_scenario(name, out / "scenarios", real_models=models)
+        except InputError as exc:
+            if not REGISTRY[name].needs_real_models:
+                raise
+            print(f"{name}: skipped: {exc.what}\n  fix: {exc.fix}")
+            continue
+        print("\n".join(describe(built[name])))
+
+    scenario, job_id = DEMO_JOB
+    job_path = next(p for p in built[scenario].jobs if p.name == job_id)
+    print(f"\nTraining {job_id} with the reference trainer (no device here: this stands in for the device's result)")
+    dry_run = run_reference(job_path, out / "dry-run")
+    print(f"  results bundle  {dry_run}")
+    print("Checking parity against an independent reference run and writing the reports")
+    parity = run_parity(dry_run, job_path, out / "report", ensemble=3)
+    verdict = parity.verdict
+    print(f"  verdict         {'PASS' if verdict.passed else 'FAIL'} ({len(verdict.checks)} checks)")
+    print("  note            reference dry run: not a device result")
+    print(f"  report.html     {parity.reports.html}")
+    print(f"  report.json     {parity.reports.json}")
+    print(f"  JUnit           {parity.reports.junit}")
+    print(f"  summary         {parity.reports.markdown}")
+    return EXIT_OK if verdict.passed else EXIT_NO
