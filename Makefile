@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out/demo
-SWIFT  := $(shell command -v swift 2>/dev/null)
+# swift on PATH, or the toolchain's usual Linux location.
+SWIFT  := $(or $(shell command -v swift 2>/dev/null),$(wildcard /opt/swift/usr/bin/swift))
 
 .PHONY: setup test test-python test-swift lint demo bench app app-device sim-e2e clean
 
@@ -23,7 +24,7 @@ test-python: $(STAMP)
 
 test-swift:
 ifdef SWIFT
-	cd ios_app && swift test
+	cd ios_app && $(SWIFT) test
 else
 	@echo "swift not on PATH: skipping the CompanionKit tests (install a Swift 6 toolchain to run them)"
 endif

@@ -80,7 +80,12 @@ final class JobController: ObservableObject {
             let results = try await runner.run(job, outbox: outbox) { update in
                 Task { @MainActor [weak self] in self?.show(update) }
             }
-            let status = (try? ResultsBundle.open(at: results, expectedJobID: id).manifest.status.rawValue) ?? "unknown"
+            let status: String
+            do {
+                status = try ResultsBundle.open(at: results, expectedJobID: id).manifest.status.rawValue
+            } catch {
+                status = "unreadable results (\(error.description))"
+            }
             phase = .finished(status: status, resultsPath: results.path)
             logger.info("job \(id, privacy: .public): \(status, privacy: .public)")
         } catch {

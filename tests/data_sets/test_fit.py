@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from mlupdate._coreml import NeuralNetworkBuilder, SgdParams, datatypes
 from mlupdate.bundle.golden_models import image_classifier, index_classifier, knn_pipeline, regressor
 from mlupdate.data import (
+    RawExample,
+    Source,
     array_file,
     csv_table,
     fit_probe_set,
@@ -157,3 +162,34 @@ def test_unlabelled_source_cannot_train(tmp_path: Path) -> None:
     _png(tmp_path / "p.png")
     with pytest.raises(DataError, match="no label"):
         list(fit_training_set(image_files(tmp_path), image_classifier()))
+
+
+def _int64_classifier() -> Spec:
+    with contextlib.redirect_stdout(io.StringIO()):
+        builder = NeuralNetworkBuilder([("x", datatypes.Array(2))], [("p", datatypes.Array(3))], mode="classifier")
+        builder.add_inner_product("d", np.zeros((3, 2), np.float32), None, 2, 3, False, "x", "z")
+        builder.add_softmax("s", "z", "p")
+        builder.set_class_labels([3, 5, 7], predicted_feature_name="digit", prediction_blob="p")
+        builder.make_updatable(["d"])
+        builder.set_categorical_cross_entropy_loss("loss", input="p")
+        builder.set_sgd_optimizer(SgdParams(lr=0.1, batch=1))
+    return builder.spec
+
+
+def test_int64_classifier_labels_become_integers_and_must_be_known() -> None:
+    rows = [RawExample("r0", np.array([1.0, 2.0]), "5"), RawExample("r1", np.array([0.0, 1.0]), 7)]
+    source = Source("rows", 2, lambda: iter(rows))
+    assert [e["digit"] for e in fit_training_set(source, _int64_classifier())] == [5, 7]
+    bad = Source("rows", 1, lambda: iter([RawExample("r9", np.array([1.0, 2.0]), "4")]))
+    with pytest.raises(DataError, match="label 4 is not one of the model's class labels") as info:
+        list(fit_training_set(bad, _int64_classifier()))
+    assert info.value.where == "r9"
+
+
+def test_model_without_training_inputs_is_refused(real_models: Path, tmp_path: Path) -> None:
+    _png(tmp_path / "7" / "a.png")
+    spec = _model(real_models, "mnist-classifier/MNISTClassifier.mlmodel")
+    with pytest.raises(DataError, match="no training inputs"):
+        fit_training_set(image_folder(tmp_path), spec)
+    probe = list(fit_probe_set(image_files(tmp_path / "7"), spec))  # probing needs no update support
+    assert probe[0]["image"].shape == (28, 28)

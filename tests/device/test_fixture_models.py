@@ -1,8 +1,8 @@
 """Third-party updatable models (../shared/fixtures/real-models) trained on each device cell, judged for parity.
 
 Each case trains the model with its authors' update parameters (batch size, epochs, shuffle and learning
-rate, unless a case says why it differs), on small synthetic data shaped like the model's training inputs. Without a device these tests are collected and
-skipped per cell, with the reason.
+rate, unless a case says why it differs), on small synthetic data shaped like the model's training inputs.
+Without a device these tests are collected and skipped per cell, with the reason.
 """
 
 from __future__ import annotations

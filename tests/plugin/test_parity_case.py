@@ -113,7 +113,10 @@ def test_parity_case_passes_on_a_reference_cell_and_fails_on_an_untrained_one(py
     result.stdout.fnmatch_lines(["*AssertionError: parity case 'tiny': expected parity to pass: FAIL tiny*"])
 
     cases = {case.get("name"): case for case in ET.parse(junit).getroot().iter("testcase")}
-    good = {p.get("name"): p.get("value") for p in cases["test_tiny_trains_like_the_reference[trains-like-reference]"].iter("property")}  # noqa: E501
+    good = {
+        p.get("name"): p.get("value")
+        for p in cases["test_tiny_trains_like_the_reference[trains-like-reference]"].iter("property")
+    }
     assert good["mlh_verdict"] == "pass"
     assert good["mlh_parity_level"] == "step"
     assert len(good["mlh_model_sha256"]) == 64

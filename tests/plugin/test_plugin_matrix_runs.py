@@ -64,9 +64,7 @@ def test_host_only():
 
 
 def setup(pytester: pytest.Pytester, candidates: list[tuple[object, ...]], *, echo: bool = False) -> Path:
-    pytester.makeconftest(
-        DISCOVERY_CONFTEST.format(candidates=repr(candidates), extra=ECHO_TARGET if echo else "")
-    )
+    pytester.makeconftest(DISCOVERY_CONFTEST.format(candidates=repr(candidates), extra=ECHO_TARGET if echo else ""))
     pytester.makepyfile(test_cells=TESTS)
     return pytester.makefile(".yaml", devices=DEVICES)
 
@@ -224,7 +222,9 @@ def test_unknown_cell_in_selection_is_a_usage_error_listing_the_names(pytester: 
     devices = setup(pytester, candidates=[])
     result = pytester.runpytest("--mlh-devices", str(devices), "--mlh-select", "sim-iphone99")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*no cell named 'sim-iphone99'*", "*pick from [[]'sim-iphone16', 'dev-iphone15pro'[]]*"])
+    result.stderr.fnmatch_lines(
+        ["*no cell named 'sim-iphone99'*", "*pick from [[]'sim-iphone16', 'dev-iphone15pro'[]]*"]
+    )
 
 
 def test_junit_has_cell_properties_per_testcase_and_the_matrix_per_suite(pytester: pytest.Pytester) -> None:

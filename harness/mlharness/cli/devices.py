@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run = subparsers.add_parser("run", help="run a job bundle on a target and pull its verified results")
     run.add_argument("job", type=Path, help="the job bundle folder (written by mlupdate)")
     run.add_argument("--target", required=True, help="UDID or name from `mlharness targets`")
-    run.add_argument("--kind", choices=["simulator", "devicectl", "device"], help="when a device has several")
+    run.add_argument("--kind", choices=["simulator", "devicectl", "device"], help="for a device several kinds reach")
     run.add_argument("--app", type=Path, help="the companion .app to install first (default: already installed)")
     run.add_argument("-o", "--out", type=Path, required=True, help="folder the results bundle is pulled into")
     run.add_argument("--deadline", type=float, help="seconds to wait for DONE (default: from the job)")

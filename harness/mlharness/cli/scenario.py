@@ -1,7 +1,7 @@
 """`mlharness scenario NAME -o DIR` (a seed story as model + job bundles) and `mlharness demo -o DIR`.
 
 The demo is the main job on the embedded default, with no device: it builds every scenario it can, trains
-the `lunch` job with the reference trainer (standing in for a device, and labelled as such), checks parity of
+the `catdog` job with the reference trainer (standing in for a device, and labelled as such), checks parity of
 that result against an independent reference run and writes the reports.
 """
 
@@ -21,7 +21,7 @@ from mlupdate.reference.run import run_reference
 from mlupdate.scenarios import SCENARIOS, ScenarioResult, build_scenario
 from mlupdate.scenarios.registry import REGISTRY, default_real_models
 
-DEMO_JOB = ("lunch", "lunch-retrain")
+DEMO_JOB = ("catdog", "catdog-v1")
 
 
 def register(subparsers: Any) -> None:

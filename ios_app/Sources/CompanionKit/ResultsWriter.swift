@@ -79,6 +79,8 @@ public enum ResultsWriter {
             try seal(manifest, jobID: jobID, staging: staging)
             try publish(staging: staging, destination: destination)
         } catch {
+            // Best effort: the original error is the one worth reporting, and a leftover partial folder is
+            // never read (no DONE) and is discarded by the next run for this job.
             try? FileManager.default.removeItem(at: staging)
             throw error
         }

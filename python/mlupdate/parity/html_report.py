@@ -30,6 +30,9 @@ svg .whisker { stroke: #1f2328; stroke-width: 1.2; } svg .empty { fill: #f6f8fa;
 """
 
 
+ENSEMBLE_GREY = "#8c959f"
+
+
 def _check(document: dict[str, Any], name: str) -> dict[str, Any] | None:
     return next((c for c in document.get("checks", []) if c.get("name") == name), None)
 
@@ -49,17 +52,22 @@ def loss_plot(document: dict[str, Any]) -> str:
     curves = (check or {}).get("details", {}).get("curves", {})
     if not curves:
         return svg.empty_chart(title, "no events recorded")
+    # Ensemble behind, then the reference, then the device's tasks on top; colours fixed per role.
     series = []
-    for member in (check or {}).get("details", {}).get("ensemble_curves", [])[:8]:
+    for index, member in enumerate((check or {}).get("details", {}).get("ensemble_curves", [])[:8]):
         xs, ys = loss_points(member)
-        series.append(svg.Series("ensemble run", xs, ys, dashed=True))
-    for label, curve in curves.items():
-        xs, ys = loss_points(curve)
-        series.append(svg.Series(label, xs, ys, dashed=label != "reference" and len(curves) > 2))
-    ordered = [s for s in series if s.label == "reference"] + [s for s in series if s.label != "reference"]
+        series.append(svg.Series("" if index else "ensemble runs", xs, ys, dashed=True, color=ENSEMBLE_GREY))
+    devices = [label for label in curves if label != "reference"]
+    if "reference" in curves:
+        xs, ys = loss_points(curves["reference"])
+        series.append(svg.Series("reference", xs, ys, color=svg.PALETTE[0]))
+    for index, label in enumerate(devices):
+        xs, ys = loss_points(curves[label])
+        color = svg.PALETTE[1 + index % (len(svg.PALETTE) - 1)]
+        series.append(svg.Series(label, xs, ys, dashed=len(devices) > 1, color=color))
     unit = "mini-batch step" if any(e.get("event") == "miniBatchEnd" for c in curves.values() for e in c) else "epoch"
-    positive = all(y > 0 for s in ordered for y in s.ys)
-    return svg.line_chart(ordered, title=title, x_label=unit, y_label="loss", log_y=positive)
+    positive = all(y > 0 for s in series for y in s.ys)
+    return svg.line_chart(series, title=title, x_label=unit, y_label="loss", log_y=positive)
 
 
 def error_plot(document: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ class Series:
     ys: Sequence[float]
     dashed: bool = False
     markers: bool = False
+    color: str | None = None  # None: the next palette colour
 
 
 @dataclass(frozen=True)
@@ -124,14 +125,15 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
     parts = frame.axes(title, x_label, y_label)
     legend = []
     for index, s in enumerate(series):
-        color = PALETTE[index % len(PALETTE)]
+        color = s.color or PALETTE[index % len(PALETTE)]
         usable = [(x, y) for x, y in zip(s.xs, s.ys, strict=True) if math.isfinite(y) and (y > 0 or not log_y)]
         coords = " ".join(f"{frame.x(x):.1f},{frame.y(y):.1f}" for x, y in usable)
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.8"{dash}/>')
         if s.markers:
             parts += [f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="3" fill="{color}"/>' for x, y in usable]
-        legend.append((s.label, color, s.dashed))
+        if s.label:  # unlabelled series (further ensemble runs) share the first one's legend entry
+            legend.append((s.label, color, s.dashed))
     return _svg(parts + _legend(legend), title)
 
 

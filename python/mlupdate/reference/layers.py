@@ -107,7 +107,7 @@ class Window:
             (width + left + right - span_w) // self.stride[1] + 1,
         )
 
-    def _slices(self, i: int, j: int, oh: int, ow: int) -> tuple[slice, slice]:
+    def slices(self, i: int, j: int, oh: int, ow: int) -> tuple[slice, slice]:
         (sh, sw), (dh, dw) = self.stride, self.dilation
         return slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
 
@@ -120,7 +120,7 @@ class Window:
         cols = np.empty((*x.shape[:2], kh, kw, oh, ow), dtype=x.dtype)
         for i in range(kh):
             for j in range(kw):
-                rows, columns = self._slices(i, j, oh, ow)
+                rows, columns = self.slices(i, j, oh, ow)
                 cols[:, :, i, j] = xp[:, :, rows, columns]
         return cols
 
@@ -133,7 +133,7 @@ class Window:
         oh, ow = cols.shape[4], cols.shape[5]
         for i in range(kh):
             for j in range(kw):
-                rows, columns = self._slices(i, j, oh, ow)
+                rows, columns = self.slices(i, j, oh, ow)
                 xp[:, :, rows, columns] += cols[:, :, i, j]
         return xp[:, :, top : top + height, left : left + width]
 
@@ -146,7 +146,7 @@ class Window:
         cols = np.empty((x.shape[1], kh, kw, x.shape[0], oh, ow), dtype=x.dtype)
         for i in range(kh):
             for j in range(kw):
-                rows, columns = self._slices(i, j, oh, ow)
+                rows, columns = self.slices(i, j, oh, ow)
                 cols[:, i, j] = xp[:, :, rows, columns]
         return cols
 
@@ -159,7 +159,7 @@ class Window:
         oh, ow = cols.shape[4], cols.shape[5]
         for i in range(kh):
             for j in range(kw):
-                rows, columns = self._slices(i, j, oh, ow)
+                rows, columns = self.slices(i, j, oh, ow)
                 xp[:, :, rows, columns] += cols[:, i, j]
         return xp[:, :, top : top + height, left : left + width].transpose(1, 0, 2, 3)
 
@@ -229,6 +229,8 @@ class Convolution(Layer):
 
 @dataclass(frozen=True)
 class Pooling(Layer):
+    """Max or average pooling, one strided slice per kernel offset (no window copies: frozen prefixes are large)."""
+
     mode: str  # "max" | "average"
     exclude_padding: bool
     window_for: Callable[[int, int], Window]
@@ -238,18 +240,27 @@ class Pooling(Layer):
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         x = xs[0]
         window = self.window_for(x.shape[2], x.shape[3])
-        batch, channels = x.shape[:2]
+        top, bottom, left, right = window.pads
+        fill = -np.inf if self.mode == "max" else 0.0
+        xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
+        oh, ow = window.output_size(x.shape[2], x.shape[3])
+        kh, kw = window.kernel
+        y: Array | None = None
+        for i in range(kh):
+            for j in range(kw):
+                rows, columns = window.slices(i, j, oh, ow)
+                part = xp[:, :, rows, columns]
+                if y is None:
+                    y = part.copy()
+                elif self.mode == "max":
+                    np.maximum(y, part, out=y)
+                else:
+                    y += part
+        assert y is not None
         if self.mode == "max":
-            cols = window.patches(x, fill=-np.inf)
-            kh, kw, oh, ow = cols.shape[2:]
-            flat = cols.reshape(batch, channels, kh * kw, oh, ow)
-            arg = flat.argmax(axis=2)
-            y = np.take_along_axis(flat, arg[:, :, None], axis=2)[:, :, 0]
-            return y, (window, x.shape, arg)
-        cols = window.patches(x)
-        total = cols.sum(axis=(2, 3))
+            return y, (window, x.shape, xp, y)
         counts = self._counts(window, x)
-        return total / counts, (window, x.shape, counts)
+        return y / counts, (window, x.shape, None, counts)
 
     def _counts(self, window: Window, x: Array) -> Array:
         if not self.exclude_padding:
@@ -259,17 +270,23 @@ class Pooling(Layer):
         return counts
 
     def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
-        window, x_shape, extra = cache
+        window, x_shape, xp, extra = cache
+        top, bottom, left, right = window.pads
+        dxp = np.zeros((*x_shape[:2], x_shape[2] + top + bottom, x_shape[3] + left + right), dtype=dy.dtype)
+        oh, ow = dy.shape[2], dy.shape[3]
         kh, kw = window.kernel
-        batch, channels, oh, ow = dy.shape
-        if self.mode == "max":
-            flat = np.zeros((batch, channels, kh * kw, oh, ow), dtype=dy.dtype)
-            np.put_along_axis(flat, extra[:, :, None], dy[:, :, None], axis=2)
-            cols = flat.reshape(batch, channels, kh, kw, oh, ow)
-        else:
-            share = dy / extra
-            cols = np.broadcast_to(share[:, :, None, None], (batch, channels, kh, kw, oh, ow)).copy()
-        return [window.fold(cols, x_shape)], {}
+        taken = np.zeros(dy.shape, dtype=bool) if self.mode == "max" else None
+        share = dy / extra if self.mode == "average" else dy
+        for i in range(kh):
+            for j in range(kw):
+                rows, columns = window.slices(i, j, oh, ow)
+                if taken is None:
+                    dxp[:, :, rows, columns] += share
+                    continue
+                hit = (xp[:, :, rows, columns] == extra) & ~taken  # the first maximum of a window takes it all
+                dxp[:, :, rows, columns] += np.where(hit, dy, 0)
+                taken |= hit
+        return [dxp[:, :, top : top + x_shape[2], left : left + x_shape[3]]], {}
 
 
 # --- element-wise and shape layers ------------------------------------------------------------------
