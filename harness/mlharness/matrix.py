@@ -293,17 +293,20 @@ def _find(cell: DeviceCell, candidates: Sequence[Candidate]) -> Candidate | None
         if cell.udid is not None:
             if candidate.udid.lower() == cell.udid.lower():
                 return candidate
-        elif (
-            _attribute(candidate, "runtime") == cell.runtime and _attribute(candidate, "devicetype") == cell.devicetype
+        elif _attribute(candidate, "runtime") == cell.runtime and cell.devicetype == _attribute(
+            candidate, "devicetype", "device_type"
         ):
             return candidate
     return None
 
 
-def _attribute(candidate: Candidate, name: str) -> str | None:
-    # runtime/devicetype are optional extras of simulator candidates; other kinds do not carry them.
-    value = getattr(candidate, name, None)
-    return value if isinstance(value, str) else None
+def _attribute(candidate: Candidate, *names: str) -> str | None:
+    # runtime/devicetype are optional extras of simulator candidates (either spelling); other kinds lack them.
+    for name in names:
+        value = getattr(candidate, name, None)
+        if isinstance(value, str):
+            return value
+    return None
 
 
 def _not_found(cell: DeviceCell, same_kind: Sequence[Candidate]) -> str:

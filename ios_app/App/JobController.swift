@@ -98,7 +98,9 @@ final class JobController: ObservableObject {
         do {
             _ = try runner.publishRefusal(jobID: id, error: refusal, outbox: outbox)
         } catch {
-            logger.error("job \(id, privacy: .public): could not publish the refusal: \(error.localizedDescription, privacy: .public)")
+            logger.error(
+                "job \(id, privacy: .public): could not publish the refusal: \(error.localizedDescription, privacy: .public)"
+            )
         }
     }
 

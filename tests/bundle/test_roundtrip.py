@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
-import tracemalloc
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -254,25 +255,24 @@ def test_probe_fitting_and_write_job_agree_on_features(tmp_path: Path) -> None:
 
 
 def test_write_job_streams_examples_instead_of_holding_the_set(tmp_path: Path) -> None:
-    """Peak traced memory stays well below the size of all pixels: examples are written one at a time."""
-    count, side = 600, 48
-    feature = SetFeature("image", "image", width=side, height=side, color_space="RGB")
+    """While example i is produced, at most the previous one is still alive: the writer keeps no pixels."""
+    alive: list[weakref.ref[np.ndarray]] = []
+    most_alive = 0
 
     def produce():  # type: ignore[no-untyped-def]
-        for index in range(count):
-            yield {"image": np.full((side, side, 3), index % 256, np.uint8), "label": "cat"}
+        nonlocal most_alive
+        for index in range(200):
+            gc.collect()
+            most_alive = max(most_alive, sum(ref() is not None for ref in alive))
+            image = np.full((4, 4, 3), index % 256, np.uint8)
+            alive.append(weakref.ref(image))
+            yield {"image": image, "label": "cat"}
 
-    examples = ExampleSet((feature, LABEL), count, produce, "generated")
-    spec = image_classifier()
-    for description in (*spec.description.input, *spec.description.trainingInput):
-        if description.name == "image":
-            description.type.imageType.width = description.type.imageType.height = side
-            description.type.imageType.colorSpace = 20  # RGB
-    model = _save(spec, tmp_path, "Big")
-    tracemalloc.start()
-    try:
-        write_job(tmp_path / "out", model_path=model, training=examples, job_id="stream")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < count * side * side * 3 / 2  # holding the set would need all of it, plus PNG buffers
+    examples = ExampleSet((IMAGE, LABEL), 200, produce, "generated")
+    write_job(tmp_path, model_path=_save(image_classifier(), tmp_path, "M"), training=examples, job_id="stream")
+    assert most_alive <= 1
+
+
+def test_results_writer_refuses_a_job_id_that_is_not_a_plain_name(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match=r"job id '\.\./up' is not allowed"):
+        ResultsWriter(tmp_path, "../up")

@@ -45,7 +45,7 @@ def test_dtype_is_checked_before_values() -> None:
 def test_the_worst_element_is_named_with_its_index() -> None:
     got = arrays()
     got["a.weights"][1, 2] += 0.5
-    got["a.weights"][0, 1] += 0.1
+    got["a.weights"][0, 1] += 0.01
     result = compare_arrays(arrays(), got, TIGHT, what="p")
     assert not result.passed
     assert result.worst is not None
@@ -101,3 +101,11 @@ def test_probe_differences_only_warn_at_trajectory_level() -> None:
     check = compare_probes({"label": expected}, {"label": actual}, for_case("x"), gating=False)[0]
     assert check.status == "warn"
     assert "example 1 predicts 'cat', expected 'dog'" in check.message
+
+
+def test_identical_arrays_say_so_and_close_ones_name_the_element_nearest_its_tolerance() -> None:
+    assert compare_arrays(arrays(), arrays(), TIGHT, what="p").message == "p: 2 tensor(s), all values identical"
+    got = arrays()
+    got["a.weights"][1, 1] *= np.float32(1 + 5e-7)
+    message = compare_arrays(arrays(), got, TIGHT, what="p").message
+    assert message.startswith("p: 2 tensor(s) within tolerance; closest to it a.weights[1,1]")

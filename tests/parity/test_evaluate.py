@@ -147,7 +147,11 @@ def test_every_verdict_names_the_knobs_and_whether_they_are_calibrated(
 ) -> None:
     verdict = evaluate(write_results(reference_ingredients, "r"), write_results(device_ingredients, "d"))
     labels = {knob.name: knob.label for knob in verdict.semantics.knobs}
-    assert labels == {"batch_reduction": "calibrated", "cce_reduction": "uncalibrated", "momentum_form": "uncalibrated"}
+    assert labels == {
+        "batch_reduction": "calibrated (calibration run, not this OS version)",
+        "cce_reduction": "uncalibrated",
+        "momentum_form": "uncalibrated",
+    }
     assert verdict.semantics.os == "iOS 17.4 (21E219)"
     assert "no calibration profile for iOS 17.4" in verdict.semantics.note
 
@@ -168,3 +172,37 @@ def test_a_failed_reference_run_is_a_parity_error(write_results: Any, reference_
     bundle = write_results(reference, "r")
     with pytest.raises(ParityError, match="reference run did not succeed"):
         evaluate(bundle, bundle)
+
+
+def test_a_calibration_profile_for_the_results_os_marks_its_decided_knobs(
+    write_results: Any, reference_ingredients: Any, device_ingredients: Any
+) -> None:
+    profile = {
+        "os_name": "iOS",
+        "os_version": "17.4",
+        "knobs": {"cce_reduction": "mean"},
+        "undecided": ["momentum_form"],
+    }
+    verdict = evaluate(
+        write_results(reference_ingredients, "r"),
+        write_results(device_ingredients, "d"),
+        profile="semantics-iOS-17.4-iPhone.json",
+        profile_document=profile,
+    )
+    labels = {knob.name: knob.label for knob in verdict.semantics.knobs}
+    assert labels["cce_reduction"] == "calibrated for iOS 17.4"
+    assert labels["momentum_form"] == "uncalibrated"
+    assert verdict.semantics.note == "calibration profile semantics-iOS-17.4-iPhone.json for iOS 17.4"
+
+
+def test_a_calibration_profile_for_another_os_says_so(
+    write_results: Any, reference_ingredients: Any, device_ingredients: Any
+) -> None:
+    profile = {"os_name": "iOS", "os_version": "18.0", "knobs": {"cce_reduction": "mean"}}
+    verdict = evaluate(
+        write_results(reference_ingredients, "r"),
+        write_results(device_ingredients, "d"),
+        profile="p.json",
+        profile_document=profile,
+    )
+    assert "is for iOS 18.0, but these results come from iOS 17.4" in verdict.semantics.note

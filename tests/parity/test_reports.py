@@ -107,6 +107,7 @@ def test_reference_dry_run_is_labelled_in_every_format(dry_run_reports: Any) -> 
     assert document["dry_run"] is True
     assert document["label"] == DRY
     assert DRY in paths.html.read_text()
+    assert "measured by the reference trainer on this host, not a device" in paths.html.read_text()
     assert DRY in paths.markdown.read_text()
     assert DRY in json.loads(paths.json.read_text())["summary"]
     properties = {p.get("name"): p.get("value") for p in ET.parse(paths.junit).iter("property")}

@@ -145,6 +145,14 @@ def test_resolve_by_runtime_and_devicetype_when_discovery_reports_them() -> None
     (other,) = resolve_cells([cell], [Candidate("iPhone 16", "simulator", "U1", True, "")])
     assert not other.available
 
+    @dataclass(frozen=True)
+    class SnakeCaseCandidate(Candidate):
+        runtime: str = "iOS-18-5"
+        device_type: str = "iPhone-16"
+
+    (snake,) = resolve_cells([cell], [SnakeCaseCandidate("iPhone 16", "simulator", "U2", True, "")])
+    assert snake.udid == "U2"
+
 
 def test_discovery_failures_make_every_cell_unavailable_instead_of_raising() -> None:
     cells = (DeviceCell("sim", "simulator", udid="X"), DeviceCell("dev", "device", udid="Y"))

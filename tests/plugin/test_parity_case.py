@@ -121,7 +121,7 @@ def test_parity_case_passes_on_a_reference_cell_and_fails_on_an_untrained_one(py
     assert good["mlh_parity_level"] == "step"
     assert len(good["mlh_model_sha256"]) == 64
 
-    folder = reports / "test_tiny_trains_like_the_reference_trains-like-reference_"
+    folder = reports / "test_tiny.py_test_tiny_trains_like_the_reference_trains-like-reference"
     assert (folder / "job" / "tiny" / "job.json").is_file()
     assert (folder / "device" / "tiny" / "DONE").is_file()
     report = json.loads((folder / "parity" / "report.json").read_text())

@@ -147,6 +147,14 @@ def test_min_cells_fails_when_every_cell_is_skipped(pytester: pytest.Pytester) -
     result.stderr.fnmatch_lines(["*--mlh-min-cells 1: only 0 runnable device cell(s)*sim-iphone16: no simulator*"])
 
 
+@pytest.mark.parametrize("option", [["--mlh-min-cells", "1"], ["--mlh-select", "kind=simulator"]])
+def test_matrix_options_without_a_devices_file_are_a_usage_error(pytester: pytest.Pytester, option: list[str]) -> None:
+    pytester.makepyfile(test_cells=TESTS)
+    result = pytester.runpytest(*option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*need a device matrix: pass --mlh-devices FILE*"])
+
+
 def test_min_cells_is_met_by_one_available_cell(pytester: pytest.Pytester) -> None:
     candidates = [("iPhone 16", "simulator", "11111111-AAAA-BBBB-CCCC-000000000001", True, "")]
     devices = setup(pytester, candidates, echo=True)

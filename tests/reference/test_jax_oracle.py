@@ -154,34 +154,42 @@ def _oracle(case: Case) -> tuple[dict[str, Any], list[float]]:
             return jnp.mean(jnp.sum((out - tb) ** 2, axis=1))
 
         grad_fn = jax.jit(jax.value_and_grad(loss_fn))
-        state: dict[str, Any] = {"step": 0}
-        velocity = jax.tree_util.tree_map(jnp.zeros_like, params)
-        m, v = velocity, velocity
+        state = {"velocity": _zeros(params), "m": _zeros(params), "v": _zeros(params), "step": 0}
         count = x.shape[0]
         orders = EpochOrder(count, shuffle=case.shuffle, engine=engine_for(None))
         losses: list[float] = []
-        opt = case.optimizer
         for _ in range(case.epochs):
             order = np.asarray(orders.order)
             for k in range(-(-count // case.batch)):
                 rows = order[[(k * case.batch + j) % count for j in range(case.batch)]]
                 loss, grads = grad_fn(params, x[rows], t[rows])
                 losses.append(float(loss))
-                state["step"] += 1
-                if "beta1" in opt:
-                    b1, b2, step = opt["beta1"], opt["beta2"], state["step"]
-                    m = jax.tree_util.tree_map(lambda a, g: b1 * a + (1 - b1) * g, m, grads)
-                    v = jax.tree_util.tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, v, grads)
-                    params = jax.tree_util.tree_map(
-                        lambda w, a, b: w - opt["lr"] * (a / (1 - b1**step)) / (jnp.sqrt(b / (1 - b2**step)) + 1e-8),
-                        params, m, v,
-                    )  # fmt: skip
-                else:
-                    mu = opt.get("momentum", 0.0)
-                    velocity = jax.tree_util.tree_map(lambda a, g: mu * a + g, velocity, grads)
-                    params = jax.tree_util.tree_map(lambda w, a: w - opt["lr"] * a, params, velocity)
+                params = _step(params, grads, state, case.optimizer)
             orders.reshuffle()
         return {k: {n: np.asarray(a) for n, a in d.items()} for k, d in params.items()}, losses
+
+
+def _zeros(params: dict[str, Any]) -> Any:
+    return jax.tree_util.tree_map(jnp.zeros_like, params)
+
+
+def _step(params: Any, grads: Any, state: dict[str, Any], opt: dict[str, float]) -> Any:
+    """PyTorch-form SGD with momentum, or Adam with bias correction; `state` carries the moments."""
+    tree_map, lr = jax.tree_util.tree_map, opt["lr"]
+    state["step"] += 1
+    if "beta1" not in opt:
+        mu = opt.get("momentum", 0.0)
+        state["velocity"] = tree_map(lambda a, g: mu * a + g, state["velocity"], grads)
+        return tree_map(lambda w, a: w - lr * a, params, state["velocity"])
+    b1, b2, step = opt["beta1"], opt["beta2"], state["step"]
+    state["m"] = tree_map(lambda a, g: b1 * a + (1 - b1) * g, state["m"], grads)
+    state["v"] = tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, state["v"], grads)
+    return tree_map(
+        lambda w, m, v: w - lr * (m / (1 - b1**step)) / (jnp.sqrt(v / (1 - b2**step)) + 1e-8),
+        params,
+        state["m"],
+        state["v"],
+    )
 
 
 def _compare(case: Case) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -56,7 +57,9 @@ def test_network_results_hold_the_trained_weights_model_events_and_probe(tmp_pat
     assert results.model_path is not None and results.model_path.name == "UpdatableNNClassifier.mlmodel"
     written = load_spec(results.model_path)
     assert written.SerializeToString() == updated_spec(spec, expected.weights).SerializeToString()
-    assert [layer.name for layer in neural_network(written).layers] == [l.name for l in neural_network(spec).layers]
+    assert [layer.name for layer in neural_network(written).layers] == [
+        layer.name for layer in neural_network(spec).layers
+    ]
     # events: epochEnd x 10 + completion, for each of the two tasks; both tasks train identically
     assert [task["final_loss"] for task in results.tasks] == [expected.final_loss] * 2
     assert results.manifest["events"]["count"] == 2 * 11

@@ -70,7 +70,7 @@ def _regression_job(epochs: int = 2) -> object:
 
 
 def test_ensemble_spread_grows_from_the_perturbation_and_measures_distance() -> None:
-    spec, job = _regression_job()
+    _, job = _regression_job()
     ensemble = run_ensemble(job, runs=5, epsilon=1e-4, seed=3)  # type: ignore[arg-type]
     assert len(ensemble.runs) == 5
     spread = ensemble.spread["dense"]["weights"]

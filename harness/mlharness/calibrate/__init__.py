@@ -9,7 +9,7 @@ from mlharness.calibrate.decide import MARGIN, Decision, decide
 from mlharness.calibrate.evidence import Evidence, EvidenceMismatch, evidence_from_results
 from mlharness.calibrate.probes import Probe, ProbeJob, default_probes
 from mlharness.calibrate.profile import ProfileKey, profile_document, profile_key, write_profile
-from mlharness.calibrate.suite import Calibration, calibrate, reference_results
+from mlharness.calibrate.suite import Calibration, calibrate, on_target, reference_results
 
 __all__ = [
     "MARGIN",
@@ -24,6 +24,7 @@ __all__ = [
     "decide",
     "default_probes",
     "evidence_from_results",
+    "on_target",
     "profile_document",
     "profile_key",
     "reference_results",

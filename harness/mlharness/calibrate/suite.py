@@ -20,6 +20,7 @@ from mlharness.calibrate.probes import Probe, ProbeJob, default_probes
 from mlupdate.reference.semantics import Semantics
 
 if TYPE_CHECKING:
+    from mlharness.targets.base import Target
     from mlupdate.bundle import ResultsBundle
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,18 @@ class Calibration:
 
     def undecided(self) -> tuple[str, ...]:
         return tuple(d.knob for d in self.decisions if d.status == "undecided")
+
+
+def on_target(target: Target, *, app: Path | None = None) -> RunOnTarget:
+    """The runner bound to `target`; `app` is installed before the first probe job only."""
+    from mlharness.runner import run_job
+
+    pending = [app] if app is not None else []
+
+    def run(job_dir: Path, out_dir: Path) -> ResultsBundle:
+        return run_job(target, job_dir, out_dir, app=pending.pop() if pending else None).results
+
+    return run
 
 
 def reference_results(job_dir: Path, out_dir: Path, semantics: Semantics) -> ResultsBundle:

@@ -10,8 +10,6 @@ from mlharness.cli import EXIT_OK
 
 if TYPE_CHECKING:
     from mlharness.calibrate import Calibration
-    from mlharness.targets.base import Target
-    from mlupdate.bundle import ResultsBundle
 
 
 def register(subparsers: Any) -> None:
@@ -36,29 +34,16 @@ def register(subparsers: Any) -> None:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from mlharness.calibrate import calibrate, profile_key, write_profile
+    from mlharness.calibrate import calibrate, on_target, profile_key, write_profile
     from mlharness.targets import open_target
 
     target = open_target(args.target)
     info = target.info()
     work_dir = args.work_dir / info.udid
-    calibration = calibrate(_runner(target, args.app), work_dir)
+    calibration = calibrate(on_target(target, app=args.app), work_dir)
     path = write_profile(calibration, info, args.output or Path(profile_key(info).file_name()))
     _print_summary(calibration, path)
     return EXIT_OK
-
-
-def _runner(target: Target, app: Path | None) -> Any:
-    """The runner bound to `target`, installing the app before the first probe job only."""
-    from mlharness.runner import run_job
-
-    pending = [app] if app is not None else []
-
-    def run(job_dir: Path, out_dir: Path) -> ResultsBundle:
-        install = pending.pop() if pending else None
-        return run_job(target, job_dir, out_dir, app=install).results
-
-    return run
 
 
 def _print_summary(calibration: Calibration, path: Path) -> None:

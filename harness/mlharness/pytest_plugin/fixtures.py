@@ -6,6 +6,7 @@ fixture opens its session once per test run and closes it at the end.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -71,14 +72,9 @@ def target(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Itera
     status = getattr(request, "param", None)
     if not isinstance(status, CellStatus):
         pytest.skip(NO_MATRIX_REASON)
-    handle = open_target(status)
-    with handle.session() as opened:
-        yield CellTarget(
-            cell=status.cell,
-            target=opened,
-            info=opened.info(),
-            app=companion_app(pytestconfig.rootpath, status.cell),
-        )
+    app = companion_app(pytestconfig.rootpath, status.cell)
+    with open_target(status).session() as opened:
+        yield CellTarget(cell=status.cell, target=opened, info=opened.info(), app=app)
 
 
 def record(request: pytest.FixtureRequest, name: str, value: object) -> None:
@@ -118,7 +114,7 @@ def mlh_report_dir(request: pytest.FixtureRequest, tmp_path: Path, mlh_settings:
     """Where this test keeps its jobs, results and parity report: under --mlh-report-dir, else tmp_path."""
     if mlh_settings.report_dir is None:
         return tmp_path
-    folder = mlh_settings.report_dir / _safe(request.node.name)
+    folder = mlh_settings.report_dir / report_folder_name(request.node.nodeid)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -145,5 +141,9 @@ def parity_case(
     return run
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]
+def report_folder_name(nodeid: str) -> str:
+    """A file-system-safe, unique folder name for a test id (long ids keep a hash of the whole id)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid).strip("_")
+    if len(safe) <= 120:
+        return safe
+    return f"{safe[:103]}-{hashlib.sha256(nodeid.encode()).hexdigest()[:16]}"

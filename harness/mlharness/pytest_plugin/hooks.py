@@ -119,6 +119,9 @@ def _settings(config: pytest.Config) -> Settings:
     if min_cells is not None and int(min_cells) < 0:
         raise pytest.UsageError(f"--mlh-min-cells must be 0 or more, got {min_cells}")
     devices = config.getoption("mlh_devices")
+    if not devices and (config.getoption("mlh_select") or min_cells):
+        # Without a matrix these options would silently do nothing, and a required device run would pass.
+        raise pytest.UsageError("--mlh-select and --mlh-min-cells need a device matrix: pass --mlh-devices FILE")
     report_dir = config.getoption("mlh_report_dir")
     return Settings(
         devices=Path(devices) if devices else None,
@@ -198,8 +201,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if TARGET_FIXTURE in getattr(item, "fixturenames", ()):
             item.add_marker(DEVICE_MARK)
-    yield
+    result = yield
     _check_cells(config.stash[STATE], items)
+    return result
 
 
 def _check_cells(state: MatrixState, items: Sequence[pytest.Item]) -> None:
@@ -207,10 +211,12 @@ def _check_cells(state: MatrixState, items: Sequence[pytest.Item]) -> None:
         return
     collected, runnable = collected_cells(items)
     if not collected:
+        selection = state.settings.select
+        selected = f" ({len(state.cells)} selected by --mlh-select {selection!r})" if selection else ""
         raise pytest.UsageError(
-            f"{state.matrix.source} declares {len(state.matrix.cells)} device cell(s) "
-            f"({len(state.cells)} selected by --mlh-select {state.settings.select!r}) but no collected test uses "
-            "one: check the test paths, -k/-m and --mlh-select (a device run that runs nothing must not pass)"
+            f"{state.matrix.source} declares {len(state.matrix.cells)} device cell(s){selected} but no collected "
+            "test uses one: check the test paths, -k/-m and --mlh-select (a device run that runs nothing must not "
+            "pass)"
         )
     wanted = state.settings.min_cells
     if wanted is not None and len(runnable) < wanted:

@@ -21,7 +21,9 @@
 
     /// The updated layers' parameters, read back from the reloaded model.
     enum ParameterDump {
-        static func dump(_ model: MLModel, job: JobManifest) throws -> (entries: [ParameterArtifact], files: [ArtifactFile]) {
+        static func dump(_ model: MLModel, job: JobManifest) throws -> (
+            entries: [ParameterArtifact], files: [ArtifactFile]
+        ) {
             var entries: [ParameterArtifact] = []
             var files: [ArtifactFile] = []
             for layer in job.model.updatableLayers {
@@ -48,13 +50,13 @@
     enum ProbeRun {
         static func predict(_ model: MLModel, batch: MLArrayBatchProvider) throws -> (ProbeResults, [ArtifactFile]) {
             let predictions = try model.predictions(fromBatch: batch)
-            let rows = (0 ..< predictions.count).map { predictions.features(at: $0) }
+            let rows = (0..<predictions.count).map { predictions.features(at: $0) }
             var outputs: [ProbeOutput] = []
             var files: [ArtifactFile] = []
             let descriptions = model.modelDescription.outputDescriptionsByName
             for name in descriptions.keys.sorted() {
                 guard let description = descriptions[name],
-                      let collected = try collect(name, type: description.type, rows: rows, model: model)
+                    let collected = try collect(name, type: description.type, rows: rows, model: model)
                 else { continue }
                 outputs.append(collected.0)
                 files.append(collected.1)
@@ -74,8 +76,9 @@
                 }
                 let shape = arrays.first?.shape ?? []
                 guard arrays.allSatisfy({ $0.shape == shape }) else { throw mixedShapes(name) }
-                return try arrayOutput(name, type: .multiArray, shape: [arrays.count] + shape,
-                                       values: arrays.flatMap(\.values), classes: nil)
+                return try arrayOutput(
+                    name, type: .multiArray, shape: [arrays.count] + shape,
+                    values: arrays.flatMap(\.values), classes: nil)
             case .double:
                 let numbers = try values.map { value throws -> Float in
                     guard let value else { throw missing(name) }
@@ -118,8 +121,9 @@
             let declared = (model.modelDescription.classLabels ?? []).compactMap(classLabel)
             let classes = declared.isEmpty ? Array(Set(rows.flatMap(\.keys))).sorted(by: ordered) : declared
             let values = rows.flatMap { row in classes.map { row[$0] ?? 0 } }
-            return try arrayOutput(name, type: .dictionary, shape: [rows.count, classes.count], values: values,
-                                   classes: classes)
+            return try arrayOutput(
+                name, type: .dictionary, shape: [rows.count, classes.count], values: values,
+                classes: classes)
         }
 
         private static func classLabel(_ value: Any) -> ClassLabel? {
@@ -144,7 +148,10 @@
             let path = "probe/\(name).npy"
             try BundlePath.validate(path, field: "probe output \(name)")
             let npy = try NpyArray(shape: shape, storage: .float32(values))
-            return (ProbeOutput(name: name, type: type, path: path, classes: classes), ArtifactFile(path: path, data: npy.encoded()))
+            return (
+                ProbeOutput(name: name, type: type, path: path, classes: classes),
+                ArtifactFile(path: path, data: npy.encoded())
+            )
         }
 
         private static func jsonOutput<Label: Encodable>(

@@ -20,14 +20,16 @@
                 // The Simulator reports the Mac's hardware; the simulated model is in the environment.
                 let model = info.environment["SIMULATOR_MODEL_IDENTIFIER"] ?? sysctlString("hw.machine") ?? "unknown"
                 let name = info.environment["SIMULATOR_DEVICE_NAME"] ?? model
-                return DeviceInfo(name: name, model: model, osName: osName, osVersion: osVersion,
-                                  osBuild: sysctlString("kern.osversion") ?? "", isSimulator: true,
-                                  chip: sysctlString("machdep.cpu.brand_string"), host: info.hostName)
+                return DeviceInfo(
+                    name: name, model: model, osName: osName, osVersion: osVersion,
+                    osBuild: sysctlString("kern.osversion") ?? "", isSimulator: true,
+                    chip: sysctlString("machdep.cpu.brand_string"), host: info.hostName)
             #else
                 let model = sysctlString(osName == "macOS" ? "hw.model" : "hw.machine") ?? "unknown"
-                return DeviceInfo(name: model, model: model, osName: osName, osVersion: osVersion,
-                                  osBuild: sysctlString("kern.osversion") ?? "", isSimulator: false,
-                                  chip: sysctlString("machdep.cpu.brand_string"), host: nil)
+                return DeviceInfo(
+                    name: model, model: model, osName: osName, osVersion: osVersion,
+                    osBuild: sysctlString("kern.osversion") ?? "", isSimulator: false,
+                    chip: sysctlString("machdep.cpu.brand_string"), host: nil)
             #endif
         }
 

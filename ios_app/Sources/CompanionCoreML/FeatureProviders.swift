@@ -25,7 +25,7 @@
             }
             var providers: [any MLFeatureProvider] = []
             providers.reserveCapacity(set.count)
-            for index in 0 ..< set.count {
+            for index in 0..<set.count {
                 let example = columns.mapValues { $0[index] }
                 providers.append(try MLDictionaryFeatureProvider(dictionary: example))
             }
@@ -42,15 +42,16 @@
                         file: JobManifest.fileName, field: feature.name, reason: "is not an image input of the model"
                     )
                 }
-                return try (0 ..< count).map { index in
+                return try (0..<count).map { index in
                     let url = job.url(for: Feature.imagePath(folder: feature.path, index: index))
                     return try MLFeatureValue(imageAt: url, constraint: constraint, options: nil)
                 }
             case let .multiArray(_, shape):
                 let array = try NpyArray.read(from: job.url(for: feature.path), displayPath: feature.path)
                 let width = shape.reduce(1, *)
-                return try (0 ..< count).map { index in
-                    try MLFeatureValue(multiArray: MultiArrays.make(shape: shape, from: array.storage, start: index * width))
+                return try (0..<count).map { index in
+                    try MLFeatureValue(
+                        multiArray: MultiArrays.make(shape: shape, from: array.storage, start: index * width))
                 }
             case .string:
                 return try job.labels(feature.path, as: String.self).map { MLFeatureValue(string: $0) }

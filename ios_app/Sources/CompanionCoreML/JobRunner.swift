@@ -45,17 +45,25 @@
             _ job: JobBundle, outbox: URL, onUpdate: @escaping @Sendable (RunnerUpdate) -> Void
         ) async throws -> URL {
             let manifest = job.manifest
-            let work = FileManager.default.temporaryDirectory.appendingPathComponent("companion-work-\(UUID().uuidString)")
+            // Refuse before training rather than after: the writer never replaces an existing results bundle.
+            let destination = outbox.appendingPathComponent(manifest.jobID)
+            guard BundlePath.entry(at: destination) == .missing else {
+                throw CompanionError.outboxOccupied(path: destination.path)
+            }
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "companion-work-\(UUID().uuidString)")
             let log = EventLog()
             var tasks: [TaskRecord] = []
             var first = FirstTaskArtifacts()
-            for index in 0 ..< manifest.repeatCount {
+            for index in 0..<manifest.repeatCount {
                 let (record, artifacts) = await runTask(index, of: job, log: log, work: work, onUpdate: onUpdate)
                 tasks.append(record)
                 if index == 0 { first = artifacts }
             }
-            onUpdate(RunnerUpdate(task: manifest.repeatCount - 1, taskCount: manifest.repeatCount, stage: .publishing,
-                                  event: nil))
+            onUpdate(
+                RunnerUpdate(
+                    task: manifest.repeatCount - 1, taskCount: manifest.repeatCount, stage: .publishing,
+                    event: nil))
             defer { removeQuietly(work) }
             let producer = producer
             return try ResultsWriter.write(outbox: outbox, jobID: manifest.jobID) { staging in
@@ -86,7 +94,8 @@
 
         /// One repeat. Never throws: a failure becomes the task's status and error.
         private func runTask(
-            _ index: Int, of job: JobBundle, log: EventLog, work: URL, onUpdate: @escaping @Sendable (RunnerUpdate) -> Void
+            _ index: Int, of job: JobBundle, log: EventLog, work: URL,
+            onUpdate: @escaping @Sendable (RunnerUpdate) -> Void
         ) async -> (TaskRecord, FirstTaskArtifacts) {
             let manifest = job.manifest
             let count = manifest.repeatCount
@@ -129,12 +138,14 @@
                 stage(.training)
                 let runner = UpdateTaskRunner(
                     taskIndex: index, events: manifest.events, deadlineSeconds: manifest.deadlineSeconds,
-                    modelDestination: index == 0 ? work.appendingPathComponent("model/\(manifest.model.name).mlmodelc") : nil,
+                    modelDestination: index == 0
+                        ? work.appendingPathComponent("model/\(manifest.model.name).mlmodelc") : nil,
                     log: log, logger: logger,
                     onEvent: { onUpdate(RunnerUpdate(task: index, taskCount: count, stage: .training, event: $0)) }
                 )
-                let outcome = try await runner.run(compiledModel: compiled, trainingData: training,
-                                                   configuration: configuration)
+                let outcome = try await runner.run(
+                    compiledModel: compiled, trainingData: training,
+                    configuration: configuration)
                 record.status = outcome.status
                 record.error = outcome.error
                 record.trainSeconds = outcome.trainSeconds
@@ -143,8 +154,9 @@
                 record.epochsCompleted = max(outcome.epochsEnded, outcome.completionEpochs ?? 0)
                 if index == 0, outcome.status == .succeeded, let written = outcome.writtenModel {
                     artifacts.model = written
-                    try collectArtifacts(from: written, job: job, configuration: configuration, record: &record,
-                                         into: &artifacts, stage: stage)
+                    try collectArtifacts(
+                        from: written, job: job, configuration: configuration, record: &record,
+                        into: &artifacts, stage: stage)
                 }
             } catch let failure as RunFailure {
                 record.status = .failed
@@ -155,7 +167,8 @@
             }
             if let compiledCopy { removeQuietly(compiledCopy) }
             record.memoryAfterBytes = physicalFootprintBytes()
-            logger.info("task \(index) of \(manifest.jobID, privacy: .public): \(record.status.rawValue, privacy: .public)")
+            logger.info(
+                "task \(index) of \(manifest.jobID, privacy: .public): \(record.status.rawValue, privacy: .public)")
             return (record, artifacts)
         }
 
@@ -189,7 +202,8 @@
                     try FileManager.default.removeItem(at: url)
                 }
             } catch {
-                logger.warning("could not remove \(url.path, privacy: .public): \(error.localizedDescription, privacy: .public)")
+                logger.warning(
+                    "could not remove \(url.path, privacy: .public): \(error.localizedDescription, privacy: .public)")
             }
         }
     }
@@ -216,7 +230,8 @@
             return try ResultsWriter.write(outbox: outbox, jobID: jobID) { staging in
                 try staging.write(Data(), to: EventLog.fileName)
                 return ResultsManifest(
-                    jobID: jobID, producer: Producer(name: producer, version: CompanionVersion.current), status: .failed,
+                    jobID: jobID, producer: Producer(name: producer, version: CompanionVersion.current),
+                    status: .failed,
                     error: failure, device: DeviceDescription.current(), tasks: [task], model: nil, parameters: [],
                     probe: nil, events: EventsReference(count: 0)
                 )

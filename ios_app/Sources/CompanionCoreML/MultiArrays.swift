@@ -42,7 +42,8 @@
             try array.withUnsafeMutableBufferPointer(ofType: type) { buffer, strides in
                 let offsets = StridedLayout.offsets(shape: shape, strides: strides)
                 guard offsets.allSatisfy({ $0 >= 0 && $0 < buffer.count }) else {
-                    throw CompanionError.invalidNpy(path: "(MLMultiArray)", reason: "strides \(strides) exceed the buffer")
+                    throw CompanionError.invalidNpy(
+                        path: "(MLMultiArray)", reason: "strides \(strides) exceed the buffer")
                 }
                 for (index, offset) in offsets.enumerated() {
                     buffer[offset] = value(index)
@@ -63,7 +64,8 @@
                 return (shape, try read(array, offsets: offsets, type: Int32.self) { Float($0) })
             default:
                 throw CompanionError.invalidNpy(
-                    path: "(MLMultiArray)", reason: "data type \(array.dataType.rawValue) is not float32, double or int32"
+                    path: "(MLMultiArray)",
+                    reason: "data type \(array.dataType.rawValue) is not float32, double or int32"
                 )
             }
         }

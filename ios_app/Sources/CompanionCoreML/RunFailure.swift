@@ -13,13 +13,15 @@
 
         init(_ phase: RunPhase, _ underlying: any Error) {
             if let companion = underlying as? CompanionError {
-                error = RunError(phase: phase, domain: "org.mlupdate.companion", code: 0, message: companion.description)
+                error = RunError(
+                    phase: phase, domain: "org.mlupdate.companion", code: 0, message: companion.description)
             } else if let failure = underlying as? RunFailure {
                 error = failure.error
             } else {
                 let bridged = underlying as NSError
-                error = RunError(phase: phase, domain: bridged.domain, code: bridged.code,
-                                 message: bridged.localizedDescription)
+                error = RunError(
+                    phase: phase, domain: bridged.domain, code: bridged.code,
+                    message: bridged.localizedDescription)
             }
         }
 

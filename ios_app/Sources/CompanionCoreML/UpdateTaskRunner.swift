@@ -60,16 +60,21 @@
                 completionHandler: completionHandler(recorder, gate: gate, deadlineHit: deadlineHit)
             )
             let task = try inPhase(.prepare) {
-                try MLUpdateTask(forModelAt: compiledModel, trainingData: trainingData, configuration: configuration,
-                                 progressHandlers: handlers)
+                try MLUpdateTask(
+                    forModelAt: compiledModel, trainingData: trainingData, configuration: configuration,
+                    progressHandlers: handlers)
             }
             let handle = TaskHandle(task: task)
-            return await withCheckedContinuation { continuation in
+            let outcome = await withCheckedContinuation { continuation in
                 gate.install(continuation)
                 scheduleDeadline(handle: handle, gate: gate, deadlineHit: deadlineHit, recorder: recorder)
                 recorder.resumed()
                 handle.resume()
             }
+            // The deadline timer keeps the handle until it fires; dropping the task here keeps a finished task
+            // (and the model it holds) from inflating the next repeat's memory figures.
+            handle.release()
+            return outcome
         }
 
         private func progressHandler(_ recorder: TaskEventRecorder) -> (MLUpdateContext) -> Void {
@@ -103,10 +108,13 @@
                     outcome.completionLoss = recorder.lastReportedLoss
                 } else if context.task.state != .completed || context.task.error != nil {
                     outcome.status = .failed
-                    let underlying = context.task.error
-                        ?? NSError(domain: "org.mlupdate.companion", code: 1, userInfo: [
-                            NSLocalizedDescriptionKey: "update task ended in state \(context.task.state.rawValue)",
-                        ])
+                    let underlying =
+                        context.task.error
+                        ?? NSError(
+                            domain: "org.mlupdate.companion", code: 1,
+                            userInfo: [
+                                NSLocalizedDescriptionKey: "update task ended in state \(context.task.state.rawValue)"
+                            ])
                     outcome.error = RunFailure(.train, underlying).error
                 } else {
                     let loss = context.metrics[.lossValue] as? Double
@@ -131,7 +139,8 @@
             do {
                 try manager.createDirectory(at: temporaryFolder, withIntermediateDirectories: true)
                 try model.write(to: temporary)
-                try manager.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try manager.createDirectory(
+                    at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
                 if manager.fileExists(atPath: destination.path) {
                     _ = try manager.replaceItemAt(destination, withItemAt: temporary, backupItemName: nil, options: [])
                 } else {
@@ -152,7 +161,9 @@
             }
         }
 
-        private func scheduleDeadline(handle: TaskHandle, gate: OutcomeGate, deadlineHit: Flag, recorder: TaskEventRecorder) {
+        private func scheduleDeadline(
+            handle: TaskHandle, gate: OutcomeGate, deadlineHit: Flag, recorder: TaskEventRecorder
+        ) {
             let logger = logger
             let taskIndex = taskIndex
             DispatchQueue.global().asyncAfter(deadline: .now() + deadlineSeconds) {
@@ -162,9 +173,11 @@
                 handle.cancel()
                 DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelGraceSeconds) {
                     // Core ML normally calls the completion handler after cancel(); if it does not, stop waiting.
-                    gate.finish(TrainOutcome(status: .cancelled, trainSeconds: recorder.elapsedSeconds,
-                                             completionLoss: recorder.lastReportedLoss,
-                                             epochsEnded: recorder.epochsEnded))
+                    gate.finish(
+                        TrainOutcome(
+                            status: .cancelled, trainSeconds: recorder.elapsedSeconds,
+                            completionLoss: recorder.lastReportedLoss,
+                            epochsEnded: recorder.epochsEnded))
                 }
             }
         }
@@ -250,7 +263,7 @@
     /// `MLUpdateTask` is not marked Sendable; the deadline timer only calls `cancel()` on it, serialised here.
     final class TaskHandle: @unchecked Sendable {
         private let lock = NSLock()
-        private let task: MLUpdateTask
+        private var task: MLUpdateTask?
 
         init(task: MLUpdateTask) {
             self.task = task
@@ -259,13 +272,20 @@
         func resume() {
             lock.lock()
             defer { lock.unlock() }
-            task.resume()
+            task?.resume()
         }
 
         func cancel() {
             lock.lock()
             defer { lock.unlock() }
-            task.cancel()
+            task?.cancel()
+        }
+
+        /// Forgets the task once its outcome is known.
+        func release() {
+            lock.lock()
+            defer { lock.unlock() }
+            task = nil
         }
     }
 #endif

@@ -8,7 +8,8 @@ enum BundleFiles {
         for (path, hash) in listed.sorted(by: { $0.key < $1.key }) {
             try BundlePath.validate(path, field: "files")
             guard isSHA256Hex(hash) else {
-                throw .invalidManifest(file: path, field: "files", reason: "hash '\(hash)' is not 64 lowercase hex digits")
+                throw .invalidManifest(
+                    file: path, field: "files", reason: "hash '\(hash)' is not 64 lowercase hex digits")
             }
         }
         let entries = try BundlePath.walk(root)
@@ -54,7 +55,7 @@ enum BundleFiles {
     }
 
     static func isSHA256Hex(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30 ... 0x39).contains($0) || (0x61 ... 0x66).contains($0) }
+        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     /// Reads a manifest or sentinel that must be a regular file at the bundle's top level.

@@ -41,7 +41,7 @@ public enum BundlePath {
 
     public static func entry(at url: URL) -> Entry {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
-              let type = attributes[.type] as? FileAttributeType
+            let type = attributes[.type] as? FileAttributeType
         else { return .missing }
         switch type {
         case .typeRegular: return .file
@@ -92,6 +92,6 @@ public enum JobID {
     }
 
     private static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
-        ("a" ... "z").contains(scalar) || ("A" ... "Z").contains(scalar) || ("0" ... "9").contains(scalar)
+        ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
     }
 }

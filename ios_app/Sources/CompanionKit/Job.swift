@@ -159,7 +159,7 @@ public enum ParameterName: String, CaseIterable, Sendable {
         case (.seed, .int): true
         case (.learningRate, .int), (.momentum, .int), (.beta1, .int), (.beta2, .int), (.eps, .int): true
         case (.learningRate, let .double(number)), (.momentum, let .double(number)), (.beta1, let .double(number)),
-             (.beta2, let .double(number)), (.eps, let .double(number)):
+            (.beta2, let .double(number)), (.eps, let .double(number)):
             number.isFinite
         default: false
         }

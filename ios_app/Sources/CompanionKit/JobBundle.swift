@@ -43,7 +43,9 @@ public struct JobBundle: Sendable {
         func refuse(_ field: String, _ reason: String) -> CompanionError {
             .invalidManifest(file: file, field: field, reason: reason)
         }
-        guard job.kind == JobManifest.kindName else { throw refuse("kind", "is '\(job.kind)', expected 'mlupdate.job'") }
+        guard job.kind == JobManifest.kindName else {
+            throw refuse("kind", "is '\(job.kind)', expected 'mlupdate.job'")
+        }
         guard JobID.isValid(job.jobID) else {
             throw refuse("job_id", "'\(job.jobID)' does not match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
         }
@@ -75,12 +77,15 @@ public struct JobBundle: Sendable {
             throw .invalidManifest(file: file, field: "model.path", reason: "'\(model.path)' must end in '\(suffix)'")
         }
         if let hash = model.sha256, !BundleFiles.isSHA256Hex(hash) {
-            throw .invalidManifest(file: file, field: "model.sha256", reason: "'\(hash)' is not 64 lowercase hex digits")
+            throw .invalidManifest(
+                file: file, field: "model.sha256", reason: "'\(hash)' is not 64 lowercase hex digits")
         }
         if model.format == .mlmodel, model.sha256 == nil {
             throw .invalidManifest(file: file, field: "model.sha256", reason: "is missing for an .mlmodel")
         }
-        if model.updatableLayers.contains(where: \.isEmpty) || Set(model.updatableLayers).count != model.updatableLayers.count {
+        if model.updatableLayers.contains(where: \.isEmpty)
+            || Set(model.updatableLayers).count != model.updatableLayers.count
+        {
             throw .invalidManifest(file: file, field: "model.updatable_layers", reason: "has an empty or repeated name")
         }
     }
@@ -101,9 +106,11 @@ public struct JobBundle: Sendable {
             }
             switch feature.kind {
             case let .image(width, height, _) where width < 1 || height < 1:
-                throw .invalidManifest(file: file, field: where_, reason: "image size \(width)x\(height) is not positive")
+                throw .invalidManifest(
+                    file: file, field: where_, reason: "image size \(width)x\(height) is not positive")
             case let .multiArray(_, shape) where shape.isEmpty || shape.contains(where: { $0 < 1 }):
-                throw .invalidManifest(file: file, field: "\(where_).shape", reason: "\(shape) must be non-empty and positive")
+                throw .invalidManifest(
+                    file: file, field: "\(where_).shape", reason: "\(shape) must be non-empty and positive")
             default:
                 continue
             }
@@ -143,7 +150,7 @@ public struct JobBundle: Sendable {
         for feature in set.features {
             switch feature.kind {
             case .image:
-                for index in 0 ..< set.count {
+                for index in 0..<set.count {
                     let path = Feature.imagePath(folder: feature.path, index: index)
                     guard manifest.files[path] != nil else { throw .missingFile(path: path) }
                 }
@@ -174,11 +181,12 @@ public struct JobBundle: Sendable {
             throw .io(path: path, operation: "read", reason: error.localizedDescription)
         }
         let (found, foundShape, _) = try NpyArray.header(of: data, path: path)
-        let wanted: NpyDType = switch dtype {
-        case .float32: .float32
-        case .float64: .float64
-        case .int32: .int32
-        }
+        let wanted: NpyDType =
+            switch dtype {
+            case .float32: .float32
+            case .float64: .float64
+            case .int32: .int32
+            }
         guard found == wanted else {
             throw .invalidNpy(path: path, reason: "dtype is \(found.rawValue), job.json declares \(dtype.rawValue)")
         }

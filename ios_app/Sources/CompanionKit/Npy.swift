@@ -30,7 +30,8 @@ public struct NpyArray: Equatable, Sendable {
     public init(shape: [Int], storage: Storage) throws(CompanionError) {
         let expected = shape.reduce(1, *)
         guard shape.allSatisfy({ $0 >= 0 }), expected == storage.count else {
-            throw .invalidNpy(path: "(in memory)", reason: "shape \(shape) holds \(expected) values, got \(storage.count)")
+            throw .invalidNpy(
+                path: "(in memory)", reason: "shape \(shape) holds \(expected) values, got \(storage.count)")
         }
         self.shape = shape
         self.storage = storage
@@ -89,24 +90,26 @@ extension NpyArray {
         let payload = data.count - offset
         guard payload == count * dtype.itemSize else {
             throw .invalidNpy(
-                path: path, reason: "shape \(shape) of \(dtype.rawValue) needs \(count * dtype.itemSize) data bytes, "
+                path: path,
+                reason: "shape \(shape) of \(dtype.rawValue) needs \(count * dtype.itemSize) data bytes, "
                     + "the file has \(payload)"
             )
         }
-        let bytes = data.subdata(in: data.startIndex + offset ..< data.endIndex)
-        let storage: Storage = switch dtype {
-        case .float32: .float32(littleEndian(bytes, count: count, as: UInt32.self).map(Float.init(bitPattern:)))
-        case .float64: .float64(littleEndian(bytes, count: count, as: UInt64.self).map(Double.init(bitPattern:)))
-        case .int32: .int32(littleEndian(bytes, count: count, as: UInt32.self).map(Int32.init(bitPattern:)))
-        case .int64: .int64(littleEndian(bytes, count: count, as: UInt64.self).map(Int64.init(bitPattern:)))
-        }
+        let bytes = data.subdata(in: data.startIndex + offset..<data.endIndex)
+        let storage: Storage =
+            switch dtype {
+            case .float32: .float32(littleEndian(bytes, count: count, as: UInt32.self).map(Float.init(bitPattern:)))
+            case .float64: .float64(littleEndian(bytes, count: count, as: UInt64.self).map(Double.init(bitPattern:)))
+            case .int32: .int32(littleEndian(bytes, count: count, as: UInt32.self).map(Int32.init(bitPattern:)))
+            case .int64: .int64(littleEndian(bytes, count: count, as: UInt64.self).map(Int64.init(bitPattern:)))
+            }
         return try NpyArray(shape: shape, storage: storage)
     }
 
     /// The dtype and shape of a `.npy` file and where its data starts, without decoding the data.
     public static func header(of data: Data, path: String) throws(CompanionError) -> (NpyDType, [Int], Int) {
         let bytes = [UInt8](data.prefix(10))
-        guard bytes.count == 10, Array(bytes[0 ..< 6]) == magic else {
+        guard bytes.count == 10, Array(bytes[0..<6]) == magic else {
             throw .invalidNpy(path: path, reason: "not a .npy file (magic string missing)")
         }
         guard bytes[6] == 1, bytes[7] == 0 else {
@@ -114,15 +117,17 @@ extension NpyArray {
         }
         let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
         guard data.count >= 10 + headerLength,
-              let text = String(data: data.subdata(in: data.startIndex + 10 ..< data.startIndex + 10 + headerLength),
-                                encoding: .ascii)
+            let text = String(
+                data: data.subdata(in: data.startIndex + 10..<data.startIndex + 10 + headerLength),
+                encoding: .ascii)
         else {
             throw .invalidNpy(path: path, reason: "header is truncated or not ASCII")
         }
         var parser = HeaderParser(text: text, path: path)
         let fields = try parser.parseDictionary()
         guard Set(fields.keys) == ["descr", "fortran_order", "shape"] else {
-            throw .invalidNpy(path: path, reason: "header keys \(fields.keys.sorted()) are not descr, fortran_order, shape")
+            throw .invalidNpy(
+                path: path, reason: "header keys \(fields.keys.sorted()) are not descr, fortran_order, shape")
         }
         guard case let .string(descr)? = fields["descr"], let dtype = NpyDType(rawValue: descr) else {
             throw .invalidNpy(path: path, reason: "dtype \(fields["descr"].map { "\($0)" } ?? "?") is not allowed")
@@ -138,8 +143,12 @@ extension NpyArray {
 
     private static func littleEndian<Word: FixedWidthInteger>(_ bytes: Data, count: Int, as _: Word.Type) -> [Word] {
         bytes.withUnsafeBytes { raw in
-            (0 ..< count).map { Word(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<Word>.size,
-                                                                     as: Word.self)) }
+            (0..<count).map {
+                Word(
+                    littleEndian: raw.loadUnaligned(
+                        fromByteOffset: $0 * MemoryLayout<Word>.size,
+                        as: Word.self))
+            }
         }
     }
 }
@@ -199,7 +208,7 @@ private struct HeaderParser {
             }
             guard index < characters.count else { throw failure("unterminated string") }
             defer { index += 1 }
-            return .string(String(characters[start ..< index]))
+            return .string(String(characters[start..<index]))
         case "(":
             index += 1
             var values: [Int] = []
@@ -224,7 +233,7 @@ private struct HeaderParser {
         while index < characters.count, characters[index].isASCII, characters[index].isNumber {
             index += 1
         }
-        guard index > start, let value = Int(String(characters[start ..< index])) else {
+        guard index > start, let value = Int(String(characters[start..<index])) else {
             throw failure("expected an integer")
         }
         return value
@@ -238,7 +247,7 @@ private struct HeaderParser {
 
     private mutating func consume(_ word: String) -> Bool {
         let end = index + word.count
-        guard end <= characters.count, String(characters[index ..< end]) == word else { return false }
+        guard end <= characters.count, String(characters[index..<end]) == word else { return false }
         index = end
         return true
     }

@@ -19,7 +19,9 @@ public struct ResultsBundle: Sendable {
         let file = ResultsManifest.fileName
         let data = try BundleFiles.readTopLevelFile(file, in: root)
         let actual = SHA256.hex(of: data)
-        guard String(lines[1]) == actual else { throw .hashMismatch(path: file, expected: String(lines[1]), actual: actual) }
+        guard String(lines[1]) == actual else {
+            throw .hashMismatch(path: file, expected: String(lines[1]), actual: actual)
+        }
         try BundleFiles.checkSchemaVersion(data, file: file)
         let manifest = try ContractJSON.decode(ResultsManifest.self, from: data, file: file)
         guard manifest.jobID == expectedJobID else {

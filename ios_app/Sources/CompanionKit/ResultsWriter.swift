@@ -69,7 +69,8 @@ public enum ResultsWriter {
         outbox: URL, jobID: String, body: (ResultsStaging) throws -> ResultsManifest
     ) throws -> URL {
         guard JobID.isValid(jobID) else {
-            throw CompanionError.invalidManifest(file: "results.json", field: "job_id", reason: "'\(jobID)' is not a job id")
+            throw CompanionError.invalidManifest(
+                file: "results.json", field: "job_id", reason: "'\(jobID)' is not a job id")
         }
         let staging = outbox.appendingPathComponent(".\(jobID).partial")
         let destination = outbox.appendingPathComponent(jobID)
@@ -136,7 +137,7 @@ public enum ResultsWriter {
             throw .invalidManifest(file: file, field: "status", reason: "'\(manifest.status)' contradicts the tasks")
         }
         var artifacts: [(path: String, field: String, entry: BundlePath.Entry)] = [
-            (manifest.events.path, "events.path", .file),
+            (manifest.events.path, "events.path", .file)
         ]
         if let model = manifest.model {
             artifacts.append((model.path, "model.path", model.format == .mlmodelc ? .directory : .file))
@@ -155,7 +156,8 @@ public enum ResultsWriter {
         }
         let lines = try EventLog.decode(log, file: manifest.events.path).count
         guard lines == manifest.events.count else {
-            throw .invalidManifest(file: file, field: "events.count", reason: "is \(manifest.events.count), the log has \(lines) lines")
+            throw .invalidManifest(
+                file: file, field: "events.count", reason: "is \(manifest.events.count), the log has \(lines) lines")
         }
     }
 
@@ -165,7 +167,9 @@ public enum ResultsWriter {
             // Same folder, so this is a rename(2): the bundle appears whole or not at all.
             try FileManager.default.moveItem(at: staging, to: destination)
         } catch {
-            throw .io(path: destination.path, operation: "rename staging folder into place", reason: error.localizedDescription)
+            throw .io(
+                path: destination.path, operation: "rename staging folder into place",
+                reason: error.localizedDescription)
         }
     }
 

@@ -27,13 +27,7 @@ public struct SHA256: Sendable {
         let whole = pending.count / 64 * 64
         guard whole > 0 else { return }
         messageLength &+= UInt64(whole)
-        pending.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            while offset < whole {
-                compress(UnsafeBufferPointer(rebasing: buffer[offset ..< offset + 64]))
-                offset += 64
-            }
-        }
+        compressBlocks(pending[0..<whole])
         pending.removeFirst(whole)
     }
 
@@ -48,42 +42,65 @@ public struct SHA256: Sendable {
         for shift in stride(from: 56, through: 0, by: -8) {
             tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
         }
-        tail.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                compress(UnsafeBufferPointer(rebasing: buffer[offset ..< offset + 64]))
-                offset += 64
-            }
-        }
-        return state.flatMap { word in (0 ..< 4).map { UInt8(truncatingIfNeeded: word >> UInt32(24 - 8 * $0)) } }
+        compressBlocks(tail[...])
+        return state.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> UInt32(24 - 8 * $0)) } }
     }
 
-    private mutating func compress(_ block: UnsafeBufferPointer<UInt8>) {
-        var schedule = [UInt32](repeating: 0, count: 64)
-        for index in 0 ..< 16 {
-            schedule[index] = (0 ..< 4).reduce(UInt32(0)) { ($0 << 8) | UInt32(block[index * 4 + $1]) }
+    /// Runs the compression function over whole 64-byte blocks, with one schedule buffer for all of them.
+    private mutating func compressBlocks(_ blocks: ArraySlice<UInt8>) {
+        var words = state
+        blocks.withUnsafeBufferPointer { buffer in
+            Self.roundConstants.withUnsafeBufferPointer { constants in
+                withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { schedule in
+                    var offset = 0
+                    while offset < buffer.count {
+                        Self.compress(
+                            UnsafeBufferPointer(rebasing: buffer[offset..<offset + 64]), into: &words,
+                            schedule: schedule, constants: constants)
+                        offset += 64
+                    }
+                }
+            }
         }
-        for index in 16 ..< 64 {
+        state = words
+    }
+
+    private static func compress(
+        _ block: UnsafeBufferPointer<UInt8>, into state: inout [UInt32], schedule: UnsafeMutableBufferPointer<UInt32>,
+        constants: UnsafeBufferPointer<UInt32>
+    ) {
+        for index in 0..<16 {
+            let base = index * 4
+            schedule[index] =
+                UInt32(block[base]) << 24 | UInt32(block[base + 1]) << 16
+                | UInt32(block[base + 2]) << 8 | UInt32(block[base + 3])
+        }
+        for index in 16..<64 {
             let s0 = rotr(schedule[index - 15], 7) ^ rotr(schedule[index - 15], 18) ^ (schedule[index - 15] >> 3)
             let s1 = rotr(schedule[index - 2], 17) ^ rotr(schedule[index - 2], 19) ^ (schedule[index - 2] >> 10)
             schedule[index] = schedule[index - 16] &+ s0 &+ schedule[index - 7] &+ s1
         }
         var (a, b, c, d, e, f, g, h) = (state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7])
-        for index in 0 ..< 64 {
+        for index in 0..<64 {
             let sum1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
             let choose = (e & f) ^ (~e & g)
-            let temp1 = h &+ sum1 &+ choose &+ Self.roundConstants[index] &+ schedule[index]
+            let temp1 = h &+ sum1 &+ choose &+ constants[index] &+ schedule[index]
             let sum0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
             let majority = (a & b) ^ (a & c) ^ (b & c)
             let temp2 = sum0 &+ majority
             (h, g, f, e, d, c, b, a) = (g, f, e, d &+ temp1, c, b, a, temp1 &+ temp2)
         }
-        for (index, value) in [a, b, c, d, e, f, g, h].enumerated() {
-            state[index] = state[index] &+ value
-        }
+        state[0] &+= a
+        state[1] &+= b
+        state[2] &+= c
+        state[3] &+= d
+        state[4] &+= e
+        state[5] &+= f
+        state[6] &+= g
+        state[7] &+= h
     }
 
-    private func rotr(_ value: UInt32, _ count: UInt32) -> UInt32 {
+    private static func rotr(_ value: UInt32, _ count: UInt32) -> UInt32 {
         (value >> count) | (value << (32 - count))
     }
 }

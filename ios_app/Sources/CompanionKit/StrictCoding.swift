@@ -21,10 +21,12 @@ extension Decoder {
         let allowed = Set(Keys.allCases.map(\.stringValue))
         let present = try container(keyedBy: AnyCodingKey.self).allKeys.map(\.stringValue)
         if let unknown = present.sorted().first(where: { !allowed.contains($0) }) {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: codingPath + [AnyCodingKey(stringValue: unknown)],
-                debugDescription: "is not a field of the contract (allowed: \(allowed.sorted().joined(separator: ", ")))"
-            ))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: codingPath + [AnyCodingKey(stringValue: unknown)],
+                    debugDescription:
+                        "is not a field of the contract (allowed: \(allowed.sorted().joined(separator: ", ")))"
+                ))
         }
     }
 }

@@ -6,7 +6,7 @@ public enum StridedLayout {
         precondition(shape.count == strides.count, "shape and strides must have one entry per dimension")
         var offsets = [0]
         for (size, stride) in zip(shape, strides) {
-            offsets = offsets.flatMap { base in (0 ..< size).map { base + $0 * stride } }
+            offsets = offsets.flatMap { base in (0..<size).map { base + $0 * stride } }
         }
         return offsets
     }

@@ -32,7 +32,9 @@ public final class TaskEventRecorder: @unchecked Sendable {
 
     /// Records one progress event with the metrics Core ML reported for it, and returns the logged line.
     @discardableResult
-    public func record(_ kind: ProgressEventKind, epochIndex: Int?, miniBatchIndex: Int?, loss: Double?) -> ProgressEvent {
+    public func record(_ kind: ProgressEventKind, epochIndex: Int?, miniBatchIndex: Int?, loss: Double?)
+        -> ProgressEvent
+    {
         lock.lock()
         defer { lock.unlock() }
         let t = stopwatch?.elapsedSeconds ?? 0
@@ -42,7 +44,8 @@ public final class TaskEventRecorder: @unchecked Sendable {
             event = ProgressEvent(task: task, event: .trainingBegin, epoch: nil, miniBatch: nil, loss: nil, t: t)
         case .miniBatchEnd:
             let epoch = lastEpochEnded.map { $0 + 1 } ?? 0
-            event = ProgressEvent(task: task, event: .miniBatchEnd, epoch: epoch, miniBatch: miniBatchIndex, loss: loss, t: t)
+            event = ProgressEvent(
+                task: task, event: .miniBatchEnd, epoch: epoch, miniBatch: miniBatchIndex, loss: loss, t: t)
         case .epochEnd:
             if let epochIndex { lastEpochEnded = epochIndex }
             event = ProgressEvent(task: task, event: .epochEnd, epoch: epochIndex, miniBatch: nil, loss: loss, t: t)
@@ -57,8 +60,9 @@ public final class TaskEventRecorder: @unchecked Sendable {
     public func complete(loss: Double?) -> ProgressEvent {
         lock.lock()
         defer { lock.unlock() }
-        let event = ProgressEvent(task: task, event: .completion, epoch: nil, miniBatch: nil, loss: loss,
-                                  t: stopwatch?.elapsedSeconds ?? 0)
+        let event = ProgressEvent(
+            task: task, event: .completion, epoch: nil, miniBatch: nil, loss: loss,
+            t: stopwatch?.elapsedSeconds ?? 0)
         if let loss = event.loss { lastLoss = loss }
         log.append(event)
         return event

@@ -13,7 +13,7 @@ struct FixtureResults {
 
     func write(to staging: ResultsStaging) throws -> ResultsManifest {
         let log = EventLog()
-        let tasks = (0 ..< manifest.repeatCount).map { index in runTask(index, log: log) }
+        let tasks = (0..<manifest.repeatCount).map { index in runTask(index, log: log) }
         try staging.write(log.jsonLines(), to: EventLog.fileName)
         let succeeded = status == .succeeded
         let parameters = succeeded ? try writeParameters(to: staging) : []
@@ -53,29 +53,37 @@ struct FixtureResults {
         let wanted = Set(manifest.events)
         let epochsRun = status == .succeeded ? epochs : epochs / 2
         if wanted.contains(.trainingBegin) {
-            log.append(ProgressEvent(task: index, event: .trainingBegin, epoch: nil, miniBatch: nil, loss: nil,
-                                     t: clock.elapsedSeconds))
+            log.append(
+                ProgressEvent(
+                    task: index, event: .trainingBegin, epoch: nil, miniBatch: nil, loss: nil,
+                    t: clock.elapsedSeconds))
         }
         var loss: Double?
-        for epoch in 0 ..< epochsRun {
-            for batch in 0 ..< batchesPerEpoch {
+        for epoch in 0..<epochsRun {
+            for batch in 0..<batchesPerEpoch {
                 loss = Self.syntheticLoss(step: epoch * batchesPerEpoch + batch)
                 if wanted.contains(.miniBatchEnd) {
-                    log.append(ProgressEvent(task: index, event: .miniBatchEnd, epoch: epoch, miniBatch: batch,
-                                             loss: loss, t: clock.elapsedSeconds))
+                    log.append(
+                        ProgressEvent(
+                            task: index, event: .miniBatchEnd, epoch: epoch, miniBatch: batch,
+                            loss: loss, t: clock.elapsedSeconds))
                 }
             }
             if wanted.contains(.epochEnd) {
-                log.append(ProgressEvent(task: index, event: .epochEnd, epoch: epoch, miniBatch: nil, loss: loss,
-                                         t: clock.elapsedSeconds))
+                log.append(
+                    ProgressEvent(
+                        task: index, event: .epochEnd, epoch: epoch, miniBatch: nil, loss: loss,
+                        t: clock.elapsedSeconds))
             }
         }
         var record = TaskRecord(index: index, status: status, error: taskError)
         record.epochsCompleted = epochsRun
         record.finalLoss = loss
         if status == .succeeded {
-            log.append(ProgressEvent(task: index, event: .completion, epoch: nil, miniBatch: nil, loss: loss,
-                                     t: clock.elapsedSeconds))
+            log.append(
+                ProgressEvent(
+                    task: index, event: .completion, epoch: nil, miniBatch: nil, loss: loss,
+                    t: clock.elapsedSeconds))
         }
         return record
     }
@@ -83,10 +91,14 @@ struct FixtureResults {
     private var taskError: RunError? {
         switch status {
         case .succeeded: nil
-        case .failed: RunError(phase: .train, domain: "companion-cli", code: 1,
-                               message: "synthetic failure requested with --status failed")
-        case .cancelled: RunError(phase: .train, domain: "companion-cli", code: 2,
-                                  message: "synthetic cancellation requested with --status cancelled")
+        case .failed:
+            RunError(
+                phase: .train, domain: "companion-cli", code: 1,
+                message: "synthetic failure requested with --status failed")
+        case .cancelled:
+            RunError(
+                phase: .train, domain: "companion-cli", code: 2,
+                message: "synthetic cancellation requested with --status cancelled")
         }
     }
 
@@ -101,9 +113,10 @@ struct FixtureResults {
         for (layerIndex, layer) in manifest.model.updatableLayers.enumerated() {
             let outputs = 2 + layerIndex
             for (kind, shape) in [(ParameterArtifact.Kind.weights, [outputs, 3]), (.biases, [outputs])] {
-                let artifact = ParameterArtifact(layer: layer, scope: manifest.model.updateScope, kind: kind, shape: shape)
+                let artifact = ParameterArtifact(
+                    layer: layer, scope: manifest.model.updateScope, kind: kind, shape: shape)
                 let count = shape.reduce(1, *)
-                let values = (0 ..< count).map { Float(layerIndex * 100 + $0) / 100 }
+                let values = (0..<count).map { Float(layerIndex * 100 + $0) / 100 }
                 try staging.write(NpyArray(shape: shape, storage: .float32(values)), to: artifact.path)
                 artifacts.append(artifact)
             }
@@ -123,16 +136,20 @@ struct FixtureResults {
             switch target.kind {
             case .string:
                 let labels = try job.labels(target.path, as: String.self)
-                outputs += try writeClassifier(target.name, labels: labels, count: probe.count, staging: staging,
-                                               type: .string, classValue: ClassLabel.string)
+                outputs += try writeClassifier(
+                    target.name, labels: labels, count: probe.count, staging: staging,
+                    type: .string, classValue: ClassLabel.string)
             case .int64:
                 let labels = try job.labels(target.path, as: Int64.self)
-                outputs += try writeClassifier(target.name, labels: labels, count: probe.count, staging: staging,
-                                               type: .int64, classValue: ClassLabel.int64)
+                outputs += try writeClassifier(
+                    target.name, labels: labels, count: probe.count, staging: staging,
+                    type: .int64, classValue: ClassLabel.int64)
             case let .multiArray(_, shape):
                 let values = try NpyArray.read(from: job.url(for: target.path), displayPath: target.path).doubles
-                outputs.append(try writeMean(target.name, values: values, shape: shape, count: probe.count,
-                                             staging: staging))
+                outputs.append(
+                    try writeMean(
+                        target.name, values: values, shape: shape, count: probe.count,
+                        staging: staging))
             case .image:
                 continue
             }
@@ -151,11 +168,12 @@ struct FixtureResults {
         let probabilityName = "\(name)Probability"
         let probabilityPath = "probe/\(probabilityName).npy"
         try staging.writeJSON(Array(repeating: best, count: count), to: labelPath)
-        let rows = Array((0 ..< count).map { _ in frequencies }.joined())
+        let rows = Array((0..<count).map { _ in frequencies }.joined())
         try staging.write(NpyArray(shape: [count, classes.count], storage: .float32(rows)), to: probabilityPath)
         return [
             ProbeOutput(name: name, type: type, path: labelPath),
-            ProbeOutput(name: probabilityName, type: .dictionary, path: probabilityPath, classes: classes.map(classValue)),
+            ProbeOutput(
+                name: probabilityName, type: .dictionary, path: probabilityPath, classes: classes.map(classValue)),
         ]
     }
 
@@ -164,11 +182,11 @@ struct FixtureResults {
     ) throws -> ProbeOutput {
         let width = shape.reduce(1, *)
         let examples = values.count / width
-        let mean = (0 ..< width).map { column in
+        let mean = (0..<width).map { column in
             Float(stride(from: column, to: values.count, by: width).map { values[$0] }.reduce(0, +) / Double(examples))
         }
         let path = "probe/\(name).npy"
-        let rows = Array((0 ..< count).map { _ in mean }.joined())
+        let rows = Array((0..<count).map { _ in mean }.joined())
         try staging.write(NpyArray(shape: [count] + shape, storage: .float32(rows)), to: path)
         return ProbeOutput(name: name, type: .multiArray, path: path)
     }

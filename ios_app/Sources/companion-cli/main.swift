@@ -8,10 +8,10 @@ import Foundation
 // Exit codes: 0 ok, 1 the bundle is refused (the answer is no), 2 usage or I/O error.
 
 let usage = """
-usage: companion-cli validate-job JOB_DIR [--job-id ID]
-       companion-cli validate-results RESULTS_DIR --job-id ID
-       companion-cli write-results --job JOB_DIR --out OUTBOX [--status succeeded|failed|cancelled]
-"""
+    usage: companion-cli validate-job JOB_DIR [--job-id ID]
+           companion-cli validate-results RESULTS_DIR --job-id ID
+           companion-cli write-results --job JOB_DIR --out OUTBOX [--status succeeded|failed|cancelled]
+    """
 
 struct UsageError: Error {
     let message: String
@@ -45,21 +45,26 @@ struct Arguments {
 func validateJob(_ arguments: ArraySlice<String>) throws -> Int32 {
     let parsed = try Arguments(arguments, known: ["job-id"])
     guard parsed.positional.count == 1 else { throw UsageError(message: "validate-job takes one JOB_DIR") }
-    let job = try JobBundle.open(at: URL(fileURLWithPath: parsed.positional[0]), expectedJobID: parsed.options["job-id"])
+    let job = try JobBundle.open(
+        at: URL(fileURLWithPath: parsed.positional[0]), expectedJobID: parsed.options["job-id"])
     let manifest = job.manifest
-    print("ok \(manifest.jobID): \(manifest.model.path) (\(manifest.model.kind)), "
-        + "\(manifest.training.count) training examples, probe \(manifest.probe?.count ?? 0), repeat \(manifest.repeatCount)")
+    print(
+        "ok \(manifest.jobID): \(manifest.model.path) (\(manifest.model.kind)), "
+            + "\(manifest.training.count) training examples, probe \(manifest.probe?.count ?? 0), repeat \(manifest.repeatCount)"
+    )
     return 0
 }
 
 func validateResults(_ arguments: ArraySlice<String>) throws -> Int32 {
     let parsed = try Arguments(arguments, known: ["job-id"])
     guard parsed.positional.count == 1 else { throw UsageError(message: "validate-results takes one RESULTS_DIR") }
-    let bundle = try ResultsBundle.open(at: URL(fileURLWithPath: parsed.positional[0]),
-                                        expectedJobID: try parsed.required("job-id"))
+    let bundle = try ResultsBundle.open(
+        at: URL(fileURLWithPath: parsed.positional[0]),
+        expectedJobID: try parsed.required("job-id"))
     let manifest = bundle.manifest
-    print("ok \(manifest.jobID): \(manifest.status.rawValue) by \(manifest.producer.name.rawValue), "
-        + "\(manifest.tasks.count) tasks, \(manifest.events.count) events")
+    print(
+        "ok \(manifest.jobID): \(manifest.status.rawValue) by \(manifest.producer.name.rawValue), "
+            + "\(manifest.tasks.count) tasks, \(manifest.events.count) events")
     return 0
 }
 

@@ -31,7 +31,9 @@ import Foundation
             let results = try await runner.run(job, outbox: outbox) { update in
                 if let event = update.event {
                     let loss = event.loss.map { String($0) } ?? "-"
-                    print("task \(update.task + 1)/\(update.taskCount) \(event.event.rawValue) epoch \(event.epoch ?? -1) loss \(loss)")
+                    print(
+                        "task \(update.task + 1)/\(update.taskCount) \(event.event.rawValue) epoch \(event.epoch ?? -1) loss \(loss)"
+                    )
                 } else {
                     print("task \(update.task + 1)/\(update.taskCount) \(update.stage.rawValue)")
                 }
@@ -46,6 +48,7 @@ import Foundation
 
     exit(await runJob(Array(CommandLine.arguments.dropFirst())))
 #else
-    FileHandle.standardError.write(Data("companion-macos needs Core ML (macOS 13 or later); use companion-cli here\n".utf8))
+    FileHandle.standardError.write(
+        Data("companion-macos needs Core ML (macOS 13 or later); use companion-cli here\n".utf8))
     exit(2)
 #endif

@@ -28,7 +28,8 @@ final class BundlePathTests: XCTestCase {
         try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
         let root = directory.url.appendingPathComponent("bundle")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("train"), withDestinationURL: outside)
+        try FileManager.default.createSymbolicLink(
+            at: root.appendingPathComponent("train"), withDestinationURL: outside)
         assertRefused("unsafePath") { try BundlePath.resolve("train/x.npy", in: root, field: "training") }
         XCTAssertNoThrow(try BundlePath.resolve("other/x.npy", in: root, field: "training"))
     }

@@ -9,7 +9,8 @@ final class EventLogTests: XCTestCase {
         log.append(ProgressEvent(task: 0, event: .miniBatchEnd, epoch: 0, miniBatch: 3, loss: 2.5, t: 0.125))
         let lines = String(decoding: try log.jsonLines(), as: UTF8.self).split(separator: "\n")
         XCTAssertEqual(lines.count, 2)
-        XCTAssertEqual(lines[0], #"{"epoch":null,"event":"trainingBegin","loss":null,"mini_batch":null,"t":0,"task":0}"#)
+        XCTAssertEqual(
+            lines[0], #"{"epoch":null,"event":"trainingBegin","loss":null,"mini_batch":null,"t":0,"task":0}"#)
         XCTAssertEqual(lines[1], #"{"epoch":0,"event":"miniBatchEnd","loss":2.5,"mini_batch":3,"t":0.125,"task":0}"#)
     }
 
@@ -21,40 +22,44 @@ final class EventLogTests: XCTestCase {
     }
 
     func testRoundTripKeepsOrderAndValues() throws {
-        let events = (0 ..< 50).map { (index: Int) -> ProgressEvent in
+        let events = (0..<50).map { (index: Int) -> ProgressEvent in
             let loss = 1 / Double(index + 1)
-            return ProgressEvent(task: index / 25, event: .miniBatchEnd, epoch: index % 5, miniBatch: index % 3,
-                                 loss: loss, t: Double(index) / 8)
+            return ProgressEvent(
+                task: index / 25, event: .miniBatchEnd, epoch: index % 5, miniBatch: index % 3,
+                loss: loss, t: Double(index) / 8)
         }
         XCTAssertEqual(try EventLog.decode(EventLog.encode(events)), events)
     }
 
     func testBlankLineAndUnknownFieldAreRefusedWithTheLineNumber() {
-        let blank = Data("{\"task\":0,\"event\":\"completion\",\"epoch\":null,\"mini_batch\":null,\"loss\":null,\"t\":0}\n\n".utf8)
+        let blank = Data(
+            "{\"task\":0,\"event\":\"completion\",\"epoch\":null,\"mini_batch\":null,\"loss\":null,\"t\":0}\n\n".utf8)
         let error = assertRefused("invalidManifest") { try EventLog.decode(blank) }
         XCTAssertTrue(error?.description.hasPrefix("events.jsonl:2") ?? false, String(describing: error))
-        let extra = Data(#"{"task":0,"event":"completion","epoch":null,"mini_batch":null,"loss":null,"t":0,"x":1}"#.utf8)
+        let extra = Data(
+            #"{"task":0,"event":"completion","epoch":null,"mini_batch":null,"loss":null,"t":0,"x":1}"#.utf8)
         assertRefused("invalidManifest") { try EventLog.decode(extra) }
     }
 
     func testConcurrentAppendsLoseNothing() {
         let log = EventLog()
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
-            for index in 0 ..< 500 {
-                log.append(ProgressEvent(task: worker, event: .miniBatchEnd, epoch: 0, miniBatch: index, loss: nil, t: 0))
+            for index in 0..<500 {
+                log.append(
+                    ProgressEvent(task: worker, event: .miniBatchEnd, epoch: 0, miniBatch: index, loss: nil, t: 0))
             }
         }
         let events = log.snapshot
         XCTAssertEqual(events.count, 4000)
-        for worker in 0 ..< 8 {
-            XCTAssertEqual(events.filter { $0.task == worker }.map { $0.miniBatch ?? -1 }, Array(0 ..< 500))
+        for worker in 0..<8 {
+            XCTAssertEqual(events.filter { $0.task == worker }.map { $0.miniBatch ?? -1 }, Array(0..<500))
         }
     }
 
     func testStopwatchIsMonotonic() {
         let stopwatch = Stopwatch()
         var last = 0.0
-        for _ in 0 ..< 1000 {
+        for _ in 0..<1000 {
             let now = stopwatch.elapsedSeconds
             XCTAssertGreaterThanOrEqual(now, last)
             last = now

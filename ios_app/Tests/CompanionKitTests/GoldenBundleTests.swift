@@ -37,7 +37,8 @@ final class GoldenBundleTests: XCTestCase {
     private func folders(_ name: String) throws -> [URL] {
         let folder = Self.contract.appendingPathComponent(name)
         guard FileManager.default.fileExists(atPath: folder.path) else {
-            throw XCTSkip("golden bundles not found at \(folder.path) (generate them with python -m mlupdate.bundle.golden)")
+            throw XCTSkip(
+                "golden bundles not found at \(folder.path) (generate them with python -m mlupdate.bundle.golden)")
         }
         return try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
             .filter { BundlePath.entry(at: $0) == .directory }
@@ -51,9 +52,11 @@ final class GoldenBundleTests: XCTestCase {
 
     func testEveryGoldenJobBundleOpens() throws {
         let jobs = try folders("jobs")
-        XCTAssertEqual(jobs.map(\.lastPathComponent), [
-            "golden-classifier-image", "golden-index-classifier", "golden-knn-pipeline", "golden-regressor",
-        ])
+        XCTAssertEqual(
+            jobs.map(\.lastPathComponent),
+            [
+                "golden-classifier-image", "golden-index-classifier", "golden-knn-pipeline", "golden-regressor",
+            ])
         for folder in jobs {
             XCTAssertNoThrow(try JobBundle.open(at: folder, expectedJobID: folder.lastPathComponent), folder.path)
         }
@@ -112,7 +115,8 @@ final class GoldenBundleTests: XCTestCase {
 
     func testGoldenResultsKeepStatusSpecificShapes() throws {
         let results = Dictionary(uniqueKeysWithValues: try folders("results").map { ($0.lastPathComponent, $0) })
-        let cancelled = try ResultsBundle.open(at: XCTUnwrap(results["cancelled"]), expectedJobID: "golden-classifier-image")
+        let cancelled = try ResultsBundle.open(
+            at: XCTUnwrap(results["cancelled"]), expectedJobID: "golden-classifier-image")
         XCTAssertEqual(cancelled.manifest.status, .cancelled)
         XCTAssertFalse(try cancelled.events().contains { $0.event == .completion })
         let failed = try ResultsBundle.open(at: XCTUnwrap(results["failed"]), expectedJobID: "golden-classifier-image")
@@ -122,7 +126,8 @@ final class GoldenBundleTests: XCTestCase {
         XCTAssertEqual(knn.manifest.producer.name, .reference)
         XCTAssertNotNil(knn.manifest.producer.semantics)
         XCTAssertEqual(knn.manifest.model?.format, .mlmodel)
-        let succeeded = try ResultsBundle.open(at: XCTUnwrap(results["succeeded"]), expectedJobID: "golden-classifier-image")
+        let succeeded = try ResultsBundle.open(
+            at: XCTUnwrap(results["succeeded"]), expectedJobID: "golden-classifier-image")
         let probs = try XCTUnwrap(succeeded.manifest.probe?.outputs.first { $0.type == .dictionary })
         XCTAssertEqual(probs.classes?.count, 3)
     }

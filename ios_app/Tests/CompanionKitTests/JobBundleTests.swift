@@ -27,21 +27,26 @@ final class JobBundleTests: XCTestCase {
         XCTAssertEqual(job.parameters["epochs"], .int(2))
         XCTAssertEqual(job.parameters["learningRate"], .double(0.01))
         XCTAssertEqual(job.parameters["shuffle"], .bool(false))
-        XCTAssertEqual(job.training.features.map(\.kind), [
-            .multiArray(dtype: .float32, shape: [2]), .image(width: 2, height: 2, colorSpace: .rgb), .string,
-        ])
+        XCTAssertEqual(
+            job.training.features.map(\.kind),
+            [
+                .multiArray(dtype: .float32, shape: [2]), .image(width: 2, height: 2, colorSpace: .rgb), .string,
+            ])
         XCTAssertEqual(job.repeatCount, 2)
         XCTAssertEqual(job.probe?.count, 1)
     }
 
     func testManifestRoundTripsThroughJSON() throws {
         let job = try open().manifest
-        let again = try ContractJSON.decode(JobManifest.self, from: ContractJSON.encoder().encode(job), file: "job.json")
+        let again = try ContractJSON.decode(
+            JobManifest.self, from: ContractJSON.encoder().encode(job), file: "job.json")
         XCTAssertEqual(again, job)
     }
 
     func testUnknownSchemaVersionIsRefusedBeforeAnythingElse() throws {
-        try fixture.saveRaw { $0["schema_version"] = 2; $0["surprise"] = true }
+        try fixture.saveRaw {
+            $0["schema_version"] = 2; $0["surprise"] = true
+        }
         let error = assertRefused("unsupportedSchemaVersion") { try open() }
         XCTAssertEqual(error, .unsupportedSchemaVersion(file: "job.json", found: 2, supported: [1]))
     }

@@ -5,16 +5,31 @@ import XCTest
 final class NpyTests: XCTestCase {
     /// Files written by numpy 2.x `np.save` (base64), one per dtype the contract allows.
     private let numpyFiles: [(dtype: NpyDType, shape: [Int], base64: String, values: [Double])] = [
-        (.float32, [2, 3], "k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDMpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAACAPgAAAD8AAEA/AACAPwAAoD8=",
-         [0, 0.25, 0.5, 0.75, 1, 1.25]),
-        (.float64, [2], "k05VTVBZAQB2AHsnZGVzY3InOiAnPGY4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAAD4PwAAAAAAAALA",
-         [1.5, -2.25]),
-        (.int32, [2, 2], "k05VTVBZAQB2AHsnZGVzY3InOiAnPGk0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDIpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoBAAAA/v///wMAAAD///9/",
-         [1, -2, 3, 2_147_483_647]),
-        (.int64, [2], "k05VTVBZAQB2AHsnZGVzY3InOiAnPGk4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAP///wcAAAAAAAAA",
-         [-1_099_511_627_776, 7]),
-        (.float32, [], "k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAGBA",
-         [3.5]),
+        (
+            .float32, [2, 3],
+            "k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDMpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAACAPgAAAD8AAEA/AACAPwAAoD8=",
+            [0, 0.25, 0.5, 0.75, 1, 1.25]
+        ),
+        (
+            .float64, [2],
+            "k05VTVBZAQB2AHsnZGVzY3InOiAnPGY4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAAD4PwAAAAAAAALA",
+            [1.5, -2.25]
+        ),
+        (
+            .int32, [2, 2],
+            "k05VTVBZAQB2AHsnZGVzY3InOiAnPGk0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsIDIpLCB9ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoBAAAA/v///wMAAAD///9/",
+            [1, -2, 3, 2_147_483_647]
+        ),
+        (
+            .int64, [2],
+            "k05VTVBZAQB2AHsnZGVzY3InOiAnPGk4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDIsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAP///wcAAAAAAAAA",
+            [-1_099_511_627_776, 7]
+        ),
+        (
+            .float32, [],
+            "k05VTVBZAQB2AHsnZGVzY3InOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKCksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAGBA",
+            [3.5]
+        ),
     ]
 
     func testReadsEveryDTypeNumpyWrites() throws {
@@ -36,7 +51,8 @@ final class NpyTests: XCTestCase {
 
     func testRoundTripsEveryStorageAndShape() throws {
         let arrays = try [
-            NpyArray(shape: [3, 1, 2], storage: .float32([1, -0, .infinity, -.infinity, .leastNonzeroMagnitude, 1e30])),
+            NpyArray(
+                shape: [3, 1, 2], storage: .float32([1, -0, .infinity, -.infinity, .leastNonzeroMagnitude, 1e30])),
             NpyArray(shape: [0, 4], storage: .float64([])),
             NpyArray(shape: [5], storage: .int32([.min, -1, 0, 1, .max])),
             NpyArray(shape: [1, 1, 1, 2], storage: .int64([.min, .max])),

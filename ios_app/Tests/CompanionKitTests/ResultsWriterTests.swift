@@ -40,10 +40,12 @@ final class ResultsWriterTests: XCTestCase {
         return ResultsManifest(
             jobID: jobID, producer: Producer(name: .companionMacOS, version: CompanionVersion.current), status: status,
             error: nil,
-            device: DeviceInfo(name: "test", model: "Mac", osName: "macOS", osVersion: "15.0", osBuild: "24A335",
-                               isSimulator: false, chip: nil, host: nil),
+            device: DeviceInfo(
+                name: "test", model: "Mac", osName: "macOS", osVersion: "15.0", osBuild: "24A335",
+                isSimulator: false, chip: nil, host: nil),
             tasks: [task], model: ResultModel(path: "model/Tiny.mlmodelc", format: .mlmodelc), parameters: [weights],
-            probe: ProbeResults(count: 1, outputs: [ProbeOutput(name: "label", type: .string, path: "probe/label.json")]),
+            probe: ProbeResults(
+                count: 1, outputs: [ProbeOutput(name: "label", type: .string, path: "probe/label.json")]),
             events: EventsReference(count: events.count)
         )
     }
@@ -53,10 +55,12 @@ final class ResultsWriterTests: XCTestCase {
         XCTAssertEqual(outboxEntries(), [jobID])
         let bundle = try ResultsBundle.open(at: destination, expectedJobID: jobID)
         XCTAssertEqual(bundle.manifest.parameters.first?.path, "parameters/model1.dense_1.weights.npy")
-        XCTAssertEqual(Set(bundle.manifest.files.keys), [
-            "events.jsonl", "parameters/model1.dense_1.weights.npy", "probe/label.json",
-            "model/Tiny.mlmodelc/model.espresso.weights",
-        ])
+        XCTAssertEqual(
+            Set(bundle.manifest.files.keys),
+            [
+                "events.jsonl", "parameters/model1.dense_1.weights.npy", "probe/label.json",
+                "model/Tiny.mlmodelc/model.espresso.weights",
+            ])
         XCTAssertEqual(try bundle.events().map(\.event), [.epochEnd, .completion])
         let done = try String(contentsOf: destination.appendingPathComponent("DONE"), encoding: .utf8)
         let manifestHash = try SHA256.hex(ofFileAt: destination.appendingPathComponent("results.json"))
@@ -65,11 +69,14 @@ final class ResultsWriterTests: XCTestCase {
 
     func testFailureMidWriteLeavesNoBundleNoPartialAndNoDONE() throws {
         struct Interrupted: Error {}
-        XCTAssertThrowsError(try ResultsWriter.write(outbox: outbox, jobID: jobID) { staging in
-            try staging.write(Data("{}\n".utf8), to: EventLog.fileName)
-            try staging.write(NpyArray(shape: [1], storage: .float32([1])).encoded(), to: "parameters/a.weights.npy")
-            throw Interrupted()
-        }) { XCTAssertTrue($0 is Interrupted) }
+        XCTAssertThrowsError(
+            try ResultsWriter.write(outbox: outbox, jobID: jobID) { staging in
+                try staging.write(Data("{}\n".utf8), to: EventLog.fileName)
+                try staging.write(
+                    NpyArray(shape: [1], storage: .float32([1])).encoded(), to: "parameters/a.weights.npy")
+                throw Interrupted()
+            }
+        ) { XCTAssertTrue($0 is Interrupted) }
         XCTAssertEqual(outboxEntries(), [])
     }
 

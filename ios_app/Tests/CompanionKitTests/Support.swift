@@ -56,25 +56,26 @@ struct JobFixture {
         var hashes: [String: String] = [:]
         for (path, data) in files {
             let url = root.appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try data.write(to: url)
             hashes[path] = SHA256.hex(of: data)
         }
         let json = """
-        {"schema_version": 1, "kind": "mlupdate.job", "job_id": "\(Self.jobID)", "created_by": "CompanionKitTests",
-         "model": {"path": "model/Tiny.mlmodel", "format": "mlmodel", "sha256": "\(hashes["model/Tiny.mlmodel"]!)",
-                   "kind": "neuralNetworkClassifier", "update_scope": "", "updatable_layers": ["dense_1"]},
-         "parameters": {"epochs": 2, "miniBatchSize": 2, "learningRate": 0.01, "shuffle": false},
-         "events": ["trainingBegin", "miniBatchEnd", "epochEnd"], "compute_units": "cpuOnly", "repeat": 2,
-         "deadline_seconds": 60,
-         "training": {"count": 3, "features": [
-            {"name": "x", "type": "multiArray", "path": "train/x.npy", "dtype": "float32", "shape": [2]},
-            {"name": "image", "type": "image", "path": "train/image", "width": 2, "height": 2, "color_space": "RGB"},
-            {"name": "label", "type": "string", "path": "train/label.json"}]},
-         "probe": {"count": 1, "features": [
-            {"name": "x", "type": "multiArray", "path": "probe/x.npy", "dtype": "float32", "shape": [2]}]},
-         "files": {}}
-        """
+            {"schema_version": 1, "kind": "mlupdate.job", "job_id": "\(Self.jobID)", "created_by": "CompanionKitTests",
+             "model": {"path": "model/Tiny.mlmodel", "format": "mlmodel", "sha256": "\(hashes["model/Tiny.mlmodel"]!)",
+                       "kind": "neuralNetworkClassifier", "update_scope": "", "updatable_layers": ["dense_1"]},
+             "parameters": {"epochs": 2, "miniBatchSize": 2, "learningRate": 0.01, "shuffle": false},
+             "events": ["trainingBegin", "miniBatchEnd", "epochEnd"], "compute_units": "cpuOnly", "repeat": 2,
+             "deadline_seconds": 60,
+             "training": {"count": 3, "features": [
+                {"name": "x", "type": "multiArray", "path": "train/x.npy", "dtype": "float32", "shape": [2]},
+                {"name": "image", "type": "image", "path": "train/image", "width": 2, "height": 2, "color_space": "RGB"},
+                {"name": "label", "type": "string", "path": "train/label.json"}]},
+             "probe": {"count": 1, "features": [
+                {"name": "x", "type": "multiArray", "path": "probe/x.npy", "dtype": "float32", "shape": [2]}]},
+             "files": {}}
+            """
         var manifest = try JSONDecoder().decode(JobManifest.self, from: Data(json.utf8))
         manifest.files = hashes
         self.manifest = manifest

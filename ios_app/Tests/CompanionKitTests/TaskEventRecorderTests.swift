@@ -14,8 +14,12 @@ final class TaskEventRecorderTests: XCTestCase {
         recorder.record(.epochEnd, epochIndex: 1, miniBatchIndex: nil, loss: 1.0)
         recorder.complete(loss: 0.9)
         let lines = log.snapshot
-        XCTAssertEqual(lines.map(\.event), [.trainingBegin, .miniBatchEnd, .miniBatchEnd, .epochEnd, .miniBatchEnd,
-                                            .epochEnd, .completion])
+        XCTAssertEqual(
+            lines.map(\.event),
+            [
+                .trainingBegin, .miniBatchEnd, .miniBatchEnd, .epochEnd, .miniBatchEnd,
+                .epochEnd, .completion,
+            ])
         XCTAssertEqual(lines.map(\.epoch), [nil, 0, 0, 0, 1, 1, nil])
         XCTAssertEqual(lines.map(\.miniBatch), [nil, 0, 1, nil, 0, nil, nil])
         XCTAssertTrue(lines.allSatisfy { $0.task == 3 })
@@ -37,7 +41,7 @@ final class StridedLayoutTests: XCTestCase {
     func testContiguousOffsetsAreTheLinearIndex() {
         let shape = [2, 3, 4]
         XCTAssertEqual(StridedLayout.contiguousStrides(for: shape), [12, 4, 1])
-        XCTAssertEqual(StridedLayout.offsets(shape: shape, strides: [12, 4, 1]), Array(0 ..< 24))
+        XCTAssertEqual(StridedLayout.offsets(shape: shape, strides: [12, 4, 1]), Array(0..<24))
     }
 
     func testPaddedRowsSkipThePadding() {

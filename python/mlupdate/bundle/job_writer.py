@@ -24,7 +24,7 @@ from mlupdate.bundle.atomic import HashingWriter, publish, staging_folder, write
 from mlupdate.bundle.hashing import sha256_file
 from mlupdate.bundle.npy import NpyRowWriter
 from mlupdate.bundle.paths import check_entry
-from mlupdate.bundle.schema import SCHEMA_VERSION, dump, validate
+from mlupdate.bundle.schema import SCHEMA_VERSION, check_job_id, dump, validate
 from mlupdate.data.examples import NUMPY_DTYPES, ExampleSet, SetFeature, set_feature
 from mlupdate.errors import DataError, SchemaError
 from mlupdate.models.features import Feature, inputs, training_inputs
@@ -35,7 +35,6 @@ from mlupdate.models.validate import ensure_valid
 JOB_MANIFEST = "job.json"
 EVENT_NAMES = ("trainingBegin", "epochEnd", "miniBatchEnd")
 COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "all", "cpuAndNeuralEngine")
-JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def write_job(
@@ -104,8 +103,7 @@ def _check_options(job_id: str, events: Sequence[str], compute_units: str, repea
     def refuse(field: str, what: str, fix: str) -> SchemaError:
         return SchemaError(what, where=f"{JOB_MANIFEST}: {field}", fix=fix)
 
-    if not JOB_ID_PATTERN.fullmatch(job_id):
-        raise refuse("job_id", f"job id {job_id!r} is not allowed", "use letters, digits, `.`, `_`, `-` (max 128)")
+    check_job_id(job_id, where=f"{JOB_MANIFEST}: job_id")
     unknown = [event for event in events if event not in EVENT_NAMES]
     if unknown or len(set(events)) != len(events):
         raise refuse("events", f"bad event list {list(events)}", f"use each of {list(EVENT_NAMES)} at most once")
@@ -231,7 +229,9 @@ def _sink_for(root: Path, prefix: str, feature: SetFeature, count: int) -> _Sink
 def encode_png(image: np.ndarray) -> bytes:
     """An 8-bit `L` or `RGB` PNG of a fitted image value ([H, W] or [H, W, 3] uint8)."""
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
+    # Closed explicitly: saving leaves a reference cycle that would keep the pixels until the next GC run.
+    with Image.fromarray(image) as picture:
+        picture.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from mlupdate.bundle import npy
 from mlupdate.bundle.hashing import sha256_bytes, sha256_file
 from mlupdate.bundle.paths import check_entry, walk_files
-from mlupdate.bundle.schema import SCHEMA_VERSION, dumps, validate
+from mlupdate.bundle.schema import SCHEMA_VERSION, check_job_id, dumps, validate
 from mlupdate.errors import BundleError, SchemaError
 
 RESULTS_MANIFEST = "results.json"
@@ -46,7 +46,7 @@ class ResultsWriter:
 
     def __init__(self, parent: str | Path, job_id: str) -> None:
         self.parent = Path(parent)
-        self.job_id = job_id
+        self.job_id = check_job_id(job_id, where=str(self.parent))
         self.final = self.parent / job_id
         self.root = self.parent / f".{job_id}.partial"
         self._events: list[dict[str, Any]] = []

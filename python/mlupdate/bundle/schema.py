@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,20 @@ def schema(name: SchemaName) -> dict[str, Any]:
 @cache
 def _validator(name: SchemaName) -> Draft202012Validator:
     return Draft202012Validator(schema(name))
+
+
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_job_id(job_id: str, *, where: str) -> str:
+    """Job ids name folders on the host and the device: letters, digits, `.`, `_`, `-`, at most 128."""
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.fullmatch(job_id):
+        raise SchemaError(
+            f"job id {job_id!r} is not allowed",
+            where=where,
+            fix="use letters, digits, `.`, `_` and `-` (starting with a letter or digit, at most 128)",
+        )
+    return job_id
 
 
 def parse_json(data: bytes, *, where: str) -> Any:

@@ -1,7 +1,9 @@
 """The one comparison helper: names and count, then shape, then dtype, then values; it names the worst element.
 
 Every array comparison in parity goes through `compare_arrays`, so every failing verdict reads the same way:
-what differed (a missing tensor, a shape, a dtype, or the element furthest outside the tolerance).
+what differed (a missing tensor, a shape, a dtype, or the element furthest outside the tolerance). Elements
+are ranked by their error in units of their own allowance (atol + rtol |expected|), so a tiny weight and a
+large one are judged on the same footing.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ Array = npt.NDArray[Any]
 
 @dataclass(frozen=True)
 class Worst:
-    """The element with the largest excess over its tolerance (or the largest error when all pass)."""
+    """The element whose error is the largest multiple of its allowance (outside the tolerance above 1)."""
 
     tensor: str
     index: tuple[int, ...]
@@ -109,20 +111,25 @@ def compare_arrays(
         score = float(excess.ravel()[flat])
         index = tuple(int(i) for i in np.unravel_index(flat, exp.shape))
         candidate = Worst(name, index, float(exp[index]), float(act[index]))
-        failing += int(score > 0)
+        failing += int(score > 1)
         if worst is None or score > worst[0]:
             worst = (score, candidate)
     if worst is None:
         return Comparison(True, f"{what}: {len(expected)} tensor(s), all empty", None, errors)
-    if worst[0] > 0:
+    if worst[0] > 1:
         return Comparison(
             False,
             f"{what}: {failing} of {len(expected)} tensor(s) outside tolerance; worst {worst[1].describe()}",
             worst[1],
             errors,
         )
+    if all(error.max_abs == 0 for error in errors.values()):
+        return Comparison(True, f"{what}: {len(expected)} tensor(s), all values identical", worst[1], errors)
     return Comparison(
-        True, f"{what}: {len(expected)} tensor(s) within tolerance; largest {worst[1].describe()}", worst[1], errors
+        True,
+        f"{what}: {len(expected)} tensor(s) within tolerance; closest to it {worst[1].describe()}",
+        worst[1],
+        errors,
     )
 
 
@@ -143,15 +150,16 @@ def structure_problem(expected: Mapping[str, Array], actual: Mapping[str, Array]
 
 
 def _excess(expected: Array, actual: Array, diff: Array, magnitude: Array, tol: Tolerance) -> Array:
-    """How far each element is beyond its allowance (<= 0 inside); +inf where a non-finite value appears on
-    one side only or the two non-finite values differ."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        excess = diff - (tol.atol + tol.rtol * magnitude)
-    finite = np.isfinite(excess)
+    """Each element's error in units of its allowance (atol + rtol |expected|): above 1 is outside. Zero
+    allowance makes any error infinite; a non-finite value on one side only (or two different ones) too."""
+    allowed = tol.atol + tol.rtol * magnitude
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ratio = np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1.0), np.where(diff == 0, 0.0, np.inf))
+    finite = np.isfinite(ratio)
     if finite.all():
-        return excess
+        return ratio
     same_nonfinite = (~np.isfinite(expected) & (expected == actual)) | (np.isnan(expected) & np.isnan(actual))
-    return np.where(same_nonfinite, -1.0, np.where(finite, excess, np.inf))
+    return np.where(same_nonfinite, 0.0, np.where(finite, ratio, np.inf))
 
 
 def _errors(diff: Array, magnitude: Array) -> TensorError:

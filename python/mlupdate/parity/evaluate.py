@@ -108,6 +108,7 @@ def evaluate(
     optimizer: str | None = None,
     tolerances: Tolerances | None = None,
     profile: str | None = None,
+    profile_document: Mapping[str, Any] | None = None,
 ) -> Verdict:
     require_succeeded(reference)
     case = case or case_of(reference.job_id, optimizer)
@@ -126,7 +127,7 @@ def evaluate(
         level=level,
         steps=steps,
         checks=tuple(checks),
-        semantics=semantics_info(reference.producer, device.device, profile=profile),
+        semantics=semantics_info(reference.producer, device.device, profile=profile, profile_document=profile_document),
         device=device.device,
         producer=device.producer,
         tolerances=tol.to_dict(),

@@ -132,15 +132,42 @@ def memory_plot(document: dict[str, Any]) -> str:
     return svg.line_chart(series, title=title, x_label="task", y_label="MB")
 
 
+def _knob_class(knob: dict[str, Any]) -> str:
+    return "calibrated" if knob.get("calibrated") else "uncalibrated"
+
+
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(rows_cell for rows_cell in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _cell(text: Any, cls: str = "") -> str:
     attr = f' class="{cls}"' if cls else ""
     return f"<td{attr}>{escape(str(text))}</td>"
+
+
+def timing_table(document: dict[str, Any]) -> str:
+    """Phases over repeated tasks; a dry run's figures are the host's and say so."""
+    details = (_check(document, "timing") or {}).get("details", {})
+    rows = [
+        [
+            _cell(phase),
+            _cell(f"{s['median']:.4g}"),
+            _cell(f"{s['min']:.4g}"),
+            _cell(f"{s['max']:.4g}"),
+            _cell(s["count"]),
+        ]
+        for phase, s in (details.get("phases") or {}).items()
+        if s
+    ]
+    interval = details.get("mini_batch_interval")
+    if interval:
+        cells = [interval["median"], interval["min"], interval["max"]]
+        rows.append([_cell("mini-batch interval"), *(_cell(f"{v:.4g}") for v in cells), _cell(interval["count"])])
+    whose = "the reference trainer on this host, not a device" if document.get("dry_run") else "the device"
+    caption = f"<p>Seconds, measured by {whose}.</p>"
+    return caption + _table(rows, ["phase", "median", "min", "max", "n"]) if rows else caption + "<p>none recorded</p>"
 
 
 def render_html(document: dict[str, Any]) -> str:
@@ -151,7 +178,7 @@ def render_html(document: dict[str, Any]) -> str:
     prov_rows = [[_cell(k), _cell("unknown" if v is None else v)] for k, v in provenance.items()]
     semantics = document.get("semantics", {})
     knob_rows = [
-        [_cell(k["name"]), _cell(json.dumps(k["value"])), _cell(k["label"], k["label"])]
+        [_cell(k["name"]), _cell(json.dumps(k["value"])), _cell(k["label"], _knob_class(k))]
         for k in semantics.get("knobs", [])
     ]
     check_rows = [
@@ -185,6 +212,8 @@ optimizer steps per task · case {escape(str(document.get("case", "?")))}</p>
 <div class="plots">
 {"".join(f"<figure>{plot}</figure>" for plot in plots)}
 </div>
+<h2>Timing</h2>
+{timing_table(document)}
 <h2>Semantics knobs used by the reference</h2>
 <p>{escape(semantics.get("note", ""))}</p>
 {_table(knob_rows, ["knob", "value", "status"])}

@@ -19,6 +19,27 @@ def by_name(parameters: Mapping[ParameterKey, Array]) -> dict[str, Array]:
     return {f"{layer}.{kind}": values for (layer, kind), values in parameters.items()}
 
 
+def in_spec_layout(expected: Mapping[str, Array], actual: Mapping[str, Array]) -> tuple[dict[str, Array], list[str]]:
+    """`actual` reshaped to the spec layout of `expected` where only the rank differs, and a note for each.
+
+    The app dumps what `MLModel.parameterValue(for:)` returns, and whether Core ML hands back weights as
+    `[out, in]`, flat, or padded with size-1 axes is not documented. The same element count and the same shape
+    once size-1 axes are dropped (or a flat array) means the same row-major order, so it is compared in spec
+    layout and the report says so. Anything else (a transposed `[in, out]`, say) is left alone and fails on shape.
+    """
+    aligned: dict[str, Array] = {}
+    notes: list[str] = []
+    for name, values in actual.items():
+        reference = expected.get(name)
+        if reference is not None and values.shape != reference.shape and values.size == reference.size:
+            squeezed = tuple(d for d in values.shape if d != 1)
+            if values.ndim == 1 or squeezed == tuple(d for d in reference.shape if d != 1):
+                notes.append(f"{name}: dumped as {list(values.shape)}, compared as {list(reference.shape)}")
+                values = values.reshape(reference.shape)
+        aligned[name] = values
+    return aligned, notes
+
+
 def compare_parameters(
     reference: Mapping[ParameterKey, Array],
     device: Mapping[ParameterKey, Array],
@@ -31,13 +52,16 @@ def compare_parameters(
     if not reference and not device:
         return Check("parameters", "skip", "parameters: none to compare (a k-NN update appends examples)")
     tol = tolerances.weights(steps, precision)
-    result = compare_arrays(by_name(reference), by_name(device), tol, what="parameters")
-    return _check("parameters", result, {"tolerance": tol.to_dict()})
+    expected = by_name(reference)
+    actual, notes = in_spec_layout(expected, by_name(device))
+    result = compare_arrays(expected, actual, tol, what="parameters")
+    return _check("parameters", result, {"tolerance": tol.to_dict(), "layout_notes": notes})
 
 
 def compare_parameter_structure(reference: Mapping[ParameterKey, Array], device: Mapping[ParameterKey, Array]) -> Check:
     """Trajectory level: the same tensors with the same shapes and dtypes (values are judged by the ensemble)."""
-    problem = structure_problem(by_name(reference), by_name(device), what="parameters")
+    expected = by_name(reference)
+    problem = structure_problem(expected, in_spec_layout(expected, by_name(device))[0], what="parameters")
     if problem is not None:
         return Check("parameters", "fail", problem)
     return Check("parameters", "pass", f"parameters: the same {len(reference)} tensor(s), shapes and dtypes")
@@ -60,15 +84,15 @@ def compare_dump_with_model(
             f"dump-vs-model: the written model cannot be read back: {exc.what}",
             {"error": exc.to_dict()},
         )
-    dumped = by_name(dump)
-    expected = {name: values for name, values in by_name(written).items() if name in dumped}
+    expected = {name: values for name, values in by_name(written).items() if name in by_name(dump)}
+    dumped, notes = in_spec_layout(expected, by_name(dump))
     storage = {f"{layer}.{kind}": p for (layer, kind), p in precision.items()}
 
     def tolerance_for(name: str) -> Any:
         return tolerances.dump("float16" if storage.get(name) == "float16" else "float32")
 
     result = compare_arrays(expected, dumped, tolerance_for, what=f"dump vs {model_path.name}")
-    return _check("dump-vs-model", result, {"model": str(model_path)})
+    return _check("dump-vs-model", result, {"model": str(model_path), "layout_notes": notes})
 
 
 def _check(name: str, result: Comparison, extra: dict[str, Any]) -> Check:

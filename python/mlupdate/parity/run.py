@@ -4,6 +4,7 @@ an existing reference results bundle can stand in for a fresh run."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ def run_parity(
     info = job_info(job_bundle.job_id, job_bundle.manifest, job_bundle.model_path)
     device = read_results(results, job_bundle.job_id)
     semantics = load_profile(semantics_profile) if semantics_profile is not None else None
+    profile_document = json.loads(semantics_profile.read_text(encoding="utf-8")) if semantics_profile else None
 
     def default_runner(job_dir: Path, out_parent: Path) -> Path:
         return run_reference(job_dir, out_parent, semantics=semantics)
@@ -82,6 +84,7 @@ def run_parity(
         optimizer=info.optimizer,
         tolerances=tol,
         profile=str(semantics_profile) if semantics_profile is not None else None,
+        profile_document=profile_document if isinstance(profile_document, dict) else None,
     )
     prov = provenance(
         job_id=device.job_id,

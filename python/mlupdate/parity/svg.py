@@ -89,7 +89,7 @@ def _padded(bounds: tuple[float, float]) -> tuple[float, float]:
         return 0.0, 1.0
     if high <= low:
         margin = abs(low) * 0.1 or 1.0
-        return low - margin, high + margin
+        return (0.0 if low == 0 else low - margin), high + margin
     margin = (high - low) * 0.05
     # Non-negative data keeps a zero floor, so bars of zero height stay flat on the axis.
     return (max(0.0, low - margin) if low >= 0 else low - margin), high + margin
@@ -130,7 +130,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
         coords = " ".join(f"{frame.x(x):.1f},{frame.y(y):.1f}" for x, y in usable)
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.8"{dash}/>')
-        if s.markers:
+        if s.markers or len(usable) <= 20:  # a short curve (one step, say) would otherwise be invisible
             parts += [f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="3" fill="{color}"/>' for x, y in usable]
         if s.label:  # unlabelled series (further ensemble runs) share the first one's legend entry
             legend.append((s.label, color, s.dashed))
@@ -146,7 +146,7 @@ def bar_chart(bars: Sequence[Bar], *, title: str, y_label: str, log_y: bool = Fa
     frame = _Frame((0.0, float(len(bars))), (0.0 if not log_y else min(values), max(values)), log_y=log_y)
     parts = frame.axes(title, "", y_label, x_ticks=False)
     slot = (frame.x(1) - frame.x(0)) * 0.6
-    base = frame.y(frame.y0 if not log_y else 10**frame.y0)
+    base = frame.y(10**frame.y0 if log_y else max(frame.y0, 0.0))  # bars grow from zero, or the log floor
     for index, bar in enumerate(bars):
         centre = frame.x(index + 0.5)
         value = bar.value if math.isfinite(bar.value) and (bar.value > 0 or not log_y) else None

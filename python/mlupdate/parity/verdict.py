@@ -36,13 +36,22 @@ class KnobStatus:
     name: str
     value: Any
     calibrated: bool
+    calibrated_for: str | None = None  # the OS version a calibration profile decided it for, e.g. "iOS 17.4"
 
     @property
     def label(self) -> str:
-        return "calibrated" if self.calibrated else "uncalibrated"
+        if self.calibrated_for:
+            return f"calibrated for {self.calibrated_for}"
+        return "calibrated (calibration run, not this OS version)" if self.calibrated else "uncalibrated"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "calibrated": self.calibrated, "label": self.label}
+        return {
+            "name": self.name,
+            "value": self.value,
+            "calibrated": self.calibrated,
+            "calibrated_for": self.calibrated_for,
+            "label": self.label,
+        }
 
 
 @dataclass(frozen=True)

@@ -213,8 +213,8 @@ class Network:
         caches = self.run(layers, env, params)
         if self.loss is not None and self.loss.kind == "cce":
             logits = env[self.loss.logits or ""]
-            shifted = logits - logits.max(axis=1, keepdims=True)
-            env[self.loss.input] = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+            exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+            env[self.loss.input] = exp / exp.sum(axis=1, keepdims=True)
         return caches
 
     def backward_live(

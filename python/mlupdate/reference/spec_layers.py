@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from mlupdate.errors import UnsupportedError
+from mlupdate.models.arrays import decode_weight_params
 from mlupdate.reference.layers import (
     Activation,
     BatchNorm,
@@ -42,22 +43,8 @@ def _unsupported(layer: Any, detail: str) -> UnsupportedError:
 
 
 def weight_array(layer: Any, field: str, message: Any, shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
-    """A WeightParams message as a float32 array of `shape`; quantized or custom weights are unsupported."""
-    if message.floatValue:
-        values = np.asarray(message.floatValue, dtype=np.float32)
-    elif message.float16Value:
-        values = np.frombuffer(message.float16Value, dtype="<f2").astype(np.float32)
-    elif message.rawValue or message.HasField("quantization"):
-        raise _unsupported(layer, f"{field} are quantized or raw bytes")
-    else:
-        values = np.zeros(0, dtype=np.float32)
-    if values.size != int(np.prod(shape)):
-        raise UnsupportedError(
-            f"{field} hold {values.size} values, the layer's shape {list(shape)} needs {int(np.prod(shape))}",
-            where=f"layer {layer.name}.{field}",
-            fix="repair the model: the weight count must match the layer's declared sizes",
-        )
-    return values.reshape(shape)
+    """A WeightParams message as a float32 array of `shape` (quantized weights are unsupported)."""
+    return decode_weight_params(message, int(np.prod(shape)), f"layer {layer.name}.{field}").reshape(shape)
 
 
 def _pair(values: Any, default: int) -> tuple[int, int]:
