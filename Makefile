@@ -17,21 +17,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: test-python test-swift
+# Swift first, so pytest's summary line closes the output.
+test: test-swift test-python
 
 test-python: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-swift:
 ifdef SWIFT
-	cd ios_app && $(SWIFT) test
+	cd ios_app && $(SWIFT) test --disable-swift-testing  # the package's tests are XCTest
 else
 	@echo "swift not on PATH: skipping the CompanionKit tests (install a Swift 6 toolchain to run them)"
 endif
 
 lint: $(STAMP)
-	$(BIN)/ruff check python harness tests
-	$(BIN)/ruff format --check python harness tests
+	$(BIN)/ruff check python harness tests benchmarks
+	$(BIN)/ruff format --check python harness tests benchmarks
 	$(BIN)/mypy
 
 demo: $(STAMP)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from mlupdate.bundle import read_job, read_results
+from mlupdate.bundle.hashing import sha256_file
 from mlupdate.bundle.paths import check_entry, resolve_entry
-from mlupdate.errors import UnsafePathError
+from mlupdate.bundle.schema import dumps
+from mlupdate.errors import IncompleteBundleError, UnsafePathError
 
 CONTRACT = Path(__file__).resolve().parents[1] / "data" / "contract"
 JOB = "golden-classifier-image"
@@ -76,3 +79,24 @@ def test_resolve_entry_refuses_a_file_used_as_a_folder(tmp_path: Path) -> None:
     (tmp_path / "a").write_text("x")
     with pytest.raises(UnsafePathError, match="not a directory"):
         resolve_entry(tmp_path, "a/b", where="w")
+
+
+def test_job_with_a_compiled_model_folder_is_read_with_its_files_hashed(tmp_path: Path) -> None:
+    job = _copy(tmp_path, "jobs", JOB)
+    manifest = json.loads((job / "job.json").read_text())
+    old = manifest["model"]["path"]
+    (job / old).unlink()
+    del manifest["files"][old]
+    compiled = job / "model" / "M.mlmodelc"
+    (compiled / "model").mkdir(parents=True)
+    (compiled / "coremldata.bin").write_bytes(b"\x01\x02")
+    (compiled / "model" / "coremldata.bin").write_bytes(b"\x03")
+    for entry in ("model/M.mlmodelc/coremldata.bin", "model/M.mlmodelc/model/coremldata.bin"):
+        manifest["files"][entry] = sha256_file(job / entry)
+    manifest["model"] |= {"path": "model/M.mlmodelc", "format": "mlmodelc", "sha256": None}
+    (job / "job.json").write_bytes(dumps(manifest))
+    assert read_job(job).model_path == compiled
+    manifest["model"]["path"] = "model/Other.mlmodelc"
+    (job / "job.json").write_bytes(dumps(manifest))
+    with pytest.raises(IncompleteBundleError, match="no listed file is inside it"):
+        read_job(job)

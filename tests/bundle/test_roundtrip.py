@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import weakref
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from PIL import Image
 
 from mlupdate.bundle import ResultsWriter, read_job, read_results, write_job
 from mlupdate.bundle.golden_models import image_classifier, index_classifier, knn_pipeline, model_bytes, regressor
-from mlupdate.bundle.hashing import sha256_file
+from mlupdate.bundle.hashing import sha256_bytes, sha256_file
 from mlupdate.data import (
     ExampleSet,
     SetFeature,
@@ -23,7 +24,7 @@ from mlupdate.data import (
     image_files,
     image_folder,
 )
-from mlupdate.errors import BundleError, DataError, ModelInvalidError, ParameterError
+from mlupdate.errors import BundleError, DataError, ModelInvalidError, ParameterError, SchemaError
 from mlupdate.models.spec import Spec
 
 
@@ -276,3 +277,22 @@ def test_write_job_streams_examples_instead_of_holding_the_set(tmp_path: Path) -
 def test_results_writer_refuses_a_job_id_that_is_not_a_plain_name(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match=r"job id '\.\./up' is not allowed"):
         ResultsWriter(tmp_path, "../up")
+
+
+def test_results_whose_tensors_disagree_with_the_manifest_are_refused_before_reading(tmp_path: Path) -> None:
+    with ResultsWriter(tmp_path, "job-t") as writer:
+        writer.add_parameter("dense", "", "weights", np.zeros((2, 3)))
+        writer.add_probe_output("label", "string", ["a", "b"])
+        path = writer.finish("succeeded", None, _device(), [_task()], PRODUCER)
+    manifest = json.loads((path / "results.json").read_text())
+    for field, value, problem in (
+        ("parameters", [{**manifest["parameters"][0], "shape": [3, 2]}], r"parameters\[0\]"),
+        ("probe", {**manifest["probe"], "count": 3}, r"probe.outputs\[0\]"),
+    ):
+        edited = {**manifest, field: value}
+        data = (json.dumps(edited) + "\n").encode()
+        (path / "results.json").write_bytes(data)
+        (path / "DONE").write_text(f"job-t\n{sha256_bytes(data)}\n")
+        with pytest.raises(SchemaError) as info:
+            read_results(path, "job-t")
+        assert re.search(problem, info.value.where or "")

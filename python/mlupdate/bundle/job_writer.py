@@ -190,7 +190,7 @@ class _Sink:
             (root / entry).parent.mkdir(parents=True, exist_ok=True)
             self._npy = HashingWriter(root / entry)
             dtype = NUMPY_DTYPES[feature.dtype or "float32"]
-            self._rows = NpyRowWriter(self._npy, dtype, count, feature.shape)  # type: ignore[arg-type]
+            self._rows = NpyRowWriter(self._npy, dtype, count, feature.shape)
         else:
             (root / entry).parent.mkdir(parents=True, exist_ok=True)
 

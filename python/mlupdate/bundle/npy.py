@@ -11,8 +11,7 @@ import io
 import math
 import os
 from pathlib import Path
-from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -34,31 +33,23 @@ def _header(dtype: np.dtype[Any], shape: tuple[int, ...]) -> bytes:
     return buffer.getvalue()
 
 
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class NpyRowWriter:
     """Writes `rows` arrays of `row_shape` one after another into one `.npy` file [rows, *row_shape]."""
 
-    def __init__(self, handle: BinaryIO, dtype: np.dtype[Any], rows: int, row_shape: tuple[int, ...]) -> None:
+    def __init__(self, handle: Writable, dtype: np.dtype[Any], rows: int, row_shape: tuple[int, ...]) -> None:
         self._handle = handle
         self._dtype = dtype.newbyteorder("<")
         self._row_shape = row_shape
-        self._expected = rows
-        self.written = 0
         handle.write(_header(self._dtype, (rows, *row_shape)))
 
     def write(self, row: np.ndarray) -> None:
         if row.shape != self._row_shape:
             raise ValueError(f"row shape {row.shape} != {self._row_shape}")
         self._handle.write(np.ascontiguousarray(row, dtype=self._dtype).tobytes())
-        self.written += 1
-
-    def __enter__(self) -> NpyRowWriter:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        if kind is None and self.written != self._expected:
-            raise ValueError(f"wrote {self.written} rows, the header promises {self._expected}")
 
 
 def save(path: Path, array: np.ndarray) -> None:

@@ -177,6 +177,7 @@ def read_results(path: str | Path, expected_job_id: str) -> ResultsBundle:
     files: dict[str, str] = manifest["files"]
     verify_files(root, files, exempt=(RESULTS_MANIFEST, DONE), where=where)
     _check_references(manifest, files, where)
+    _check_tensors(root, manifest, where)
     events = _read_events(root, manifest["events"]["count"], where)
     return ResultsBundle(root, manifest, events)
 
@@ -199,6 +200,35 @@ def _check_references(manifest: dict[str, Any], files: dict[str, str], where: st
         if not output["path"].endswith(suffix):
             raise schema_problem(f"a {output['type']} output is a {suffix} file", field="probe", where=where)
         require_listed(files, output["path"], field=f"probe.outputs[{index}].path", where=where)
+
+
+def _check_tensors(root: Path, manifest: dict[str, Any], where: str) -> None:
+    """Parameters and probe outputs hold what the manifest says (float32, declared shapes, M rows)."""
+    for index, entry in enumerate(manifest["parameters"]):
+        dtype, shape = npy.read_header(root / entry["path"], where=str(root / entry["path"]))
+        if dtype.str != "<f4" or list(shape) != entry["shape"]:
+            what = f"{entry['path']!r} holds {dtype.str} {list(shape)}, the manifest says <f4 {entry['shape']}"
+            raise schema_problem(what, field=f"parameters[{index}]", where=where)
+    probe = manifest["probe"]
+    for index, output in enumerate(probe["outputs"] if probe is not None else []):
+        path, field = root / output["path"], f"probe.outputs[{index}]"
+        if output["type"] in ("multiArray", "dictionary"):
+            dtype, shape = npy.read_header(path, where=str(path))
+            classes = output.get("classes")
+            wrong_columns = output["type"] == "dictionary" and (classes is None or list(shape[1:]) != [len(classes)])
+            if dtype.str != "<f4" or not shape or shape[0] != probe["count"] or wrong_columns:
+                what = f"{output['path']!r} holds {dtype.str} {list(shape)}, expected <f4 with {probe['count']} rows"
+                raise schema_problem(what + " (dictionaries: one column per class)", field=field, where=where)
+        else:
+            values = parse_json(path.read_bytes(), where=str(path))
+            wanted = str if output["type"] == "string" else int
+            if (
+                not isinstance(values, list)
+                or len(values) != probe["count"]
+                or any(type(v) is not wanted for v in values)
+            ):
+                what = f"{output['path']!r} must be a JSON list of {probe['count']} {output['type']} values"
+                raise schema_problem(what, field=field, where=where)
 
 
 def _read_events(root: Path, count: int, where: str) -> tuple[Event, ...]:

@@ -6,8 +6,8 @@ sequence axis); a vector of C features is `[batch, C, 1, 1]`. Parameters live ou
 `weights` / `biases` (spec layout: inner product `[out, in]`, convolution `[out, in/groups, kh, kw]`), so the
 same layer object runs with frozen, trained or perturbed weights and gradient checks can poke at them.
 
-`forward(xs, params) -> (y, cache)`; `backward(dy, cache, params) -> (dxs, dparams)`. Only layers with
-`backprop = True` implement backward.
+`forward(xs, params) -> (y, cache)`; `backward(dy, cache, params) -> (dxs, dparams)`; `param_backward` gives
+only the parameter gradients (the first live layer needs no input gradient). Every layer here has a backward.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ class Layer:
     inputs: tuple[str, ...]
     output: str
 
-    backprop = False
-
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         raise NotImplementedError
 
@@ -45,12 +43,7 @@ class Layer:
         return self.backward(dy, cache, params)[1]
 
     def backward(self, dy: Array, cache: Any, params: Params) -> Grads:
-        raise UnsupportedError(
-            f"layer {self.name!r} of type {self.kind!r} does not support backpropagation",
-            where=f"layer {self.name}",
-            fix="only convolution, innerProduct, flatten, pooling, batchnorm and ReLU/sigmoid/tanh activations "
-            "may sit between an updatable layer and the loss",
-        )
+        raise NotImplementedError
 
 
 # --- dense and convolution -------------------------------------------------------------------------
@@ -59,8 +52,6 @@ class Layer:
 @dataclass(frozen=True)
 class InnerProduct(Layer):
     has_bias: bool
-
-    backprop = True
 
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         x = xs[0]
@@ -179,8 +170,6 @@ class Convolution(Layer):
     has_bias: bool
     window_for: Callable[[int, int], Window]  # input (H, W) -> resolved window
 
-    backprop = True
-
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         x = xs[0]
         w = params["weights"]
@@ -234,8 +223,6 @@ class Pooling(Layer):
     mode: str  # "max" | "average"
     exclude_padding: bool
     window_for: Callable[[int, int], Window]
-
-    backprop = True
 
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         x = xs[0]
@@ -298,8 +285,6 @@ class Activation(Layer):
     alpha: float = 0.0
     beta: float = 0.0
 
-    backprop = True
-
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         x = xs[0]
         if self.function == "ReLU":
@@ -334,8 +319,6 @@ class Activation(Layer):
 class Softmax(Layer):
     """Softmax over the channel axis (Core ML: axis -3)."""
 
-    backprop = True
-
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         x = xs[0]
         e = np.exp(x - x.max(axis=1, keepdims=True))
@@ -350,8 +333,6 @@ class Softmax(Layer):
 @dataclass(frozen=True)
 class Flatten(Layer):
     channel_last: bool
-
-    backprop = True
 
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         x = xs[0]
@@ -369,8 +350,6 @@ class Flatten(Layer):
 class Reshape(Layer):
     target: tuple[int, int, int]
     channel_last: bool
-
-    backprop = True
 
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         x = xs[0]
@@ -390,8 +369,6 @@ class Reshape(Layer):
 
 @dataclass(frozen=True)
 class Concat(Layer):
-    backprop = True
-
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         return np.concatenate(list(xs), axis=1), [x.shape[1] for x in xs]
 
@@ -406,8 +383,6 @@ class Elementwise(Layer):
 
     multiply: bool
     alpha: float
-
-    backprop = True
 
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         if len(xs) == 1:
@@ -443,8 +418,6 @@ class BatchNorm(Layer):
     """Inference-mode batchnorm with the spec's stored mean/variance: y = gamma (x - mean)/sqrt(var + eps) + beta."""
 
     epsilon: float
-
-    backprop = True
 
     def _scale_shift(self, params: Params) -> tuple[Array, Array]:
         scale = params["gamma"] / np.sqrt(params["variance"] + self.epsilon)

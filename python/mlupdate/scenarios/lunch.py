@@ -16,31 +16,19 @@ from PIL import Image
 
 from mlupdate.bundle import write_job
 from mlupdate.data import fit_probe_set, fit_training_set, image_files, image_folder
-from mlupdate.models.build import (
-    Activation,
-    Classifier,
-    Conv,
-    Dense,
-    Flatten,
-    ImageInput,
-    Network,
-    Pool,
-    Sgd,
-    Softmax,
-)
+from mlupdate.models.build import Activation, Classifier, Dense, Network, Sgd, Softmax
 from mlupdate.models.spec import load_spec, save_spec
 from mlupdate.scenarios.common import fresh_folder, save_images, write_readme
-from mlupdate.scenarios.pretrain import pictures, pretrain, probabilities
+from mlupdate.scenarios.pretrain import conv_backbone, picture_input, pictures, pretrain, probabilities
 from mlupdate.scenarios.registry import ScenarioResult
 
 LABELS = ("healthy", "unhealthy")
 SIZE = 32
 SHIPPED = Network(
-    inputs=[ImageInput("image", SIZE, SIZE, "RGB", scale=1 / 255)],
+    inputs=[picture_input(SIZE)],
     layers=[
-        Conv("conv_1", 8, (3, 3), padding="same"), Activation("relu"), Pool("max"),
-        Conv("conv_2", 16, (3, 3), padding="same"), Activation("relu"), Pool("max"),
-        Flatten(), Dense("features", 16), Activation("relu"),
+        *conv_backbone(),
+        Dense("features", 16), Activation("relu"),
         Dense("classifier", 2, updatable=True), Softmax(),
     ],
     head=Classifier(LABELS, predicted_feature_name="classLabel"),

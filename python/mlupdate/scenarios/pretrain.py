@@ -13,13 +13,37 @@ from dataclasses import replace
 
 import numpy as np
 
-from mlupdate.models.build import Adam, Conv, Dense, Network, build_network
+from mlupdate.models.build import (
+    Activation,
+    Adam,
+    Conv,
+    Dense,
+    Flatten,
+    ImageInput,
+    Layer,
+    Network,
+    Pool,
+    build_network,
+)
 from mlupdate.models.spec import Spec
 from mlupdate.reference.predict import predict
 from mlupdate.reference.trainer import train
 from mlupdate.scenarios.photos import draw_photo
 
 Pictures = tuple[np.ndarray, list[str]]  # uint8 [N, C, H, W], labels
+
+
+def picture_input(size: int) -> ImageInput:
+    return ImageInput("image", size, size, "RGB", scale=1 / 255)
+
+
+def conv_backbone() -> list[Layer]:
+    """The frozen feature extractor both picture scenarios share: (conv 3x3, ReLU, 2x2 max pool) x 2, flatten."""
+    return [
+        Conv("conv_1", 8, (3, 3), padding="same"), Activation("relu"), Pool("max"),
+        Conv("conv_2", 16, (3, 3), padding="same"), Activation("relu"), Pool("max"),
+        Flatten(),
+    ]  # fmt: skip
 
 
 def pictures(labels: Sequence[str], per_class: int, size: int, rng: np.random.Generator) -> Pictures:
