@@ -99,7 +99,10 @@ def run() -> None:
         rng = np.random.default_rng(1)
         np.save(work / "pixels.npy", rng.integers(0, 256, size=(COUNT, SIDE, SIDE), dtype=np.uint8))
         (work / "labels.json").write_text(json.dumps([LABELS[i % 10] for i in range(COUNT)]))
-        print(f"   job bundle of {COUNT} {SIDE}x{SIDE} grayscale images (fit + PNG + sha256 + job.json)")
+        print(
+            f"   job bundle of {COUNT} {SIDE}x{SIDE} grayscale images (fit + PNG + sha256 + job.json); "
+            f"all pixels together: {COUNT * SIDE * SIDE / 1e6:.2f} MB"
+        )
         project = _measure("mlupdate", _project, work)
         naive = _measure("naive", _naive, work)
         print(
