@@ -87,3 +87,20 @@ def test_open_target_for_an_unknown_id_lists_what_exists_and_why_kinds_are_missi
 
     assert "pick one of: none" in caught.value.message
     assert "usbmuxd is not running" in caught.value.message
+
+
+def test_a_matrix_cell_naming_runtime_and_devicetype_finds_the_discovered_simulator(
+    recorded: Path, make_port: Any, tmp_path: Path
+) -> None:
+    from mlharness.matrix import DeviceCell, resolve_cells
+
+    candidates = discover_targets(mac(recorded, make_port(tmp_path)))
+    cell = DeviceCell(
+        "sim-17-pro",
+        "simulator",
+        runtime="com.apple.CoreSimulator.SimRuntime.iOS-26-5",
+        devicetype="com.apple.CoreSimulator.SimDeviceType.iPhone-17-Pro",
+    )
+    (status,) = resolve_cells([cell], candidates)
+    assert status.available, status.reason
+    assert status.udid == "5C1E7A2B-9D4F-4B8E-A1C3-2F6D8E0B4A17"

@@ -132,7 +132,17 @@ def _simulators(host: Host) -> tuple[list[TargetCandidate], str]:
             reason = f"unavailable: {device.availability_error or 'runtime missing'}"
         else:
             reason = "booted" if device.state == "Booted" else f"{device.state.lower()}; boots when used"
-        found.append(TargetCandidate(device.name, "simulator", device.udid, device.available, reason))
+        found.append(
+            TargetCandidate(
+                device.name,
+                "simulator",
+                device.udid,
+                device.available,
+                reason,
+                runtime=device.runtime,
+                devicetype=device.device_type,
+            )
+        )
     return found, ""
 
 

@@ -92,6 +92,8 @@ class TargetCandidate:
     udid: str
     usable: bool
     reason: str
+    runtime: str | None = None  # simulators: the simctl runtime identifier, e.g. ...SimRuntime.iOS-18-5
+    devicetype: str | None = None  # simulators: the simctl device type identifier, e.g. ...SimDeviceType.iPhone-16
 
 
 class Target(Protocol):
