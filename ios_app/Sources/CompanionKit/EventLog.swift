@@ -55,18 +55,57 @@ public struct ProgressEvent: Codable, Equatable, Sendable {
 
 /// The JSON-lines event log. Core ML calls progress handlers on its own queue, so appends are serialised by a
 /// lock; the log is kept in memory (a few thousand small lines at most) and written once into the results bundle.
+/// A mirrored log also appends each line to a file as it happens, so the host can follow a running job.
 public final class EventLog: @unchecked Sendable {
     public static let fileName = "events.jsonl"
 
     private let lock = NSLock()
     private var events: [ProgressEvent] = []
+    private var mirror: FileHandle?
 
     public init() {}
+
+    /// A log that also appends every line to `file` (created, or emptied, now; parent folders are created), e.g.
+    /// `outbox/.<job_id>.partial/events.jsonl`, which the host reads while the job runs (docs/contract.md).
+    public init(mirroringTo file: URL) throws(CompanionError) {
+        let manager = FileManager.default
+        do {
+            try manager.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            guard manager.createFile(atPath: file.path, contents: Data()) else {
+                throw CompanionError.io(path: file.path, operation: "create", reason: "the file cannot be created")
+            }
+            mirror = try FileHandle(forWritingTo: file)
+        } catch let error as CompanionError {
+            throw error
+        } catch {
+            throw .io(path: file.path, operation: "open for appending", reason: error.localizedDescription)
+        }
+    }
 
     public func append(_ event: ProgressEvent) {
         lock.lock()
         defer { lock.unlock() }
         events.append(event)
+        guard let mirror else { return }
+        do {
+            try mirror.write(contentsOf: try Self.encode([event]))
+        } catch {
+            // The live copy is a progress view for the host, never the record: the results bundle is written
+            // from memory. A full disk must not fail the training, so mirroring just stops.
+            stopMirroringLocked()
+        }
+    }
+
+    /// Ends the live copy (before the results bundle replaces the folder it lives in); later appends stay in memory.
+    public func stopMirroring() {
+        lock.lock()
+        defer { lock.unlock() }
+        stopMirroringLocked()
+    }
+
+    private func stopMirroringLocked() {
+        try? mirror?.close()
+        mirror = nil
     }
 
     public var snapshot: [ProgressEvent] {

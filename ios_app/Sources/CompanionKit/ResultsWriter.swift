@@ -72,7 +72,7 @@ public enum ResultsWriter {
             throw CompanionError.invalidManifest(
                 file: "results.json", field: "job_id", reason: "'\(jobID)' is not a job id")
         }
-        let staging = outbox.appendingPathComponent(".\(jobID).partial")
+        let staging = stagingURL(outbox: outbox, jobID: jobID)
         let destination = outbox.appendingPathComponent(jobID)
         try prepare(staging: staging, outbox: outbox)
         do {
@@ -93,6 +93,12 @@ public enum ResultsWriter {
             throw error
         }
         return destination
+    }
+
+    /// `outbox/.<job_id>.partial/`: the folder a job's results are written into before the rename, and where its
+    /// events are mirrored while it runs (the host's `partial_path`).
+    public static func stagingURL(outbox: URL, jobID: String) -> URL {
+        outbox.appendingPathComponent(".\(jobID).partial")
     }
 
     /// The `DONE` sentinel's content: the job id, then the sha256 of `results.json`.
