@@ -52,7 +52,7 @@
             }
             let work = FileManager.default.temporaryDirectory.appendingPathComponent(
                 "companion-work-\(UUID().uuidString)")
-            let log = EventLog()
+            let log = liveEventLog(outbox: outbox, jobID: manifest.jobID)
             var tasks: [TaskRecord] = []
             var first = FirstTaskArtifacts()
             for index in 0..<manifest.repeatCount {
@@ -65,6 +65,8 @@
                     task: manifest.repeatCount - 1, taskCount: manifest.repeatCount, stage: .publishing,
                     event: nil))
             defer { removeQuietly(work) }
+            // The writer replaces the partial folder the live copy is in; the bundle's log is written from memory.
+            log.stopMirroring()
             let producer = producer
             return try ResultsWriter.write(outbox: outbox, jobID: manifest.jobID) { staging in
                 try staging.write(log.jsonLines(), to: EventLog.fileName)
@@ -89,6 +91,18 @@
                     probe: first.probe,
                     events: EventsReference(count: log.snapshot.count)
                 )
+            }
+        }
+
+        /// The run's event log, mirrored line by line to `outbox/.<job_id>.partial/events.jsonl` so the host can
+        /// show progress (and the last events when a run stalls) before the bundle is published.
+        private func liveEventLog(outbox: URL, jobID: String) -> EventLog {
+            let file = ResultsWriter.stagingURL(outbox: outbox, jobID: jobID).appendingPathComponent(EventLog.fileName)
+            do {
+                return try EventLog(mirroringTo: file)
+            } catch {
+                logger.warning("no live events for \(jobID, privacy: .public): \(error.description, privacy: .public)")
+                return EventLog()
             }
         }
 

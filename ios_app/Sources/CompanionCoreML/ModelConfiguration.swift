@@ -29,10 +29,13 @@
             return configuration
         }
 
-        /// The key for a layer's weights or biases, as `results.json` names it (`model1.dense_1`).
+        /// The key for a layer's weights or biases (`results.json` names it `model1.dense_1`). Inside a pipeline
+        /// the key is scoped twice, sub-model first, as Apple documents it
+        /// (`biases.scoped(to: "model1").scoped(to: "dense_1")` is `model1.dense_1.biases`), rather than once to a
+        /// dotted name whose parsing Core ML does not document.
         static func layerKey(_ kind: ParameterArtifact.Kind, layer: String, scope: String) -> MLParameterKey {
             let base: MLParameterKey = kind == .weights ? .weights : .biases
-            return base.scoped(to: ParameterArtifact.scopedName(layer: layer, scope: scope))
+            return scoped(base, to: scope).scoped(to: layer)
         }
 
         private static func scoped(_ key: MLParameterKey, to scope: String) -> MLParameterKey {

@@ -56,6 +56,30 @@ final class EventLogTests: XCTestCase {
         }
     }
 
+    func testMirroredLogAppendsEachLineToItsFileAsItHappensUntilStopped() throws {
+        let directory = try TemporaryDirectory()
+        let file = directory.url.appendingPathComponent("outbox/.job.partial/events.jsonl")
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data("stale line from a crashed run\n".utf8).write(to: file)
+        let log = try EventLog(mirroringTo: file)
+        XCTAssertEqual(try Data(contentsOf: file), Data(), "a stale live log is emptied")
+        log.append(ProgressEvent(task: 0, event: .trainingBegin, epoch: nil, miniBatch: nil, loss: nil, t: 0))
+        XCTAssertEqual(try Data(contentsOf: file), try log.jsonLines())
+        log.append(ProgressEvent(task: 0, event: .epochEnd, epoch: 0, miniBatch: nil, loss: 1.5, t: 0.5))
+        XCTAssertEqual(try Data(contentsOf: file), try log.jsonLines())
+        log.stopMirroring()
+        log.append(ProgressEvent(task: 0, event: .completion, epoch: nil, miniBatch: nil, loss: 1.5, t: 0.6))
+        XCTAssertEqual(try EventLog.decode(Data(contentsOf: file)).count, 2)
+        XCTAssertEqual(log.snapshot.count, 3)
+    }
+
+    func testMirrorThatCannotBeCreatedIsRefusedAsAnIOError() throws {
+        let directory = try TemporaryDirectory()
+        let blocker = directory.url.appendingPathComponent("outbox")
+        try Data("a file where the outbox folder should be".utf8).write(to: blocker)
+        assertRefused("io") { try EventLog(mirroringTo: blocker.appendingPathComponent(".job.partial/events.jsonl")) }
+    }
+
     func testStopwatchIsMonotonic() {
         let stopwatch = Stopwatch()
         var last = 0.0

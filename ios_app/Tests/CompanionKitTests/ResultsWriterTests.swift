@@ -137,6 +137,18 @@ final class ResultsWriterTests: XCTestCase {
         XCTAssertEqual(BundlePath.entry(at: destination.appendingPathComponent("leftover.npy")), .missing)
     }
 
+    func testLiveEventsMirroredIntoThePartialFolderGiveWayToThePublishedBundle() throws {
+        let live = ResultsWriter.stagingURL(outbox: outbox, jobID: jobID).appendingPathComponent(EventLog.fileName)
+        let log = try EventLog(mirroringTo: live)
+        log.append(ProgressEvent(task: 0, event: .trainingBegin, epoch: nil, miniBatch: nil, loss: nil, t: 0))
+        XCTAssertEqual(outboxEntries(), [".\(jobID).partial"])
+        XCTAssertEqual(try EventLog.decode(Data(contentsOf: live)).map(\.event), [.trainingBegin])
+        log.stopMirroring()
+        let destination = try ResultsWriter.write(outbox: outbox, jobID: jobID) { try fill($0) }
+        XCTAssertEqual(outboxEntries(), [jobID])
+        XCTAssertEqual(try ResultsBundle.open(at: destination, expectedJobID: jobID).events().count, 2)
+    }
+
     func testReaderRefusesBundleWithoutDONEOrWithTamperedManifest() throws {
         let destination = try ResultsWriter.write(outbox: outbox, jobID: jobID) { try fill($0) }
         assertRefused("jobIDMismatch") { try ResultsBundle.open(at: destination, expectedJobID: "someone-else") }
