@@ -106,6 +106,17 @@ def _assert_clean_error(capsys: pytest.CaptureFixture[str], *needles: str) -> No
         assert needle in err
 
 
+def test_make_updatable_into_a_folder_is_exit_2_and_names_a_file_to_use(
+    real_models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["make-updatable", str(real_models / MNIST), "-o", str(tmp_path), "--layers", "drawing_dense1_fwd"]
+    assert main([*argv, "--loss", "cce", "--optimizer", "sgd", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path}: the output is a folder")
+    assert f"-o {tmp_path / 'MNISTClassifier.mlmodel'}" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("command", ["inspect", "validate"])
 def test_missing_file_is_exit_2(tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, str(tmp_path / "nope.mlmodel")]) == 2

@@ -79,8 +79,9 @@ def test_pickled_or_corrupt_arrays_and_bad_label_files_are_refused(tmp_path: Pat
     with pytest.raises(DataError, match="cannot read the arrays"):
         array_file(tmp_path / "objects.npy")
     (tmp_path / "broken.npz").write_bytes(b"PK not a zip")
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match="corrupt, or pickled Python objects, refused") as info:
         array_file(tmp_path / "broken.npz")
+    assert "allow_pickle" not in info.value.message and info.value.where == str(tmp_path / "broken.npz")
     (tmp_path / "labels.json").write_text("{not json")
     with pytest.raises(DataError, match="not valid JSON"):
         read_labels(tmp_path / "labels.json")

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -18,9 +20,6 @@ from mlupdate._coreml import AdamParams, NeuralNetworkBuilder, SgdParams, dataty
 from mlupdate.models.spec import neural_network
 from mlupdate.reference.shuffle import EpochOrder, engine_for
 from mlupdate.reference.trainer import train
-
-jax = pytest.importorskip("jax")
-jnp = pytest.importorskip("jax.numpy")
 
 pytestmark = pytest.mark.slow
 RTOL = 1e-6

@@ -54,7 +54,7 @@ def test_numberOfNeighbors_override_is_checked_and_applied() -> None:
     samples = {"input": np.array([[0.0], [1.0], [1.1]]), "label": ["a", "b", "b"]}
     assert predict(update(spec, samples), {"input": np.array([[0.2]])}).labels == ["a"]
     assert predict(update(spec, samples, {"numberOfNeighbors": 3}), {"input": np.array([[0.2]])}).labels == ["b"]
-    with pytest.raises(ParameterError):
+    with pytest.raises(ParameterError, match=r"numberOfNeighbors=9 is outside what the model allows: in \[1, 5\]"):
         update(spec, samples, {"numberOfNeighbors": 9})
 
 

@@ -180,7 +180,6 @@ def test_real_mnist_classifier_reads_digits_through_the_reference_forward_pass(r
 
     A wrong padding side, flatten order or preprocessing would drop the accuracy far below this.
     """
-    pytest.importorskip("sklearn")
     spec = load_spec(real_models / "mnist-classifier" / "MNISTClassifier.mlmodel")
     digits, labels = load_sklearn_digits()
     images = np.stack([np.asarray(to_mnist_frame(d)) for d in digits[:200]])[:, None]

@@ -120,5 +120,7 @@ def test_a_profile_changes_the_recorded_semantics(tmp_path: Path, real_models: P
 
 
 def test_missing_job_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(BundleError):
+    with pytest.raises(BundleError, match="no such bundle folder") as info:
         run_reference(tmp_path / "nope", tmp_path / "out")
+    assert info.value.where == str(tmp_path / "nope")
+    assert not (tmp_path / "out").exists()

@@ -225,3 +225,15 @@ def test_the_reference_app_trains_the_pushed_job_for_a_dry_run(job_dir: Path, tm
 
     assert result.results.producer["name"] == "mlupdate-reference"
     assert result.results.tasks[0]["epochs_completed"] > 0
+
+
+def test_push_clears_a_stale_partial_folder_like_every_real_target(job_dir: Path, tmp_path: Path) -> None:
+    target = FakeTarget(tmp_path / "device")
+    stale = target.root / "Documents" / "outbox" / ".tictactoe-0001.partial"
+    stale.mkdir(parents=True)
+    (stale / "leftover.npy").write_bytes(b"half")
+
+    target.push_job(job_dir, "tictactoe-0001")
+
+    assert not stale.exists()
+    assert (target.root / "Documents" / "inbox" / "tictactoe-0001" / "job.json").is_file()

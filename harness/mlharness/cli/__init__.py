@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
@@ -50,9 +51,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlupdateError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader went away (`mlharness inspect m | head`): nobody is left to tell. Point stdout at devnull so
+        # the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as exc:
+        # Last line of defence for paths no library check anticipated (an output that is a file, a folder
+        # without write permission): still one message naming the path, never a traceback.
+        print(f"error: {_os_error_text(exc)}\n  fix: {_OS_FIX}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+_OS_FIX = "check the paths given: inputs must exist and be readable, outputs must be folders you can write"
+
+
+def _os_error_text(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        reason += " (a file stands where a folder is needed)"
+    paths = [str(name) for name in (exc.filename, exc.filename2) if name is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -39,9 +40,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--kind", choices=["simulator", "devicectl", "device"], help="for a device several kinds reach")
     run.add_argument("--app", type=Path, help="the companion .app to install first (default: already installed)")
     run.add_argument("-o", "--out", type=Path, required=True, help="folder the results bundle is pulled into")
-    run.add_argument("--deadline", type=float, help="seconds to wait for DONE (default: from the job)")
+    run.add_argument("--deadline", type=_seconds, help="seconds to wait for DONE (default: from the job)")
     _developer_dir(run)
     run.set_defaults(handler=_run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):  # a run must end: no "inf", no "nan"
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, e.g. 600 (got {text!r})")
+    return value
 
 
 def _developer_dir(parser: argparse.ArgumentParser) -> None:

@@ -102,6 +102,12 @@ def run_make_updatable(args: argparse.Namespace) -> int:
         raise ConfigError(
             "refusing to overwrite the input model", where=str(target), fix="write the updatable model elsewhere (-o)"
         )
+    if target.is_dir():
+        raise ConfigError(
+            "the output is a folder; make-updatable writes one .mlmodel file",
+            where=str(target),
+            fix=f"name the file, e.g. -o {target / source.name}",
+        )
     updatable = make_updatable(
         load_spec(source),
         args.layers,

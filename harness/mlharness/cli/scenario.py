@@ -22,6 +22,7 @@ from mlupdate.scenarios import SCENARIOS, ScenarioResult, build_scenario
 from mlupdate.scenarios.registry import REGISTRY, default_real_models
 
 DEMO_JOB = ("catdog", "catdog-v1")
+DEMO_PARTS = frozenset({"scenarios", "dry-run", "report"})  # every folder the demo writes into its output
 
 
 def register(subparsers: Any) -> None:
@@ -58,10 +59,25 @@ def run_scenario_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _clear_previous_demo(out: Path) -> None:
+    """Remove an earlier demo's output; refuse anything else, since `-o ~` must never wipe a home folder."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InputError("the demo output is a file, not a folder", where=str(out), fix="pass a folder path with -o")
+    strangers = sorted(entry.name for entry in out.iterdir() if entry.name not in DEMO_PARTS)
+    if strangers:
+        raise InputError(
+            f"refusing to replace a folder the demo did not write (it holds {', '.join(strangers[:5])})",
+            where=str(out),
+            fix="pass a new or empty folder with -o, or an earlier demo's output folder",
+        )
+    shutil.rmtree(out)
+
+
 def run_demo_command(args: argparse.Namespace) -> int:
     out: Path = args.output
-    if out.exists():
-        shutil.rmtree(out)
+    _clear_previous_demo(out)
     models = args.real_models or default_real_models()
     built: dict[str, ScenarioResult] = {}
     print(f"Building the seed scenarios into {out / 'scenarios'}")

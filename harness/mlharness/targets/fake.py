@@ -179,6 +179,7 @@ class FakeTarget:
     def push_job(self, job_dir: Path, job_id: str) -> None:
         self._step("push")
         shutil.rmtree(self.root / outbox_path(job_id), ignore_errors=True)
+        shutil.rmtree(self.root / partial_path(job_id), ignore_errors=True)  # as every real target does
         inbox = self.root / inbox_path(job_id)
         shutil.rmtree(inbox, ignore_errors=True)
         shutil.copytree(job_dir, inbox)

@@ -105,7 +105,9 @@
             }
         }
 
-        /// Probabilities `[M, C]`, columns in the model's class-label order (or sorted keys without labels).
+        /// Probabilities `[M, C]`: columns in the model's class-label order, then (sorted) any label the
+        /// predictions hold that the description does not declare. A k-NN learns labels on the device that its
+        /// shipped `classLabels` may lack; dropping their columns would lose the probability mass parity checks.
         private static func dictionaryOutput(
             _ name: String, values: [MLFeatureValue?], model: MLModel
         ) throws -> (ProbeOutput, ArtifactFile) {
@@ -119,7 +121,9 @@
                 return row
             }
             let declared = (model.modelDescription.classLabels ?? []).compactMap(classLabel)
-            let classes = declared.isEmpty ? Array(Set(rows.flatMap(\.keys))).sorted(by: ordered) : declared
+            let known = Set(declared)
+            let learned = Set(rows.flatMap(\.keys)).filter { !known.contains($0) }
+            let classes = declared + learned.sorted(by: ordered)
             let values = rows.flatMap { row in classes.map { row[$0] ?? 0 } }
             return try arrayOutput(
                 name, type: .dictionary, shape: [rows.count, classes.count], values: values,

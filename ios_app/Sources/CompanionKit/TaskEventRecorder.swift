@@ -2,13 +2,17 @@ import Foundation
 
 /// Turns the progress callbacks of one update task into `events.jsonl` lines, following the contract: `t` is
 /// measured from `resume()` on a monotonic clock, and a `miniBatchEnd` (for which Core ML reports no epoch)
-/// gets the epoch after the last `epochEnd`, or 0. Core ML calls handlers on its own queue, so state is locked.
+/// gets the epoch after the last `epochEnd`, counting one more whenever `miniBatchIndex` (0-based within the
+/// epoch) fails to grow, so the epoch is right without `epochEnd` handlers too. Core ML calls handlers on its own
+/// queue, so state is locked.
 public final class TaskEventRecorder: @unchecked Sendable {
     public let task: Int
     private let log: EventLog
     private let lock = NSLock()
     private var stopwatch: Stopwatch?
     private var lastEpochEnded: Int?
+    private var miniBatchEpoch = 0
+    private var lastMiniBatch: Int?
     private var lastLoss: Double?
 
     public init(task: Int, log: EventLog) {
@@ -43,11 +47,14 @@ public final class TaskEventRecorder: @unchecked Sendable {
         case .trainingBegin:
             event = ProgressEvent(task: task, event: .trainingBegin, epoch: nil, miniBatch: nil, loss: nil, t: t)
         case .miniBatchEnd:
-            let epoch = lastEpochEnded.map { $0 + 1 } ?? 0
+            if let miniBatchIndex, let last = lastMiniBatch, miniBatchIndex <= last { miniBatchEpoch += 1 }
+            lastMiniBatch = miniBatchIndex
             event = ProgressEvent(
-                task: task, event: .miniBatchEnd, epoch: epoch, miniBatch: miniBatchIndex, loss: loss, t: t)
+                task: task, event: .miniBatchEnd, epoch: miniBatchEpoch, miniBatch: miniBatchIndex, loss: loss, t: t)
         case .epochEnd:
             if let epochIndex { lastEpochEnded = epochIndex }
+            miniBatchEpoch = epochIndex.map { $0 + 1 } ?? miniBatchEpoch + 1
+            lastMiniBatch = nil
             event = ProgressEvent(task: task, event: .epochEnd, epoch: epochIndex, miniBatch: nil, loss: loss, t: t)
         }
         if let loss = event.loss { lastLoss = loss }

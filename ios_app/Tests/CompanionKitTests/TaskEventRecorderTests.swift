@@ -28,6 +28,23 @@ final class TaskEventRecorderTests: XCTestCase {
         XCTAssertEqual(recorder.lastReportedLoss, 0.9)
     }
 
+    func testMiniBatchEpochIsCountedFromTheIndexWhenNoEpochEndIsRequested() {
+        let log = EventLog()
+        let recorder = TaskEventRecorder(task: 0, log: log)
+        recorder.resumed()
+        // Two epochs of two mini-batches, then two epochs of a single one (index 0 every time).
+        for index in [0, 1, 0, 1] {
+            recorder.record(.miniBatchEnd, epochIndex: nil, miniBatchIndex: index, loss: 1.0)
+        }
+        let single = TaskEventRecorder(task: 1, log: log)
+        single.resumed()
+        single.record(.miniBatchEnd, epochIndex: nil, miniBatchIndex: 0, loss: 1.0)
+        single.record(.miniBatchEnd, epochIndex: nil, miniBatchIndex: 0, loss: 0.5)
+        XCTAssertEqual(log.snapshot.map(\.epoch), [0, 0, 1, 1, 0, 1])
+        XCTAssertEqual(log.snapshot.map(\.miniBatch), [0, 1, 0, 1, 0, 0])
+        XCTAssertEqual(recorder.epochsEnded, 0, "only epochEnd events count as ended epochs")
+    }
+
     func testNonFiniteLossIsNullAndDoesNotReplaceTheLastLoss() {
         let recorder = TaskEventRecorder(task: 0, log: EventLog())
         recorder.record(.epochEnd, epochIndex: 0, miniBatchIndex: nil, loss: 0.5)

@@ -48,4 +48,8 @@ def _check_integral(array: np.ndarray, feature: SetFeature, where: str) -> None:
             fix="pass whole numbers",
         )
     if array.size and (array.min() < _INT32.min or array.max() > _INT32.max):
-        raise DataError(f"feature {feature.name!r} holds values outside INT32", where=where)
+        raise DataError(
+            f"feature {feature.name!r} holds values outside INT32",
+            where=where,
+            fix=f"keep values within [{_INT32.min}, {_INT32.max}] or declare the feature DOUBLE",
+        )

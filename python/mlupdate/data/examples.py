@@ -52,7 +52,9 @@ class SetFeature:
     def image_shape(self) -> tuple[int, ...]:
         """The shape of one fitted image value: [H, W] for grayscale, [H, W, 3] otherwise."""
         if self.kind != "image" or self.width is None or self.height is None:
-            raise DataError(f"feature {self.name!r} is not an image", where=self.name)
+            raise DataError(
+                f"feature {self.name!r} is not an image", where=self.name, fix="ask image_shape only of image features"
+            )
         if self.color_space == "GRAYSCALE":
             return (self.height, self.width)
         return (self.height, self.width, 3)
@@ -63,7 +65,11 @@ class SetFeature:
             return _check_array(value, self.image_shape, np.dtype(np.uint8), self.name, where)
         if self.kind == "multiArray":
             if self.dtype is None:
-                raise DataError(f"multiArray feature {self.name!r} has no dtype", where=where)
+                raise DataError(
+                    f"multiArray feature {self.name!r} has no dtype",
+                    where=where,
+                    fix="give the model's multiArray feature a data type (DOUBLE, FLOAT32 or INT32)",
+                )
             array = _check_array(value, self.shape, NUMPY_DTYPES[self.dtype], self.name, where)
             if array.dtype.kind == "f" and not np.isfinite(array).all():
                 raise DataError(
@@ -101,7 +107,11 @@ def set_feature(feature: Feature, *, where: str) -> SetFeature:
 
 def _check_array(value: Any, shape: tuple[int, ...], dtype: np.dtype[Any], name: str, where: str) -> np.ndarray:
     if not isinstance(value, np.ndarray):
-        raise DataError(f"feature {name!r} expects an array, got {type(value).__name__}", where=where)
+        raise DataError(
+            f"feature {name!r} expects an array, got {type(value).__name__}",
+            where=where,
+            fix="pass a numpy array (fitted with fit_value)",
+        )
     if value.shape != shape:
         raise DataError(
             f"feature {name!r} has shape {list(value.shape)}, the model declares {list(shape)}",
@@ -139,6 +149,7 @@ class ExampleSet:
         raise DataError(
             f"the example set has no feature {name!r} (it has {[f.name for f in self.features]})",
             where=self.origin,
+            fix="name one of the set's features, or add the feature to the data",
         )
 
 
@@ -151,7 +162,9 @@ def from_arrays(
     """An example set over already-fitted values held in memory: one array [N, ...] or list of N per feature."""
     features = tuple(features)
     if not features:
-        raise DataError("an example set needs at least one feature", where=origin)
+        raise DataError(
+            "an example set needs at least one feature", where=origin, fix="pass the model's input and target features"
+        )
     missing = [f.name for f in features if f.name not in values]
     extra = sorted(set(values) - {f.name for f in features})
     if missing or extra:
@@ -162,7 +175,11 @@ def from_arrays(
         )
     counts = {f.name: len(values[f.name]) for f in features}
     if len(set(counts.values())) != 1:
-        raise DataError(f"features hold different numbers of examples: {counts}", where=origin)
+        raise DataError(
+            f"features hold different numbers of examples: {counts}",
+            where=origin,
+            fix="give every feature one value per example",
+        )
     count = next(iter(counts.values()))
     if count == 0:
         raise DataError("the example set is empty", where=origin, fix="pass at least one example")

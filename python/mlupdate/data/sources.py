@@ -171,9 +171,19 @@ def _load_arrays(path: Path) -> Sequence[Any]:
         raise DataError("no such file", where=str(path), fix="check the path") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(
-            f"cannot read the arrays: {exc}", where=str(path), fix="save them with numpy.save / numpy.savez"
+            f"cannot read the arrays: {_load_failure(exc)}",
+            where=str(path),
+            fix="save them with numpy.save / numpy.savez",
         ) from None
     raise DataError("unknown array file type", where=str(path), fix="use a .npy or .npz file")
+
+
+def _load_failure(exc: Exception) -> str:
+    # numpy falls back to unpickling whatever lacks the array or zip magic, so a corrupt file and an object
+    # array both surface as its "pickled data / allow_pickle" advice - which we must not follow.
+    if isinstance(exc, ValueError) and "pickle" in str(exc):
+        return "neither a numeric .npy/.npz array nor readable as one (corrupt, or pickled Python objects, refused)"
+    return str(exc)
 
 
 def _natural(name: str) -> tuple[Any, ...]:

@@ -86,7 +86,11 @@ def _show(values: Sequence[Any]) -> str:
 
 def _integer(label: Any, name: str, where: str) -> int:
     if isinstance(label, bool):
-        raise DataError(f"target {name!r} needs an integer, got {label!r}", where=where)
+        raise DataError(
+            f"target {name!r} needs an integer, got {label!r}",
+            where=where,
+            fix="use integer labels (e.g. 0-9), not booleans",
+        )
     if isinstance(label, int | np.integer):
         return int(label)
     if isinstance(label, float) and label.is_integer():

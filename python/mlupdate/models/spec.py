@@ -106,14 +106,22 @@ def neural_network(spec: Spec) -> Any:
     """The NeuralNetwork / NeuralNetworkClassifier / NeuralNetworkRegressor message of a network spec."""
     kind = model_kind(spec)
     if kind not in NEURAL_NETWORK_KINDS:
-        raise ModelLoadError(f"expected a neural network model, found {kind!r}")
+        raise ModelLoadError(
+            f"expected a neural network model, found {kind!r}",
+            where="Model.Type",
+            fix=f"pass a model of one of the kinds {sorted(NEURAL_NETWORK_KINDS)}",
+        )
     return getattr(spec, kind)
 
 
 def pipeline_message(spec: Spec) -> Any:
     kind = model_kind(spec)
     if kind not in PIPELINE_KINDS:
-        raise ModelLoadError(f"expected a pipeline model, found {kind!r}")
+        raise ModelLoadError(
+            f"expected a pipeline model, found {kind!r}",
+            where="Model.Type",
+            fix=f"pass a model of one of the kinds {sorted(PIPELINE_KINDS)}",
+        )
     # A plain `pipeline` is the Pipeline message itself; classifier/regressor pipelines wrap one.
     return spec.pipeline if kind == "pipeline" else getattr(spec, kind).pipeline
 
@@ -152,7 +160,9 @@ def updatable_leaf(spec: Spec) -> ScopedModel:
     while is_pipeline(spec):
         pipeline = pipeline_message(spec)
         if not pipeline.models:
-            raise ModelLoadError("the pipeline has no models", fix="add at least one model to the pipeline")
+            raise ModelLoadError(
+                "the pipeline has no models", where="pipeline.models", fix="add at least one model to the pipeline"
+            )
         scope = (*scope, pipeline_names(spec)[-1])
         spec = pipeline.models[-1]
     return ScopedModel(scope, spec)

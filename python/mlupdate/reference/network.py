@@ -68,7 +68,6 @@ class Network:
             self.params[layer.name] = {k: v.astype(self.dtype) for k, v in params.items()}
         self.updatable = tuple(layer.name for layer in message.layers if layer.isUpdatable)
         self.preprocessing = {p.featureName: p for p in message.preprocessing}
-        self.input_names = tuple(feature.name for feature in spec.description.input)
         self.loss = self._loss_spec(message)
         live = self._live_layers()
         self.live = tuple(layer for layer in self.layers if layer.name in live)
@@ -226,7 +225,9 @@ class Network:
         MSE. Gradients flow only into blobs that live layers produced.
         """
         if self.loss is None:
-            raise UnsupportedError("the model has no loss layer", fix="add a CCE or MSE loss layer")
+            raise UnsupportedError(
+                "the model has no loss layer", where="updateParams.lossLayers", fix="add a CCE or MSE loss layer"
+            )
         params = self.params if params is None else params
         start_blob = self.loss.logits if self.loss.kind == "cce" else self.loss.input
         grads: dict[str, Array] = {start_blob or "": start}

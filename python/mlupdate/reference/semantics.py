@@ -147,10 +147,6 @@ def _check_knob(name: str, value: Any, *, where: str) -> None:
         )
 
 
-def knob_notes() -> dict[str, str]:
-    return {name: note for name, (_, _, note) in KNOBS.items()}
-
-
 def load_profile(path: str | Path) -> Semantics:
     """A semantics profile JSON: either the knob object itself or `{"knobs": {...}, ...}` as results record it."""
     path = Path(path)

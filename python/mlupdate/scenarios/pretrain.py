@@ -8,7 +8,7 @@ model the app ships.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -98,6 +98,3 @@ def probabilities(spec: Spec, images: np.ndarray, *, input_name: str, probs_name
     outputs = {o.name: o for o in predict(spec, {input_name: images})}
     values: np.ndarray = np.asarray(outputs[probs_name].values)
     return values
-
-
-LabelFlip = Callable[[str], str]
