@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlharness.cli import main
-from mlupdate.models.spec import load_spec
+from mlupdate.models.spec import load_spec, neural_network, save_spec
 from mlupdate.models.validate import validate
 
 NN = "tictactoe/NNClassifier.mlmodel"
@@ -173,9 +173,25 @@ def test_bad_integer_list_is_a_usage_error(real_models: Path, tmp_path: Path) ->
 def test_make_updatable_refuses_to_write_a_model_core_ml_would_reject(
     real_models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # A leaky ReLU cannot be backpropagated through by Core ML; only the final validation sees that it blocks dense_1.
+    spec = load_spec(real_models / NN)
+    activation = {layer.name: layer for layer in neural_network(spec).layers}["dense_2__activation__"].activation
+    activation.leakyReLU.alpha = 0.1
+    leaky = save_spec(spec, tmp_path / "leaky.mlmodel")
+    out = tmp_path / "x.mlmodel"
+    argv = ["make-updatable", str(leaky), "-o", str(out), "--layers", "dense_1",
+            "--loss", "cce", "--optimizer", "sgd", "--epochs", "1"]  # fmt: skip
+    assert main(argv) == 2
+    _assert_clean_error(capsys, "[backprop-path] layers/dense_2__activation__", "does not support backpropagation")
+    assert not out.exists()
+
+
+def test_make_updatable_cce_loss_input_that_is_no_softmax_output_is_exit_2(
+    real_models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "x.mlmodel"
     argv = ["make-updatable", str(real_models / MNIST), "-o", str(out), "--layers", "drawing_dense1_fwd",
             "--loss", "cce", "--loss-input", "drawing_dense1_fwd", "--optimizer", "sgd", "--epochs", "1"]  # fmt: skip
     assert main(argv) == 2
-    _assert_clean_error(capsys, "[cce-input-softmax]", "input is not generated from a softmax output")
+    _assert_clean_error(capsys, "'drawing_dense1_fwd' is not the output of a `softmax` layer", "['labelProbabilities']")
     assert not out.exists()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,12 @@ def test_fixture_layers_come_back_in_spec_layout(mnist_pair: tuple[Path, Path]) 
     assert compiled.transform_params["image"]["scale"] == pytest.approx(1 / 255)
 
 
+def test_fixture_blobs_with_content_that_no_layer_uses_are_listed(mnist_pair: tuple[Path, Path]) -> None:
+    # Checked by hand against model.espresso.net: its layers refer to the odd ids 1..19; of the rest, only
+    # blob 0 (56 bytes) and blob 18 (32 bytes) hold data - the even ids in between are empty.
+    assert read_compiled(mnist_pair[1]).unreferenced_blobs == {"model.espresso.weights": (0, 18)}
+
+
 def test_fixture_description_matches_the_spec(mnist_pair: tuple[Path, Path]) -> None:
     spec = load_spec(mnist_pair[0])
     compiled = read_compiled(mnist_pair[1])
@@ -100,6 +108,23 @@ def test_truncated_net_json_is_refused(mnist_compiled_copy: Path) -> None:
     path = mnist_compiled_copy / "model.espresso.net"
     path.write_text(path.read_text()[:500])
     with pytest.raises(CompiledModelError, match="not valid JSON") as info:
+        read_compiled(mnist_compiled_copy)
+    assert info.value.where == str(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda net: {"storage": net["storage"]}, "has no `layers` list; this is not an espresso network"),
+        (lambda net: {**net, "layers": [{"name": "untyped"}]}, "layers[0] has no `type`"),
+    ],
+)
+def test_net_json_without_typed_layers_is_refused(
+    mnist_compiled_copy: Path, edit: Callable[[dict[str, Any]], dict[str, Any]], message: str
+) -> None:
+    path = mnist_compiled_copy / "model.espresso.net"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    with pytest.raises(CompiledModelError, match=re.escape(message)) as info:
         read_compiled(mnist_compiled_copy)
     assert info.value.where == str(path)
 

@@ -23,6 +23,8 @@ from mlupdate.data import (
     image_folder,
     labelled_files,
 )
+from mlupdate.data.arrays import fit_array
+from mlupdate.data.examples import SetFeature
 from mlupdate.errors import DataError
 from mlupdate.models.spec import Spec, load_spec
 
@@ -193,3 +195,28 @@ def test_model_without_training_inputs_is_refused(real_models: Path, tmp_path: P
         fit_training_set(image_folder(tmp_path), spec)
     probe = list(fit_probe_set(image_files(tmp_path / "7"), spec))  # probing needs no update support
     assert probe[0]["image"].shape == (28, 28)
+
+
+INT32_PAIR = SetFeature("counts", "multiArray", shape=(2,), dtype="int32")
+
+
+def test_whole_floats_are_cast_to_an_int32_feature_and_reshaped() -> None:
+    fitted = fit_array([[3.0], [-4.0]], INT32_PAIR, where="row 1")
+    assert fitted.dtype == np.int32 and fitted.tolist() == [3, -4]
+
+
+@pytest.mark.parametrize(
+    ("value", "message", "fix"),
+    [
+        (["a", "b"], "feature 'counts' needs numbers, got <U1 values", "convert the values to numbers"),
+        ([1.5, 2.0], "feature 'counts' is INT32 but holds fractional values", "pass whole numbers"),
+        ([1, 2**31], "feature 'counts' holds values outside INT32", "keep values within [-2147483648, 2147483647]"),
+    ],
+)
+def test_values_an_int32_feature_cannot_hold_are_refused_naming_the_example(
+    value: list[object], message: str, fix: str
+) -> None:
+    with pytest.raises(DataError) as info:
+        fit_array(value, INT32_PAIR, where="row 7")
+    assert (info.value.what, info.value.where) == (message, "row 7")
+    assert info.value.fix is not None and info.value.fix.startswith(fix)

@@ -122,6 +122,17 @@ def test_cce_without_a_softmax_is_refused(mse: Any) -> None:
         make_updatable(mse, ["d2"], "cce", Sgd())
 
 
+def test_cce_loss_input_that_is_no_softmax_output_is_refused_naming_the_softmax_outputs(cce: Any) -> None:
+    for wrong in ("nosuch", "fc2_output"):
+        with pytest.raises(
+            ModelBuildError, match=f"the CCE loss input '{wrong}' is not the output of a `softmax`"
+        ) as e:
+            make_updatable(cce, ["fc2"], "cce", Sgd(), loss_input=wrong)
+        assert e.value.fix is not None and "softmax outputs ['probs']" in e.value.fix
+    named = make_updatable(cce, ["fc2"], "cce", Sgd(), loss_input="probs")
+    assert neural_network(named).updateParams.lossLayers[0].categoricalCrossEntropyLossLayer.input == "probs"
+
+
 def test_mse_defaults_to_the_only_output_and_targets_a_double_array(mse: Any) -> None:
     result = make_updatable(frozen(mse), ["d2"], "mse", Sgd())
     target = result.description.trainingInput[1]

@@ -155,6 +155,16 @@ def test_matrix_options_without_a_devices_file_are_a_usage_error(pytester: pytes
     result.stderr.fnmatch_lines(["*need a device matrix: pass --mlh-devices FILE*"])
 
 
+@pytest.mark.parametrize("runs", ["0", "2"])
+def test_an_ensemble_too_small_to_measure_a_spread_is_a_usage_error(pytester: pytest.Pytester, runs: str) -> None:
+    pytester.makepyfile(test_cells=TESTS)
+    result = pytester.runpytest("--mlh-ensemble", runs)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*--mlh-ensemble must be at least 3 (an ensemble's spread needs 3 runs), got {runs}*"]
+    )
+
+
 def test_min_cells_is_met_by_one_available_cell(pytester: pytest.Pytester) -> None:
     candidates = [("iPhone 16", "simulator", "11111111-AAAA-BBBB-CCCC-000000000001", True, "")]
     devices = setup(pytester, candidates, echo=True)

@@ -57,9 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as exc:
-        # Last line of defence for paths no library check anticipated (an output that is a file, a folder
-        # without write permission): still one message naming the path, never a traceback.
-        print(f"error: {_os_error_text(exc)}\n  fix: {_OS_FIX}", file=sys.stderr)
+        # Last line of defence for what no library check anticipated (an output that is a file, a folder
+        # without write permission, a dropped connection): one message, the traceback only with -vv.
+        logging.getLogger(__name__).debug("%s failed", args.command, exc_info=True)
+        fix = _OS_FIX if exc.filename is not None else "run again with -vv to see where it failed"
+        print(f"error: {_os_error_text(exc)}\n  fix: {fix}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

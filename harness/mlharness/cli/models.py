@@ -113,10 +113,10 @@ def run_make_updatable(args: argparse.Namespace) -> int:
         args.layers,
         Loss(args.loss),
         _optimizer(args),
-        args.epochs,
-        not args.no_shuffle,
-        args.seed,
-        args.loss_input,
+        epochs=args.epochs,
+        shuffle=not args.no_shuffle,
+        seed=args.seed,
+        loss_input=args.loss_input,
         epochs_set=args.epochs_set,
     )
     save_spec(updatable, target)

@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
     parity.add_argument("-o", "--output", type=Path, help="report folder (default: out/parity/<job_id>)")
     parity.add_argument(
         "--ensemble",
-        type=_positive,
+        type=_ensemble_size,
         default=8,
         help="perturbed reference runs for long (trajectory-level) jobs (default 8, at least 3)",
     )
@@ -47,13 +47,13 @@ def register(subparsers: Any) -> None:
     report.set_defaults(handler=run_report_command)
 
 
-def _positive(text: str) -> int:
+def _ensemble_size(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 3:
-        raise argparse.ArgumentTypeError("an ensemble needs at least 3 runs to measure its spread")
+        raise argparse.ArgumentTypeError(f"an ensemble needs at least 3 runs to measure its spread, got {value}")
     return value
 
 

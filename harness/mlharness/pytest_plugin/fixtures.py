@@ -40,13 +40,14 @@ class CellTarget:
 
 def companion_app(rootdir: Path, cell: DeviceCell) -> Path:
     """The built companion app for a cell's kind, or a ConfigError saying how to build it."""
-    platform, command = ("Debug-iphonesimulator", "make app") if cell.kind == "simulator" else ("Debug-iphoneos", "")
+    if cell.kind == "simulator":
+        platform, command = "Debug-iphonesimulator", "make app"
+    else:
+        platform, command = "Debug-iphoneos", "make app-device DEVELOPMENT_TEAM=<team id>"
     path = rootdir / _PRODUCTS / platform / _APP_NAME
     if not path.is_dir():
         raise ConfigError(
-            f"the companion app is not built for {cell.kind} cells",
-            where=str(path),
-            fix=f"run `{command or 'make app-device DEVELOPMENT_TEAM=<team id>'}` first",
+            f"the companion app is not built for {cell.kind} cells", where=str(path), fix=f"run `{command}` first"
         )
     return path
 

@@ -113,8 +113,11 @@ def _discover(config: pytest.Config) -> Discover:
 
 def _settings(config: pytest.Config) -> Settings:
     ensemble = int(config.getoption("mlh_ensemble"))
-    if ensemble < 1:
-        raise pytest.UsageError(f"--mlh-ensemble must be at least 1, got {ensemble}")
+    if ensemble < 3:
+        # Trajectory-level parity measures the ensemble's spread; fewer runs would fail only after the device ran.
+        raise pytest.UsageError(
+            f"--mlh-ensemble must be at least 3 (an ensemble's spread needs 3 runs), got {ensemble}"
+        )
     min_cells = config.getoption("mlh_min_cells")
     if min_cells is not None and int(min_cells) < 0:
         raise pytest.UsageError(f"--mlh-min-cells must be 0 or more, got {min_cells}")

@@ -44,7 +44,6 @@ class CompiledLayer:
     weights: dict[str, FloatArray] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     output_shape: tuple[int, int, int, int] | None = None  # n, k, h, w of the first output blob
-    blob_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def scoped_name(self) -> str:
@@ -86,7 +85,6 @@ def map_layer(
         weights=weights,
         notes=tuple(notes),
         output_shape=shape,
-        blob_ids=layer.blob_refs(),
     )
 
 

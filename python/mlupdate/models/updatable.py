@@ -224,6 +224,8 @@ def _make_network_updatable(
 ) -> None:
     network = neural_network(model)
     _mark_layers(network, names)
+    if loss.kind == "cce" and loss.input is not None:
+        _check_cce_input(network, loss.input)
     loss_input = loss.input or _default_loss_input(model, loss.kind)
     network.ClearField("updateParams")
     params = network.updateParams
@@ -289,11 +291,28 @@ def _set_layer_flag(layer: Any, updatable: bool) -> None:
         params.bias.isUpdatable = updatable
 
 
+def _softmax_outputs(network: Any) -> list[str]:
+    return [str(layer.output[0]) for layer in network.layers if layer.WhichOneof("layer") == "softmax"]
+
+
+def _check_cce_input(network: Any, name: str) -> None:
+    # Said here, by name: validation would only report that the loss input "is not generated from a softmax".
+    softmax_outputs = _softmax_outputs(network)
+    if name not in softmax_outputs:
+        raise ModelBuildError(
+            f"the CCE loss input {name!r} is not the output of a `softmax` layer",
+            where="loss",
+            fix=f"pass one of the softmax outputs {softmax_outputs} (--loss-input), or leave it out to pick the default"
+            if softmax_outputs
+            else "end the network with a `softmax` layer (rebuild the head), or use the mse loss",
+        )
+
+
 def _default_loss_input(model: Spec, kind: LossKind) -> str:
     network = neural_network(model)
     description = model.description
     if kind == "cce":
-        softmax_outputs = [layer.output[0] for layer in network.layers if layer.WhichOneof("layer") == "softmax"]
+        softmax_outputs = _softmax_outputs(network)
         if description.predictedProbabilitiesName in softmax_outputs:
             return str(description.predictedProbabilitiesName)
         if softmax_outputs:

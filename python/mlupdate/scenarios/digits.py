@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mlupdate.bundle import write_job
 from mlupdate.data import fit_probe_set, fit_training_set, labelled_files
-from mlupdate.models.spec import load_spec, save_spec
+from mlupdate.models.spec import Spec, load_spec, save_spec
 from mlupdate.models.updatable import Loss, Sgd, make_updatable
 from mlupdate.scenarios.common import fresh_folder, save_images, write_readme
 from mlupdate.scenarios.digit_images import load_sklearn_digits, pick_per_class, to_mnist_frame
@@ -24,7 +24,7 @@ PARAMETERS = {"epochs": 10, "learningRate": 0.02}
 TRAIN_PER_CLASS, PROBE_PER_CLASS = 10, 3
 
 
-def updatable_mnist(real_models: Path) -> object:
+def updatable_mnist(real_models: Path) -> Spec:
     spec = load_spec(real_models / FIXTURE)
     return make_updatable(
         spec,
@@ -59,8 +59,8 @@ def build(folder: Path, real_models: Path | None) -> ScenarioResult:
         folder,
         "digits",
         f"""
-Seed 001: personalise the updatable MNIST digit classifier with 10 images per class, 10 epochs, learning rate
-0.02 set through `MLModelConfiguration.parameters`.
+Seed 001: personalise the updatable MNIST digit classifier with {TRAIN_PER_CLASS} images per class, \
+{PARAMETERS["epochs"]} epochs, learning rate {PARAMETERS["learningRate"]} set through `MLModelConfiguration.parameters`.
 
 - **Real**: the model `MNISTClassifier.mlmodel` (Apple model gallery, third-party fixture) and the handwritten
   digits (UCI optdigits, the 8x8 set scikit-learn ships).
