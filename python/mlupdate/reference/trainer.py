@@ -8,13 +8,14 @@ per epoch in the order `MLShufflingBatchProvider` produces, emitting the events 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from mlupdate.errors import DataError, ModelInvalidError, TrainingError, UnsupportedError
 from mlupdate.models.params import resolve_parameters
@@ -180,9 +181,19 @@ def prepare(
             f"{len(targets)} targets for {count} examples", where="training", fix="give one target per example"
         )
     optimizer = neural_network(leaf.spec).updateParams.optimizer.WhichOneof("OptimizerType")
-    with threadpool_limits(1, user_api="blas"):
+    with _single_threaded_blas():
         frontier = network.frozen_activations(inputs)
     return PreparedJob(network, leaf.scope, frontier, targets, count, resolved, str(optimizer))
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    # Built once: every ThreadpoolController() scans the process's loaded libraries (milliseconds per job).
+    return ThreadpoolController()
+
+
+def _single_threaded_blas() -> Any:
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def batch_rows(order: np.ndarray[Any, Any], index: int, size: int, partial: str) -> np.ndarray[Any, Any]:
@@ -287,7 +298,7 @@ def run_prepared(
     loss = math.nan
     # Overflow is detected after each step and reported as a TrainingError with its epoch and batch.
     # Per-batch matmuls are small: BLAS threads cost more than they give (and far more on a busy machine).
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), threadpool_limits(1, user_api="blas"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _single_threaded_blas():
         for epoch in range(epochs):
             loss = _run_epoch(job, epoch, order.order, params, trained, optimizer, semantics, emit)
             emit(Event("epochEnd", epoch, None, loss))
