@@ -181,8 +181,9 @@ def prepare(
             f"{len(targets)} targets for {count} examples", where="training", fix="give one target per example"
         )
     optimizer = neural_network(leaf.spec).updateParams.optimizer.WhichOneof("OptimizerType")
-    with _single_threaded_blas():
-        frontier = network.frozen_activations(inputs)
+    # The frozen prefix runs once over the whole set: large products that BLAS threads do speed up, unlike the
+    # small per-batch products of the training loop, which run single-threaded below.
+    frontier = network.frozen_activations(inputs)
     return PreparedJob(network, leaf.scope, frontier, targets, count, resolved, str(optimizer))
 
 
