@@ -267,7 +267,8 @@ class DevicectlTarget:
         with tempfile.TemporaryDirectory(prefix="mlharness-pull-", dir=dest) as scratch:
             self._devicectl.copy_from(self._udid, self._bundle_id, outbox_path(job_id), Path(scratch) / job_id)
             pulled = Path(scratch) / job_id
-            # ⚠ Whether devicectl copies a folder to or into the destination is not verified: accept both.
+            # Public scripts that pull a folder read it back at <destination>/<folder name> (copied *into*);
+            # unconfirmed on a Mac here, so a copy *to* the destination is accepted as well.
             if (pulled / job_id / "results.json").exists():
                 pulled = pulled / job_id
             shutil.move(str(pulled), local)
