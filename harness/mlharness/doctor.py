@@ -14,7 +14,7 @@ from typing import Literal
 
 from mlharness.errors import HarnessError
 from mlharness.targets import Host
-from mlharness.targets.base import parse_version
+from mlharness.targets.base import COMPANION_APP_NAME, parse_version
 from mlharness.targets.device import RSD_FROM, DevicePort
 from mlharness.targets.devicectl import Devicectl
 from mlharness.targets.simulator import Simctl
@@ -24,7 +24,6 @@ Status = Literal["ok", "missing", "info"]
 PYMOBILEDEVICE3_RANGE = ((11, 45), (12,))  # the 11.x API the device port was written against
 TUNNELD_ADDRESS = ("127.0.0.1", 49151)
 USBMUXD_SOCKET = Path("/var/run/usbmuxd")
-APP_NAME = "MLHarnessCompanion.app"
 
 
 @dataclass(frozen=True)
@@ -239,13 +238,13 @@ def _one_device(port: DevicePort, udid: str) -> Iterable[Check]:
 
 
 def _app_checks(root: Path) -> list[Check]:
-    builds = sorted(root.glob(f"DerivedData/Build/Products/*/{APP_NAME}"))
+    builds = sorted(root.glob(f"DerivedData/Build/Products/*/{COMPANION_APP_NAME}"))
     if not builds:
         return [
             Check(
                 "companion app",
                 "missing",
-                f"no {APP_NAME} under {root}/DerivedData",
+                f"no {COMPANION_APP_NAME} under {root}/DerivedData",
                 meaning="there is nothing to install; jobs need the app built for the target",
                 fix="on a Mac: make app (Simulator) or make app-device DEVELOPMENT_TEAM=<team id> (device)",
             )

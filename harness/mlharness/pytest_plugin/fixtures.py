@@ -19,13 +19,13 @@ from mlharness.errors import ConfigError
 from mlharness.matrix import CellStatus, DeviceCell
 from mlharness.pytest_plugin.cases import CaseOutcome, ParityCase, run_parity_case
 from mlharness.pytest_plugin.hooks import NO_MATRIX_REASON, STATE, TARGET_FIXTURE, Settings
+from mlharness.targets.base import COMPANION_APP_NAME
 
 if TYPE_CHECKING:
     from mlharness.targets.base import Target, TargetInfo
 
 # Where `make app` / `make app-device` leave the companion app (see the Makefile).
 _PRODUCTS = Path("ios_app/DerivedData/Build/Products")
-_APP_NAME = "MLHarnessCompanion.app"
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def companion_app(rootdir: Path, cell: DeviceCell) -> Path:
         platform, command = "Debug-iphonesimulator", "make app"
     else:
         platform, command = "Debug-iphoneos", "make app-device DEVELOPMENT_TEAM=<team id>"
-    path = rootdir / _PRODUCTS / platform / _APP_NAME
+    path = rootdir / _PRODUCTS / platform / COMPANION_APP_NAME
     if not path.is_dir():
         raise ConfigError(
             f"the companion app is not built for {cell.kind} cells", where=str(path), fix=f"run `{command}` first"

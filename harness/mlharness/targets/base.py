@@ -21,6 +21,8 @@ TargetKind = Literal["simulator", "device", "devicectl", "fake"]
 # The companion app (ios_app/): its bundle identifier is also the os_log subsystem it logs under.
 COMPANION_BUNDLE_ID = "org.mlupdate.companion"
 COMPANION_LOG_SUBSYSTEM = "org.mlupdate.companion"
+# What `make app` / `make app-device` build (the Xcode product); both put it under ios_app/DerivedData.
+COMPANION_APP_NAME = "MLHarnessCompanion.app"
 
 # Where bundles live inside the app's data container (docs/contract.md, "Where things live on the device").
 DOCUMENTS = "Documents"
