@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -100,7 +100,7 @@ class _Run:
     target: Target
     job_id: str
     progress: ProgressCallback
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
     state: State = State.PREPARED
     transitions: list[Transition] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)

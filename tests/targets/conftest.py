@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,7 +123,7 @@ class FakePort:
         self.calls.append(f"syslog {subsystem}")
 
     def syslog(self) -> list[tuple[datetime, str]]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return [(now - timedelta(hours=1), "yesterday's news"), (now, "job tictactoe-0001: task 0 resumed")]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,7 @@ def test_an_app_that_exited_is_not_alive(make_port: MakePort, tmp_path: Path) ->
 
 def test_logs_are_limited_to_the_run(make_port: MakePort, tmp_path: Path) -> None:
     target = DeviceTarget(UDID, make_port(tmp_path))
-    logs = target.collect_logs(datetime.now(timezone.utc) - timedelta(minutes=5))
+    logs = target.collect_logs(datetime.now(UTC) - timedelta(minutes=5))
     assert logs.endswith("task 0 resumed")
     assert "yesterday" not in logs
 

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -483,7 +483,7 @@ class Pmd3Port:
         async with await create_using_usbmux(serial=self._udid) as lockdown, OsTraceService(lockdown) as trace:
             async for entry in trace.syslog():
                 if entry.label is not None and entry.label.subsystem == subsystem:
-                    when = entry.timestamp.astimezone(timezone.utc)
+                    when = entry.timestamp.astimezone(UTC)
                     self._lines.append((when, f"{when.isoformat()} {entry.image_name}[{entry.pid}] {entry.message}"))
 
     async def _house_arrest(self, container: Container) -> Any:

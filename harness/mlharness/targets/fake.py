@@ -14,7 +14,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +240,7 @@ class FakeTarget:
             self._release.wait(_HANG_LIMIT_SECONDS)
 
     def _say(self, text: str) -> None:
-        self._log.append((datetime.now(timezone.utc), text))
+        self._log.append((datetime.now(UTC), text))
 
     def _finish(self, job_id: str) -> None:
         if self.outcome is AppOutcome.RUNS_FOREVER:

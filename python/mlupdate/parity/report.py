@@ -11,7 +11,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ DEVICE_LABEL = "device result"
 
 
 def build_report(verdict: Verdict, provenance: Provenance, *, generated_at: datetime | None = None) -> dict[str, Any]:
-    when = (generated_at or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    when = (generated_at or datetime.now(UTC)).isoformat(timespec="seconds")
     document = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "kind": REPORT_KIND,
