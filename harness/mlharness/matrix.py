@@ -300,7 +300,8 @@ def _find(cell: DeviceCell, candidates: Sequence[Candidate]) -> Candidate | None
 
 
 def _attribute(candidate: Candidate, *names: str) -> str | None:
-    # runtime/devicetype are optional extras of simulator candidates (either spelling); other kinds lack them.
+    # Simulators discovered here carry `runtime` and `devicetype`; candidates from the discovery hook may spell
+    # the latter `device_type`, and other kinds have neither.
     for name in names:
         value = getattr(candidate, name, None)
         if isinstance(value, str):
