@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml
 # Swift first, so pytest's summary line closes the output.
 test: test-swift test-python
 
+# A crashed worker (a segfault, an OOM kill) must fail the run: under --dist loadgroup a restarted worker
+# leaves the session waiting forever.
 test-python: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --max-worker-restart 0
 
 test-swift:
 ifdef SWIFT

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -170,3 +171,13 @@ def _plant(root: Path, entry: str, content: bytes | None) -> None:
             path.write_bytes(content)
     except OSError:
         return
+
+
+def test_a_huge_example_count_is_refused_without_allocating_for_it() -> None:
+    # Found by the fuzz test above: a count of ~10**20 made the reader list that many PNG names (OOM).
+    document = json.loads((JOB_DIR / "job.json").read_text())
+    document["training"]["count"] = 67_569_428_390_390_112_256
+    with _copy(JOB_DIR) as root:
+        (root / "job.json").write_text(json.dumps(document))
+        with pytest.raises(BundleError, match="must hold exactly"):
+            read_job(root)

@@ -14,7 +14,7 @@ from mlharness.cli import main
 from mlharness.errors import TargetUnavailable
 from mlharness.process import ScriptedRunner
 from mlharness.targets import Host
-from mlharness.targets.fake import AppOutcome, FakeTarget
+from mlharness.targets.fake import FAKE_DEVICE, AppOutcome, FakeTarget
 from mlupdate.bundle import ResultsWriter
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
@@ -123,18 +123,8 @@ def test_run_of_a_job_the_device_reports_failed_exits_1(
             "epochs_completed": 0,
             "final_loss": None,
         }
-        device = {
-            "name": "fake target",
-            "model": "fake",
-            "os_name": "none",
-            "os_version": "0",
-            "os_build": "none",
-            "is_simulator": False,
-            "chip": None,
-            "host": "in-process fake",
-        }
         with ResultsWriter(outbox, job_id) as writer:
-            writer.finish("failed", error, device, [task], {"name": "mlupdate-reference", "version": "test"})
+            writer.finish("failed", error, FAKE_DEVICE, [task], {"name": "mlupdate-reference", "version": "test"})
 
     use_target(monkeypatch, FakeTarget(tmp_path / "device", app=failing_app))
 

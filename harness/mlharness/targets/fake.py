@@ -67,7 +67,7 @@ def canned_app(job_dir: Path, outbox: Path, job_id: str) -> None:
         writer.finish(
             status="succeeded",
             error=None,
-            device=_FAKE_DEVICE,
+            device=FAKE_DEVICE,
             tasks=[_untrained_task(index) for index in range(repeat)],
             producer={"name": "mlupdate-reference", "version": f"canned (fake target, no training; {__version__})"},
         )
@@ -82,7 +82,7 @@ def reference_app(job_dir: Path, outbox: Path, job_id: str) -> None:
         raise TargetError(f"the reference wrote {written.name}, not {job_id}", target="fake", step="running")
 
 
-_FAKE_DEVICE: dict[str, Any] = {
+FAKE_DEVICE: dict[str, Any] = {
     "name": "fake target",
     "model": "fake",
     "os_name": "none",

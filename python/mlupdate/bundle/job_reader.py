@@ -195,8 +195,8 @@ def _check_feature_files(
 ) -> None:
     if feature.kind == "image":
         inside = require_folder(files, entry, field=field, where=where)
-        expected = [f"{entry}/{index:06d}.png" for index in range(count)]
-        if inside != expected:
+        # Compare the count first: a corrupt `count` (say 10**20) must not make us list that many names.
+        if len(inside) != count or inside != [f"{entry}/{index:06d}.png" for index in range(count)]:
             raise schema_problem(
                 f"folder {entry!r} must hold exactly 000000.png … {count - 1:06d}.png ({count} files), "
                 f"found {len(inside)}",
