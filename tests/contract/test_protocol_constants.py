@@ -23,7 +23,8 @@ from mlharness.targets.base import (
     outbox_path,
     partial_path,
 )
-from mlupdate.bundle.results_writer import DONE, EVENTS, ResultsWriter
+from mlupdate.bundle.results_writer import ResultsWriter
+from mlupdate.contract import DONE, EVENTS
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "ios_app"

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mlharness.calibrate.decide import Hypothesis
+from mlupdate.contract import ALL_PROGRESS_EVENTS
 from mlupdate.models.build import (
     Activation,
     Adam,
@@ -33,7 +34,7 @@ from mlupdate.models.spec import Spec
 from mlupdate.models.updatable import Loss
 from mlupdate.reference.semantics import KNOBS
 
-EVENTS_ALL = ("trainingBegin", "miniBatchEnd", "epochEnd")
+EVENTS_ALL: tuple[str, ...] = ALL_PROGRESS_EVENTS
 LABELS = ("a", "b", "c")
 
 

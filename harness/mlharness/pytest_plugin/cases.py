@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from mlupdate.contract import ALL_PROGRESS_EVENTS
+
 if TYPE_CHECKING:
     from mlharness.targets.base import Target
     from mlupdate.data.examples import ExampleSet
@@ -65,7 +67,7 @@ class ParityCase:
         training: ExampleSource,
         probe: ExampleSource | None = None,
         parameters: Mapping[str, float | int | bool] | None = None,
-        events: Sequence[str] = ("trainingBegin", "miniBatchEnd", "epochEnd"),
+        events: Sequence[str] = ALL_PROGRESS_EVENTS,
         expect: Expect | None = None,
     ) -> ParityCase:
         """A case from its parts; the job id is the case name, so reports and device folders are readable."""

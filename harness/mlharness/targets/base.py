@@ -16,6 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
+from mlupdate.contract import DOCUMENTS as DOCUMENTS
+from mlupdate.contract import JOB_ARGUMENT, JOB_ENVIRONMENT
+from mlupdate.contract import inbox_path as inbox_path
+from mlupdate.contract import outbox_path as outbox_path
+from mlupdate.contract import partial_path as partial_path
+
 TargetKind = Literal["simulator", "device", "devicectl", "fake"]
 
 # The companion app (ios_app/): its bundle identifier is also the os_log subsystem it logs under.
@@ -24,33 +30,15 @@ COMPANION_LOG_SUBSYSTEM = "org.mlupdate.companion"
 # What `make app` / `make app-device` build (the Xcode product); both put it under ios_app/DerivedData.
 COMPANION_APP_NAME = "MLHarnessCompanion.app"
 
-# Where bundles live inside the app's data container (docs/contract.md, "Where things live on the device").
-DOCUMENTS = "Documents"
-
-
-def inbox_path(job_id: str) -> str:
-    """Container-relative folder the job bundle is pushed to."""
-    return f"{DOCUMENTS}/inbox/{job_id}"
-
-
-def outbox_path(job_id: str) -> str:
-    """Container-relative folder the app renames the finished results bundle to."""
-    return f"{DOCUMENTS}/outbox/{job_id}"
-
-
-def partial_path(job_id: str) -> str:
-    """Container-relative folder the app writes into while the job runs."""
-    return f"{DOCUMENTS}/outbox/.{job_id}.partial"
-
 
 def job_arguments(job_id: str) -> list[str]:
     """The command line the app expects (docs/contract.md)."""
-    return ["--job", job_id]
+    return [JOB_ARGUMENT, job_id]
 
 
 def job_environment(job_id: str) -> dict[str, str]:
     """The environment the app expects (docs/contract.md)."""
-    return {"MLHARNESS_JOB": job_id}
+    return {JOB_ENVIRONMENT: job_id}
 
 
 class Feature(enum.Enum):

@@ -33,8 +33,9 @@ from mlupdate.bundle.golden_models import (
 )
 from mlupdate.bundle.hashing import sha256_bytes
 from mlupdate.bundle.job_writer import write_job
-from mlupdate.bundle.results_writer import DONE, RESULTS_MANIFEST, ResultsWriter, done_text
+from mlupdate.bundle.results_writer import ResultsWriter, done_text
 from mlupdate.bundle.schema import dumps
+from mlupdate.contract import DONE, RESULTS_MANIFEST
 from mlupdate.data.examples import ExampleSet, from_arrays, set_feature
 from mlupdate.models.features import inputs, training_inputs
 from mlupdate.models.spec import Spec

@@ -22,10 +22,10 @@ from mlupdate.bundle.integrity import (
 )
 from mlupdate.bundle.paths import resolve_entry
 from mlupdate.bundle.schema import parse_json, validate
+from mlupdate.contract import JOB_MANIFEST
 from mlupdate.data.examples import NUMPY_DTYPES, SetFeature
 from mlupdate.errors import SchemaError
 
-JOB_MANIFEST = "job.json"
 _PNG_MODES = {"GRAYSCALE": "L", "RGB": "RGB", "BGR": "RGB"}
 
 

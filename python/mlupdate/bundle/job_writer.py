@@ -25,6 +25,7 @@ from mlupdate.bundle.hashing import sha256_file
 from mlupdate.bundle.npy import NpyRowWriter
 from mlupdate.bundle.paths import check_entry
 from mlupdate.bundle.schema import SCHEMA_VERSION, check_job_id, dump, validate
+from mlupdate.contract import JOB_KIND, JOB_MANIFEST, ComputeUnits, EventKind
 from mlupdate.data.examples import NUMPY_DTYPES, ExampleSet, SetFeature, set_feature
 from mlupdate.errors import DataError, SchemaError
 from mlupdate.models.features import Feature, inputs, training_inputs
@@ -32,9 +33,8 @@ from mlupdate.models.params import resolve_parameters
 from mlupdate.models.spec import Spec, load_spec, model_kind, neural_network, updatable_leaf
 from mlupdate.models.validate import ensure_valid
 
-JOB_MANIFEST = "job.json"
-EVENT_NAMES = ("trainingBegin", "epochEnd", "miniBatchEnd")
-COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "all", "cpuAndNeuralEngine")
+EVENT_NAMES = EventKind.requestable()
+COMPUTE_UNITS = tuple(ComputeUnits)
 
 
 def write_job(
@@ -76,13 +76,13 @@ def write_job(
         files[model_entry] = sha256_file(root / model_entry)
         manifest: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "kind": "mlupdate.job",
+            "kind": JOB_KIND,
             "job_id": job_id,
             "created_by": f"mlupdate {__version__}",
             "model": _model_entry(spec, model_entry, files[model_entry]),
             "parameters": {key: resolved[key] for key in overrides},
-            "events": list(events),
-            "compute_units": compute_units,
+            "events": [str(event) for event in events],
+            "compute_units": str(compute_units),
             "repeat": repeat,
             "deadline_seconds": deadline_seconds,
             "training": write_example_set(root, "train", training, files),

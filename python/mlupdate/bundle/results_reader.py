@@ -24,8 +24,8 @@ from mlupdate.bundle.integrity import (
     verify_files,
 )
 from mlupdate.bundle.paths import resolve_entry
-from mlupdate.bundle.results_writer import DONE, EVENTS, RESULTS_MANIFEST
 from mlupdate.bundle.schema import parse_json, validate
+from mlupdate.contract import DONE, EVENTS, RESULTS_MANIFEST
 from mlupdate.errors import HashMismatchError, IncompleteBundleError, SchemaError
 
 

@@ -21,11 +21,9 @@ from mlupdate.bundle import npy
 from mlupdate.bundle.hashing import sha256_bytes, sha256_file
 from mlupdate.bundle.paths import check_entry, walk_files
 from mlupdate.bundle.schema import SCHEMA_VERSION, check_job_id, dumps, validate
+from mlupdate.contract import DONE, EVENTS, RESULTS_KIND, RESULTS_MANIFEST, partial_name
 from mlupdate.errors import BundleError, SchemaError
 
-RESULTS_MANIFEST = "results.json"
-DONE = "DONE"
-EVENTS = "events.jsonl"
 Status = Literal["succeeded", "failed", "cancelled"]
 ProbeType = Literal["multiArray", "dictionary", "string", "int64"]
 
@@ -48,7 +46,7 @@ class ResultsWriter:
         self.parent = Path(parent)
         self.job_id = check_job_id(job_id, where=str(self.parent))
         self.final = self.parent / job_id
-        self.root = self.parent / f".{job_id}.partial"
+        self.root = self.parent / partial_name(job_id)
         self._events: list[dict[str, Any]] = []
         self._parameters: list[dict[str, Any]] = []
         self._outputs: list[dict[str, Any]] = []
@@ -158,7 +156,7 @@ class ResultsWriter:
         files = {entry: sha256_file(self.root / entry) for entry in walk_files(self.root)}
         manifest: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "kind": "mlupdate.results",
+            "kind": RESULTS_KIND,
             "job_id": self.job_id,
             "producer": dict(producer),
             "status": status,

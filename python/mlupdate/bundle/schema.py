@@ -17,12 +17,12 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from mlupdate.contract import JOB_KIND, RESULTS_KIND, SUPPORTED_VERSIONS
+from mlupdate.contract import SCHEMA_VERSION as SCHEMA_VERSION
 from mlupdate.errors import SchemaError
 
-SCHEMA_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
 SchemaName = Literal["job", "results", "event"]
-_KINDS = {"job": "mlupdate.job", "results": "mlupdate.results"}
+_KINDS = {"job": JOB_KIND, "results": RESULTS_KIND}
 
 
 @cache

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
+from mlupdate.contract import ALL_PROGRESS_EVENTS
 from mlupdate.errors import DataError, ModelInvalidError, TrainingError, UnsupportedError
 from mlupdate.models.params import resolve_parameters
 from mlupdate.models.spec import Spec, is_neural_network, neural_network
@@ -28,7 +29,7 @@ from mlupdate.reference.pipeline import leaf_features
 from mlupdate.reference.semantics import Semantics
 from mlupdate.reference.shuffle import EpochOrder, engine_for
 
-EVENT_KINDS = ("trainingBegin", "epochEnd", "miniBatchEnd")
+EVENT_KINDS = ALL_PROGRESS_EVENTS
 _FLOAT32_MAX = float(np.finfo(np.float32).max)  # Core ML reports the loss as a float: beyond this it is inf
 
 

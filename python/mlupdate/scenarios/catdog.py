@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from mlupdate.bundle import write_job
+from mlupdate.contract import ALL_PROGRESS_EVENTS
 from mlupdate.data import fit_probe_set, fit_training_set, image_files, image_folder
 from mlupdate.models.build import Activation, Classifier, Dense, Network, Sgd, Softmax
 from mlupdate.models.spec import load_spec, save_spec
@@ -66,7 +67,7 @@ def build(folder: Path, real_models: Path | None) -> ScenarioResult:  # noqa: AR
         model_path=model,
         training=fit_training_set(image_folder(train_dir), shipped),
         probe=fit_probe_set(image_files(probe_dir), shipped),
-        events=("trainingBegin", "miniBatchEnd", "epochEnd"),
+        events=ALL_PROGRESS_EVENTS,
         job_id="catdog-v1",
     )
     readme = write_readme(

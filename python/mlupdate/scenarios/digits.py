@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlupdate.bundle import write_job
+from mlupdate.contract import ALL_PROGRESS_EVENTS
 from mlupdate.data import fit_probe_set, fit_training_set, labelled_files
 from mlupdate.models.spec import Spec, load_spec, save_spec
 from mlupdate.models.updatable import Loss, Sgd, make_updatable
@@ -52,7 +53,7 @@ def build(folder: Path, real_models: Path | None) -> ScenarioResult:
         training=fit_training_set(labelled_files(train_dir), spec),
         probe=fit_probe_set(labelled_files(probe_dir), spec),
         parameters=PARAMETERS,
-        events=("trainingBegin", "miniBatchEnd", "epochEnd"),
+        events=ALL_PROGRESS_EVENTS,
         job_id="digits-v1",
     )
     readme = write_readme(
