@@ -72,7 +72,10 @@ def write_job(
         files: dict[str, str] = {}
         model_entry = f"model/{model_path.stem}.mlmodel"
         (root / "model").mkdir()
-        shutil.copyfile(model_path, root / model_entry)
+        if model_path.is_dir():  # an .mlpackage: the job carries its spec as a plain .mlmodel
+            (root / model_entry).write_bytes(spec.SerializeToString())
+        else:
+            shutil.copyfile(model_path, root / model_entry)
         files[model_entry] = sha256_file(root / model_entry)
         manifest: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,

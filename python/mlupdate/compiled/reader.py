@@ -18,6 +18,7 @@ from typing import Any
 from mlupdate.compiled.description import read_description
 from mlupdate.compiled.folding import Fold, find_folds
 from mlupdate.compiled.layers import CompiledLayer, FloatArray, map_layer
+from mlupdate.compiled.layout import check_complete
 from mlupdate.compiled.network import read_net, read_shapes
 from mlupdate.compiled.update_params import UpdateParameters, read_update_parameters
 from mlupdate.compiled.weights import read_blob_table
@@ -71,6 +72,7 @@ def read_compiled(path: str | Path, *, spec: Spec | None = None) -> CompiledMode
     if not root.is_dir():
         state = "is a file, not a compiled model folder" if root.exists() else "no such folder"
         raise CompiledModelError(state, where=str(root), fix="pass the .mlmodelc folder")
+    check_complete(root)
     description = read_description(root / "coremldata.bin")
     model_type = _metadata_model_type(root)
     layers: list[CompiledLayer] = []

@@ -1,5 +1,6 @@
 """Updatable Core ML models: build, make updatable, k-NN pipelines, validate with Core ML's rules, inspect.
 
+- `files`: `open_model`, the one entry for any model path (.mlmodel, .mlpackage, .mlmodelc);
 - `spec`, `features`: load/save specs, navigate pipelines, describe features;
 - `build`: a compact sequential description -> an updatable network (`build_network`);
 - `updatable`: `make_updatable` for existing networks and pipelines ending in one;
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+from mlupdate.models.files import ModelFile, open_model
 from mlupdate.models.inspect import ModelReport, inspect_model
 from mlupdate.models.params import UpdateParameter, resolve_parameters, update_parameters
 from mlupdate.models.updatable import Adam, Loss, Sgd, make_updatable
@@ -20,6 +22,7 @@ from mlupdate.models.validate import ValidationIssue, ensure_valid, is_updatable
 __all__ = [
     "Adam",
     "Loss",
+    "ModelFile",
     "ModelReport",
     "Sgd",
     "UpdateParameter",
@@ -28,6 +31,7 @@ __all__ = [
     "inspect_model",
     "is_updatable",
     "make_updatable",
+    "open_model",
     "resolve_parameters",
     "update_parameters",
     "validate",

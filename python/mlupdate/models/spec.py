@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 
 from mlupdate._coreml import Model_pb2
 from mlupdate.errors import ModelLoadError
+from mlupdate.models.package import MANIFEST, package_model_file
 
 Spec = Any  # Model_pb2.Model; protobuf classes carry no static types
 
@@ -26,31 +27,36 @@ KNN_KIND = "kNearestNeighborsClassifier"
 
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:
-    """Read a `.mlmodel` file; every way it can fail is a ModelLoadError naming the file and the fix."""
+    """Read a `.mlmodel` file or the model inside an `.mlpackage`; every failure is a ModelLoadError.
+
+    `mlupdate.models.open_model` also opens compiled `.mlmodelc` folders; this function returns specs only.
+    """
     path = Path(path)
     if path.is_dir():
         if path.suffix == ".mlmodelc":
             raise ModelLoadError(
                 "this is a compiled model folder, not a model spec",
                 where=str(path),
-                fix="pass the .mlmodel it was compiled from, or read it with `mlupdate.compiled`",
+                fix="pass the .mlmodel or .mlpackage it was compiled from (`mlharness inspect` reads .mlmodelc too)",
             )
-        if path.suffix == ".mlpackage":
-            raise ModelLoadError(
-                "ML Program packages cannot be updated on device (Core ML updates neural networks and k-NN only)",
-                where=str(path),
-                fix="convert with convert_to='neuralnetwork' and make that model updatable",
-            )
-        raise ModelLoadError("is a folder, not a .mlmodel file", where=str(path), fix="pass a .mlmodel file")
+        if path.suffix == ".mlpackage" or (path / MANIFEST).exists():
+            model_file = package_model_file(path)
+            return parse_spec(_read(model_file), where=f"{path} ({model_file.relative_to(path)})")
+        raise ModelLoadError(
+            "is a folder, not a model", where=str(path), fix="pass a .mlmodel file or an .mlpackage folder"
+        )
+    return parse_spec(_read(path), where=str(path))
+
+
+def _read(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise ModelLoadError("no such file", where=str(path), fix="check the path") from None
     except OSError as exc:
         raise ModelLoadError(
             f"cannot read the file: {exc.strerror}", where=str(path), fix="check the path and its permissions"
         ) from None
-    return parse_spec(data, where=str(path))
 
 
 def parse_spec(data: bytes, *, where: str = "<bytes>") -> Spec:
