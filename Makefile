@@ -25,9 +25,12 @@ test: test-swift test-python
 test-python: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --max-worker-restart 0
 
+# Then the Core ML runner and companion-macos, type-checked against the Apple API shims (ios_app/TypeCheck: Swift 6,
+# warnings as errors); tests/contract/test_swift_typecheck.py proves that check refuses deliberately wrong calls.
 test-swift:
 ifdef SWIFT
 	cd ios_app && $(SWIFT) test --disable-swift-testing  # the package's tests are XCTest
+	cd ios_app/TypeCheck && $(SWIFT) build
 else
 	@echo "swift not on PATH: skipping the CompanionKit tests (install a Swift 6 toolchain to run them)"
 endif
@@ -60,4 +63,4 @@ sim-e2e: $(STAMP) app
 	  --mlh-report-dir out/sim-e2e --mlh-min-cells 1
 
 clean:
-	rm -rf $(VENV) out ios_app/.build
+	rm -rf $(VENV) out ios_app/.build ios_app/TypeCheck/.build
