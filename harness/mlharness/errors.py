@@ -11,7 +11,14 @@ code and stderr, and runner errors carry the diagnostics gathered before giving 
     ├── TargetError                  a target step failed (install, push, launch, pull): .target, .step
     │   └── AppCrashed               the companion app exited before writing DONE
     ├── JobTimeout                   the job did not finish before its deadline
-    └── RunFailed                    the runner gave up; .state reached and .diagnostics collected
+    ├── RunFailed                    the runner gave up; .state reached and .diagnostics collected
+    ├── CaseError                    one job's XCTest case gave no trustworthy result: .job_id, .case
+    │   ├── CaseNotRun               the case is not in the test results, or was skipped
+    │   ├── RunnerCrashed            the test runner (the companion app) crashed during the case
+    │   ├── CaseFailed               the case reported a harness error (not a parity verdict)
+    │   └── AttachmentMissing        the case passed but its sealed results bundle is not attached
+    └── FarmError                    a device farm refused a request or a farm run gave no result
+        └── FarmTimeout              the farm run outran its deadline (it was stopped)
 """
 
 from __future__ import annotations
@@ -96,3 +103,39 @@ class RunFailed(HarnessError):
 
     def to_dict(self) -> dict[str, Any]:
         return super().to_dict() | {"state": self.state, "diagnostics": self.diagnostics}
+
+
+class CaseError(HarnessError):
+    """One job's XCTest case gave no trustworthy result. `job_id` and `case` name it."""
+
+    def __init__(self, what: str, *, job_id: str, case: str, where: str, fix: str | None = None) -> None:
+        self.job_id = job_id
+        self.case = case
+        super().__init__(f"{case}: {what}", where=where, fix=fix)
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"job_id": self.job_id, "case": self.case}
+
+
+class CaseNotRun(CaseError):
+    """The case is absent from the test results, or XCTest skipped it."""
+
+
+class RunnerCrashed(CaseError):
+    """The test runner (the companion app hosting the tests) crashed while the case ran."""
+
+
+class CaseFailed(CaseError):
+    """The case failed with a harness error reported from the device."""
+
+
+class AttachmentMissing(CaseError):
+    """The case passed but its sealed results bundle is not among the exported attachments."""
+
+
+class FarmError(HarnessError):
+    """A device farm refused a request, or a farm run ended without a usable result."""
+
+
+class FarmTimeout(FarmError):
+    """The farm run did not finish before its deadline; the harness stopped it."""
