@@ -16,11 +16,10 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from mlharness.errors import AppCrashed, HarnessError, JobTimeout, RunFailed, Ta
 from mlharness.targets.base import Feature, Target, TargetInfo, job_arguments, job_environment, tail
 from mlupdate.bundle import ResultsBundle, read_job, read_results
 from mlupdate.errors import MlupdateError
+from mlupdate.output_folder import check_destination, owned_output
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +137,17 @@ def run_job(
     app: Path | None = None,
     deadlines: Deadlines = Deadlines(),
     progress: ProgressCallback | None = None,
+    force: bool = False,
 ) -> RunResult:
-    """Run the job bundle at `job_dir` on `target` and return the verified results under `out_dir`.
+    """Run the job bundle at `job_dir` on `target` and return the verified results at `out_dir/<job_id>`.
 
     `app` is the companion `.app` to install first (None: it is already installed). Raises `RunFailed`.
+    The results are pulled aside and swapped in only once verified, so a failed rerun keeps the earlier results;
+    an existing `out_dir/<job_id>` is replaced only if an earlier run wrote it (or with `force`), which is
+    checked before anything runs (OutputFolderError).
     """
     job = read_job(job_dir)
+    check_destination(out_dir / job.job_id, command="run", force=force, inputs=[job.path])
     run = _Run(target, job.job_id, progress or (lambda _: None))
     job_deadline = deadlines.job
     if job_deadline is None:
@@ -152,8 +157,8 @@ def run_job(
         with target.session():
             run.info = info = target.info()
             try:
-                results_path = _drive(run, job_dir, out_dir, app, deadlines, job_deadline)
-                results = read_results(results_path, run.job_id)
+                results = _drive(run, job_dir, out_dir, app, deadlines, job_deadline, force)
+                results_path = results.path
                 since = time.monotonic()
                 run.note_events(_read_text(results_path / "events.jsonl"))
                 run.reached(State.VERIFIED, since)
@@ -175,8 +180,8 @@ def run_job(
 
 
 def _drive(
-    run: _Run, job_dir: Path, out_dir: Path, app: Path | None, deadlines: Deadlines, job_deadline: float
-) -> Path:
+    run: _Run, job_dir: Path, out_dir: Path, app: Path | None, deadlines: Deadlines, job_deadline: float, force: bool
+) -> ResultsBundle:
     target, job_id = run.target, run.job_id
     run.progress(Progress(State.PREPARED, f"job {job_id} on {run.name}"))
     since = time.monotonic()
@@ -202,13 +207,12 @@ def _drive(
     run.reached(State.FINISHED, since)
 
     since = time.monotonic()
-    dest = out_dir / job_id
-    if dest.exists():
-        shutil.rmtree(dest)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results_path = _with_deadline(lambda: target.pull_results(job_id, out_dir), deadlines.pull, "pull the results")
-    run.reached(State.PULLED, since)
-    return results_path
+    with owned_output(out_dir / job_id, command="run", force=force, inputs=[job_dir]) as output:
+        pulled = _with_deadline(lambda: target.pull_results(job_id, output.staging), deadlines.pull, "pull the results")
+        run.reached(State.PULLED, since)
+        results = read_results(pulled, job_id)
+        output.publish(pulled)
+    return replace(results, path=output.final)
 
 
 def _install(target: Target, app: Path, seconds: float) -> None:

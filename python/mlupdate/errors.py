@@ -9,6 +9,7 @@ and exit 2 without a traceback::
     │   ├── ModelBuildError          a model description or make-updatable request that cannot be built
     │   ├── ParameterError           unknown update parameter, or a value outside the model's range/set
     │   ├── DataError                training/probe data: unreadable image, bad label, NaN/Inf, empty set ...
+    │   ├── OutputFolderError        an output folder a command may not replace (not its own, inside an input)
     │   └── BundleError              job or results bundle that cannot be trusted
     │       ├── SchemaError          job.json/results.json does not match the contract schema
     │       ├── UnsafePathError      absolute path, `..`, or a link inside a bundle
@@ -65,6 +66,10 @@ class ParameterError(InputError):
 
 class DataError(InputError):
     """Training or probe data that cannot be fed to the model as Core ML would."""
+
+
+class OutputFolderError(InputError):
+    """An output folder the command may not write: another's folder, a link, a file, inside an input."""
 
 
 class BundleError(InputError):

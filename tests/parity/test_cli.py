@@ -13,6 +13,7 @@ import pytest
 from mlharness.cli import main
 from mlupdate.bundle import ResultsWriter
 from mlupdate.models.spec import layers_by_name, load_spec
+from mlupdate.output_folder import MARKER
 
 JOB = Path(__file__).resolve().parents[1] / "data" / "contract" / "jobs" / "golden-classifier-image"
 JOB_ID = "golden-classifier-image"
@@ -84,7 +85,7 @@ def test_parity_of_a_reference_dry_run_exits_0_and_labels_it(reference: Path, tm
     assert code == 0, printed
     assert "### Parity PASS: golden-classifier-image (step level, 4 steps)" in printed
     assert "reference dry run - not a device result" in printed
-    assert {p.name for p in out.iterdir()} == {"report.json", "report.html", "junit.xml", "summary.md"}
+    assert {p.name for p in out.iterdir()} == {"report.json", "report.html", "junit.xml", "summary.md", MARKER}
 
 
 def test_parity_of_a_mismatching_device_exits_1_naming_the_weight(reference: Path, tmp_path: Path, capsys: Any) -> None:
@@ -99,7 +100,8 @@ def test_parity_of_a_mismatching_device_exits_1_naming_the_weight(reference: Pat
 
 def test_parity_with_results_of_another_job_exits_2(reference: Path, tmp_path: Path, capsys: Any) -> None:
     other_job = Path(__file__).resolve().parents[1] / "data" / "contract" / "jobs" / "golden-regressor"
-    code = main(["parity", str(reference), "--job", str(other_job), "--reference", str(reference), "-o", str(tmp_path)])
+    out = tmp_path / "report"
+    code = main(["parity", str(reference), "--job", str(other_job), "--reference", str(reference), "-o", str(out)])
     assert code == 2
     assert "expected 'golden-regressor'" in capsys.readouterr().err
 

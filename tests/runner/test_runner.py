@@ -12,7 +12,7 @@ import pytest
 from mlharness.errors import AppCrashed, JobTimeout, RunFailed, TargetError
 from mlharness.runner import Deadlines, Progress, RunResult, State, run_job
 from mlharness.targets.fake import AppOutcome, FakeTarget, Fault, reference_app
-from mlupdate.errors import BundleError, HashMismatchError
+from mlupdate.errors import BundleError, HashMismatchError, OutputFolderError
 
 FAST = Deadlines(install=5, push=5, launch=5, poll=5, pull=5, job=10, poll_interval=0.01)
 SHORT = Deadlines(install=0.2, push=0.2, launch=0.2, poll=0.2, pull=0.2, job=10, poll_interval=0.01)
@@ -210,14 +210,47 @@ def test_a_broken_job_is_refused_before_the_target_is_touched(job_dir: Path, tmp
     assert target.calls == []
 
 
-def test_an_old_results_folder_is_replaced_not_merged(job_dir: Path, tmp_path: Path) -> None:
-    stale = tmp_path / "out" / "tictactoe-0001"
-    stale.mkdir(parents=True)
-    (stale / "stale.txt").write_text("from an earlier run", encoding="utf-8")
+def test_an_earlier_runs_results_are_replaced_not_merged(job_dir: Path, tmp_path: Path) -> None:
+    first = run(FakeTarget(tmp_path / "device"), job_dir, tmp_path)
+    (first.results_path / "stale.txt").write_text("from an earlier run", encoding="utf-8")
 
     result = run(FakeTarget(tmp_path / "device"), job_dir, tmp_path)
 
+    assert result.results_path == first.results_path
     assert not (result.results_path / "stale.txt").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["tictactoe-0001"]  # no staging left behind
+
+
+def test_a_folder_the_runner_did_not_write_is_refused_before_anything_runs(job_dir: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "out" / "tictactoe-0001"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("the user's", encoding="utf-8")
+    target = FakeTarget(tmp_path / "device")
+
+    with pytest.raises(OutputFolderError, match="did not write") as refused:
+        run(target, job_dir, tmp_path)
+
+    assert "--force" in (refused.value.fix or "")
+    assert target.calls == []
+    assert (mine / "notes.txt").read_text(encoding="utf-8") == "the user's"
+
+
+def test_results_pulled_into_the_folder_holding_the_job_are_refused(job_dir: Path, tmp_path: Path) -> None:
+    before = tree_digest(job_dir)
+    with pytest.raises(OutputFolderError, match="input"):
+        run_job(FakeTarget(tmp_path / "device"), job_dir, job_dir.parent, deadlines=FAST, force=True)
+    assert tree_digest(job_dir) == before
+
+
+def test_a_failed_rerun_keeps_the_verified_results_of_the_earlier_run(job_dir: Path, tmp_path: Path) -> None:
+    first = run(FakeTarget(tmp_path / "device"), job_dir, tmp_path)
+    before = tree_digest(first.results_path)
+
+    with pytest.raises(RunFailed):
+        run(FakeTarget(tmp_path / "device", outcome=AppOutcome.TAMPERED), job_dir, tmp_path)
+
+    assert tree_digest(first.results_path) == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["tictactoe-0001"]
 
 
 def test_the_reference_app_trains_the_pushed_job_for_a_dry_run(job_dir: Path, tmp_path: Path) -> None:

@@ -129,7 +129,9 @@ def test_scenario_cli_output_that_is_a_file_exits_2_naming_the_path(
 def test_demo_refuses_to_replace_a_folder_it_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "thesis.tex").write_text("keep me")
     assert main(["demo", "-o", str(tmp_path)]) == 2
-    assert "refusing to replace a folder the demo did not write (it holds thesis.tex)" in capsys.readouterr().err
+    assert (
+        "refusing to replace a folder `mlharness demo` did not write (it holds thesis.tex)" in capsys.readouterr().err
+    )
     assert (tmp_path / "thesis.tex").read_text() == "keep me"
 
 
@@ -137,7 +139,7 @@ def test_demo_output_that_is_a_file_exits_2(tmp_path: Path, capsys: pytest.Captu
     occupied = tmp_path / "demo"
     occupied.write_text("")
     assert main(["demo", "-o", str(occupied)]) == 2
-    assert "the demo output is a file, not a folder" in capsys.readouterr().err
+    assert "a file stands where a folder is needed" in capsys.readouterr().err
 
 
 def test_demo_runs_reference_parity_and_report_and_labels_the_dry_run(

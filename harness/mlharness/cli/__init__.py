@@ -23,6 +23,15 @@ Handler = Callable[[argparse.Namespace], int]
 EXIT_OK, EXIT_NO, EXIT_ERROR = 0, 1, 2
 
 
+def add_force_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--force`: replace an output folder this command did not write (never an input, a link or the home folder)."""
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"replace {what} even if this command did not write it (its files are deleted)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlharness",

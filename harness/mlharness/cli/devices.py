@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from mlharness.cli import EXIT_ERROR, EXIT_NO, EXIT_OK
+from mlharness.cli import EXIT_ERROR, EXIT_NO, EXIT_OK, add_force_option
 from mlharness.doctor import Check, Checkup, run_checks, verdict
 from mlharness.errors import RunFailed
 from mlharness.runner import Deadlines, Progress, RunResult, run_job
@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--app", type=Path, help="the companion .app to install first (default: already installed)")
     run.add_argument("-o", "--out", type=Path, required=True, help="folder the results bundle is pulled into")
     run.add_argument("--deadline", type=_seconds, help="seconds to wait for DONE (default: from the job)")
+    add_force_option(run, "OUT/<job_id>")
     _developer_dir(run)
     run.set_defaults(handler=_run)
 
@@ -110,7 +111,9 @@ def _run(args: argparse.Namespace) -> int:
                 console.print(_event_line(progress.event), highlight=False)
 
         try:
-            result = run_job(target, args.job, args.out, app=args.app, deadlines=deadlines, progress=show)
+            result = run_job(
+                target, args.job, args.out, app=args.app, deadlines=deadlines, progress=show, force=args.force
+            )
         except RunFailed as failure:
             status.stop()
             return _report_failure(console, failure, args.out)

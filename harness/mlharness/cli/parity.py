@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlharness.cli import EXIT_NO, EXIT_OK
+from mlharness.cli import EXIT_NO, EXIT_OK, add_force_option
 from mlupdate.bundle import read_job
-from mlupdate.parity.crossdevice import NOT_EVALUATED, html_table, load_row, markdown_table
+from mlupdate.output_folder import owned_output, write_atomic
+from mlupdate.parity.crossdevice import NOT_EVALUATED, Row, html_table, load_row, markdown_table
 from mlupdate.parity.markdown import render_markdown
 from mlupdate.parity.run import run_parity
 
@@ -36,6 +37,7 @@ def register(subparsers: Any) -> None:
     )
     parity.add_argument("--xcode", help="Xcode version that built the app, recorded in the report's provenance")
     parity.add_argument("--json", action="store_true", help="print report.json instead of the summary")
+    add_force_option(parity, "the report folder")
     parity.set_defaults(handler=run_parity_command)
 
     report = subparsers.add_parser(
@@ -44,6 +46,7 @@ def register(subparsers: Any) -> None:
     report.add_argument("folders", type=Path, nargs="+", help="report folders (report.json) or results bundles")
     report.add_argument("-o", "--output", type=Path, help="also write cross-device.md/.html/.json here")
     report.add_argument("--json", action="store_true", help="print the rows as JSON")
+    add_force_option(report, "the -o folder")
     report.set_defaults(handler=run_report_command)
 
 
@@ -67,6 +70,7 @@ def run_parity_command(args: argparse.Namespace) -> int:
         reference=args.reference,
         xcode=args.xcode,
         semantics_profile=args.semantics,
+        force=args.force,
     )
     if args.json:
         print(json.dumps(result.document, indent=2))
@@ -77,14 +81,18 @@ def run_parity_command(args: argparse.Namespace) -> int:
     return EXIT_OK if result.verdict.passed else EXIT_NO
 
 
+def _write_tables(folder: Path, rows: list[Row]) -> None:
+    write_atomic(folder / "cross-device.md", markdown_table(rows).encode("utf-8"))
+    write_atomic(folder / "cross-device.html", html_table(rows).encode("utf-8"))
+    document = {"kind": "mlupdate.cross-device", "schema_version": 1, "rows": [row.to_dict() for row in rows]}
+    write_atomic(folder / "cross-device.json", (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+
+
 def run_report_command(args: argparse.Namespace) -> int:
     rows = [load_row(folder) for folder in args.folders]
     if args.output is not None:
-        args.output.mkdir(parents=True, exist_ok=True)
-        (args.output / "cross-device.md").write_text(markdown_table(rows), encoding="utf-8")
-        (args.output / "cross-device.html").write_text(html_table(rows), encoding="utf-8")
-        document = {"kind": "mlupdate.cross-device", "schema_version": 1, "rows": [row.to_dict() for row in rows]}
-        (args.output / "cross-device.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        with owned_output(args.output, command="report", force=args.force, inputs=args.folders) as output:
+            _write_tables(output.staging, rows)
     if args.json:
         print(json.dumps([row.to_dict() for row in rows], indent=2))
     else:

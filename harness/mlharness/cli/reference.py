@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mlharness.cli import EXIT_NO, EXIT_OK
+from mlharness.cli import EXIT_NO, EXIT_OK, add_force_option
 
 
 def register(subparsers: Any) -> None:
@@ -21,6 +21,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("job", type=Path, metavar="JOB_BUNDLE", help="job bundle folder")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="RESULTS", help="parent folder of results")
     parser.add_argument("--semantics", type=Path, metavar="PROFILE.json", help="semantics profile (default: built-in)")
+    add_force_option(parser, "RESULTS/<job_id>")
     parser.set_defaults(handler=run_reference_command)
 
 
@@ -58,7 +59,7 @@ def run_reference_command(args: argparse.Namespace) -> int:
             if event.event == "epochEnd":
                 progress.update(bar, advance=1, loss=f"{event.loss:.6g}", description=f"task {task} epochs")
 
-        path = run_reference(args.job, args.output, semantics=semantics, on_event=on_event)
+        path = run_reference(args.job, args.output, semantics=semantics, on_event=on_event, force=args.force)
     results = read_results(path, read_job(args.job).job_id)
     if results.status != "succeeded":
         message = (results.error or {}).get("message", "")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-from mlharness.cli import EXIT_NO, EXIT_OK
+from mlharness.cli import EXIT_NO, EXIT_OK, add_force_option
 from mlupdate.bundle import read_job
 from mlupdate.errors import InputError
+from mlupdate.output_folder import owned_output
 from mlupdate.parity.run import run_parity
 from mlupdate.reference.run import run_reference
 from mlupdate.scenarios import SCENARIOS, ScenarioResult, build_scenario
@@ -32,11 +32,15 @@ def register(subparsers: Any) -> None:
     )
     scenario.add_argument("-o", "--output", type=Path, required=True, help="folder to build into (DIR/<name>/)")
     scenario.add_argument("--real-models", type=Path, help="folder of the real fixture models (default: ../shared/...)")
+    add_force_option(scenario, "DIR/<name>")
     scenario.set_defaults(handler=run_scenario_command)
 
     demo = subparsers.add_parser("demo", help="build the scenarios, run one through reference, parity and report")
-    demo.add_argument("-o", "--output", type=Path, default=Path("out/demo"), help="output folder (replaced)")
+    demo.add_argument(
+        "-o", "--output", type=Path, default=Path("out/demo"), help="output folder (an earlier demo's is replaced)"
+    )
     demo.add_argument("--real-models", type=Path, help="folder of the real fixture models (default: ../shared/...)")
+    add_force_option(demo, "the output folder")
     demo.set_defaults(handler=run_demo_command)
 
 
@@ -54,55 +58,56 @@ def describe(result: ScenarioResult) -> list[str]:
 
 
 def run_scenario_command(args: argparse.Namespace) -> int:
-    result = build_scenario(args.name, args.output, real_models=args.real_models)
+    result = build_scenario(args.name, args.output, real_models=args.real_models, force=args.force)
     print("\n".join(describe(result)))
     return EXIT_OK
 
 
-def _clear_previous_demo(out: Path) -> None:
-    """Remove an earlier demo's output; refuse anything else, since `-o ~` must never wipe a home folder."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise InputError("the demo output is a file, not a folder", where=str(out), fix="pass a folder path with -o")
-    strangers = sorted(entry.name for entry in out.iterdir() if entry.name not in DEMO_PARTS)
-    if strangers:
-        raise InputError(
-            f"refusing to replace a folder the demo did not write (it holds {', '.join(strangers[:5])})",
-            where=str(out),
-            fix="pass a new or empty folder with -o, or an earlier demo's output folder",
-        )
-    shutil.rmtree(out)
+def _earlier_demo(folder: Path) -> bool:
+    """Demos before the output marker existed: a folder holding nothing but the demo's own parts."""
+    return all(entry.name in DEMO_PARTS for entry in folder.iterdir())
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
     out: Path = args.output
-    _clear_previous_demo(out)
     models = args.real_models or default_real_models()
+    inputs = [models] if models is not None else []
+    with owned_output(out, command="demo", force=args.force, inputs=inputs, also_owned=_earlier_demo) as output:
+        verdict_passed = _demo(output.staging, out, models)
+    print(f"\nEverything is in {out}")
+    return EXIT_OK if verdict_passed else EXIT_NO
+
+
+def _demo(work: Path, out: Path, models: Path | None) -> bool:
+    """The demo written into `work`; printed paths say where it will be (`out`) once it is complete."""
+
+    def shown(path: Path) -> Path:
+        return out / path.relative_to(work)
+
     built: dict[str, ScenarioResult] = {}
     print(f"Building the seed scenarios into {out / 'scenarios'}")
     for name in SCENARIOS:
         try:
-            built[name] = build_scenario(name, out / "scenarios", real_models=models)
+            built[name] = build_scenario(name, work / "scenarios", real_models=models)
         except InputError as exc:
             if not REGISTRY[name].needs_real_models:
                 raise
             print(f"{name}: skipped: {exc.what}\n  fix: {exc.fix}")
             continue
-        print("\n".join(describe(built[name])))
+        print("\n".join(describe(built[name])).replace(str(work), str(out)))
 
     scenario, job_id = DEMO_JOB
     job_path = next(p for p in built[scenario].jobs if p.name == job_id)
     print(f"\nTraining {job_id} with the reference trainer (no device here: this stands in for the device's result)")
-    dry_run = run_reference(job_path, out / "dry-run")
-    print(f"  results bundle  {dry_run}")
+    dry_run = run_reference(job_path, work / "dry-run")
+    print(f"  results bundle  {shown(dry_run)}")
     print("Checking parity against an independent reference run and writing the reports")
-    parity = run_parity(dry_run, job_path, out / "report", ensemble=3)
+    parity = run_parity(dry_run, job_path, work / "report", ensemble=3)
     verdict = parity.verdict
     print(f"  verdict         {'PASS' if verdict.passed else 'FAIL'} ({len(verdict.checks)} checks)")
     print("  note            reference dry run: not a device result")
-    print(f"  report.html     {parity.reports.html}")
-    print(f"  report.json     {parity.reports.json}")
-    print(f"  JUnit           {parity.reports.junit}")
-    print(f"  summary         {parity.reports.markdown}")
-    return EXIT_OK if verdict.passed else EXIT_NO
+    print(f"  report.html     {shown(parity.reports.html)}")
+    print(f"  report.json     {shown(parity.reports.json)}")
+    print(f"  JUnit           {shown(parity.reports.junit)}")
+    print(f"  summary         {shown(parity.reports.markdown)}")
+    return verdict.passed

@@ -75,9 +75,9 @@ def canned_app(job_dir: Path, outbox: Path, job_id: str) -> None:
 
 def reference_app(job_dir: Path, outbox: Path, job_id: str) -> None:
     """Train with the numpy reference trainer in place of Core ML: a dry run whose results say `mlupdate-reference`."""
-    from mlupdate.reference.run import run_reference  # heavy, and only this app needs it
+    from mlupdate.reference.run import write_reference_results  # heavy, and only this app needs it
 
-    written = run_reference(job_dir, outbox)
+    written = write_reference_results(job_dir, outbox)
     if written.name != job_id:
         raise TargetError(f"the reference wrote {written.name}, not {job_id}", target="fake", step="running")
 

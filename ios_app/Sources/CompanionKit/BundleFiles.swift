@@ -3,8 +3,14 @@ import Foundation
 /// The `files` rule shared by job and results bundles: every file except the manifest (and `DONE`) is listed
 /// with its sha256, nothing else is present, nothing is a link, and every hash matches.
 enum BundleFiles {
-    /// Checks the bundle at `root` against `listed`; `unlisted` names the files the rule exempts.
+    /// The marker a host command leaves at the top of an output folder it owns (`mlupdate.output_folder`); readers
+    /// ignore it, so a results bundle pulled into such a folder stays valid.
+    static let hostOutputMarker = ".mlharness-output.json"
+
+    /// Checks the bundle at `root` against `listed`; `exempt` names the files the rule exempts (with the host's
+    /// output marker).
     static func verify(root: URL, listed: [String: String], exempt: Set<String>) throws(CompanionError) {
+        let exempt = exempt.union([hostOutputMarker])
         for (path, hash) in listed.sorted(by: { $0.key < $1.key }) {
             try BundlePath.validate(path, field: "files")
             guard isSHA256Hex(hash) else {

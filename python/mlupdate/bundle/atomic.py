@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,7 +41,9 @@ def staging_folder(final: Path) -> Iterator[Path]:
             "the destination already exists", where=str(final), fix="remove it first, or choose another job id"
         )
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    # Not mkdtemp: its 0700 would be the published bundle's mode. An unpredictable name, the user's umask.
+    staging = final.parent / f".{final.name}.{secrets.token_hex(8)}.partial"
+    staging.mkdir()
     try:
         yield staging
     except BaseException:

@@ -8,14 +8,16 @@ from pathlib import Path
 from mlupdate.bundle.hashing import sha256_file
 from mlupdate.bundle.paths import check_entry, resolve_entry, walk_files
 from mlupdate.errors import HashMismatchError, IncompleteBundleError, SchemaError, UnsafePathError
+from mlupdate.output_folder import MARKER as OUTPUT_MARKER
 
 
 def verify_files(root: Path, files: Mapping[str, str], *, exempt: Iterable[str], where: str) -> None:
-    """Every listed file present, safe and matching its hash; no unlisted file (except `exempt`)."""
+    """Every listed file present, safe and matching its hash; no unlisted file (except `exempt`, and the marker a
+    host command leaves in the output folder it owns: `mlupdate.output_folder.MARKER`)."""
     for entry in files:
         check_entry(entry, where=f"{where}: files")
     try:
-        on_disk = set(walk_files(root)) - set(exempt)
+        on_disk = set(walk_files(root)) - {*exempt, OUTPUT_MARKER}
     except OSError as exc:
         raise IncompleteBundleError(f"cannot list the bundle: {exc.strerror}", where=str(root)) from None
     unlisted = sorted(on_disk - set(files))

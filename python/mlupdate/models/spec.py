@@ -7,7 +7,7 @@ the network" and "which sub-model of a pipeline is the updatable one" live in on
 from __future__ import annotations
 
 import os
-import tempfile
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 from mlupdate._coreml import Model_pb2
 from mlupdate.errors import ModelLoadError
 from mlupdate.models.package import MANIFEST, package_model_file
+from mlupdate.output_folder import write_atomic
 
 Spec = Any  # Model_pb2.Model; protobuf classes carry no static types
 
@@ -48,15 +49,38 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     return parse_spec(_read(path), where=str(path))
 
 
+# protobuf cannot parse a message above 2 GiB; a bigger "model" is not one.
+MAX_MODEL_BYTES = 2**31 - 1
+
+
 def _read(path: Path) -> bytes:
+    """The bytes of a regular file; a FIFO or device is refused at once (opening one to read could block)."""
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ModelLoadError("no such file", where=str(path), fix="check the path") from None
     except OSError as exc:
         raise ModelLoadError(
             f"cannot read the file: {exc.strerror}", where=str(path), fix="check the path and its permissions"
         ) from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelLoadError(
+                "is not a regular file (a pipe, socket or device)", where=str(path), fix="pass a .mlmodel file"
+            )
+        if info.st_size > MAX_MODEL_BYTES:
+            raise ModelLoadError(
+                f"is {info.st_size} bytes, more than a Core ML model can be (2 GiB)",
+                where=str(path),
+                fix="pass a .mlmodel file",
+            )
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise ModelLoadError(
+                f"cannot read the file: {exc.strerror}", where=str(path), fix="check the file"
+            ) from None
 
 
 def parse_spec(data: bytes, *, where: str = "<bytes>") -> Spec:
@@ -84,15 +108,7 @@ def save_spec(spec: Spec, path: str | os.PathLike[str]) -> Path:
     """Write atomically (temporary file + rename), so an interrupted save never leaves a half model."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(spec.SerializeToString())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, spec.SerializeToString())
 
 
 def model_kind(spec: Spec) -> str:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 
 from mlupdate import __version__
 from mlupdate.errors import InputError
+from mlupdate.output_folder import write_atomic
 from mlupdate.parity.html_report import render_html
 from mlupdate.parity.junit import render_junit
 from mlupdate.parity.markdown import render_markdown
@@ -116,11 +115,4 @@ def write_reports(document: dict[str, Any], out_dir: str | Path) -> ReportPaths:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"))

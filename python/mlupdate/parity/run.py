@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlupdate.bundle import JobBundle, ResultsBundle, read_job, read_results
+from mlupdate.output_folder import owned_output
 from mlupdate.parity.ensemble import reference_ensemble
 from mlupdate.parity.evaluate import MemberLike, count_steps, evaluate, require_succeeded
 from mlupdate.parity.job_info import JobInfo, job_info
@@ -52,12 +53,49 @@ def run_parity(
     repo: Path | None = None,
     tolerances: Tolerances | None = None,
     semantics_profile: Path | None = None,
+    force: bool = False,
 ) -> ParityRun:
     """`reference` names an existing reference results bundle; otherwise `reference_runner` (default: the
     reference trainer) produces one under `out_dir/reference/`. `tolerances` replaces the case's entry of
     `parity.tolerances` (for experiments; reviewed runs use the table). `semantics_profile` is a calibration
-    profile (JSON of knob values) the reference and its ensemble run with; reports name it."""
-    out = Path(out_dir)
+    profile (JSON of knob values) the reference and its ensemble run with; reports name it.
+
+    `out_dir` is written aside and swapped in once every report is written; an existing one is replaced only if
+    an earlier `parity` run wrote it (or with `force`)."""
+    inputs = [Path(p) for p in (results, job, reference, semantics_profile) if p is not None]
+    with owned_output(out_dir, command="parity", force=force, inputs=inputs) as output:
+        run = _run_parity(
+            Path(results),
+            Path(job),
+            output.staging,
+            ensemble=ensemble,
+            reference=reference,
+            reference_runner=reference_runner,
+            ensemble_runner=ensemble_runner,
+            xcode=xcode,
+            repo=repo,
+            tolerances=tolerances,
+            semantics_profile=semantics_profile,
+        )
+    reports = ReportPaths(*(output.final_path(path) for path in astuple(run.reports)))
+    produced_here = reference is None
+    return replace(run, reports=reports, reference=output.final_path(run.reference) if produced_here else run.reference)
+
+
+def _run_parity(
+    results: Path,
+    job: Path,
+    out: Path,
+    *,
+    ensemble: int,
+    reference: str | Path | None,
+    reference_runner: ReferenceRunner | None,
+    ensemble_runner: EnsembleRunner | None,
+    xcode: str | None,
+    repo: Path | None,
+    tolerances: Tolerances | None,
+    semantics_profile: Path | None,
+) -> ParityRun:
     job_bundle = read_job(job)
     info = job_info(job_bundle.job_id, job_bundle.manifest, job_bundle.model_path)
     device = read_results(results, job_bundle.job_id)

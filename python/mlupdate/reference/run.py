@@ -19,6 +19,7 @@ from mlupdate.bundle import JobBundle, ResultsWriter, read_job
 from mlupdate.bundle.job_reader import ExampleSetView
 from mlupdate.errors import TrainingError, UnsupportedError
 from mlupdate.models.spec import KNN_KIND, Spec, load_spec, model_kind, save_spec, walk_models
+from mlupdate.output_folder import owned_output
 from mlupdate.reference import knn
 from mlupdate.reference.predict import ProbeOutput, predict, updated_spec
 from mlupdate.reference.semantics import Semantics
@@ -79,8 +80,28 @@ def run_reference(
     *,
     semantics: Semantics | None = None,
     on_event: ProgressCallback | None = None,
+    force: bool = False,
 ) -> Path:
-    """Train the job's model as `MLUpdateTask` would and write the results bundle `out_dir/<job_id>/`."""
+    """Train the job's model as `MLUpdateTask` would and write the results bundle `out_dir/<job_id>/`.
+
+    The bundle is written aside and swapped in once complete; an existing `out_dir/<job_id>` is replaced only if
+    an earlier `reference` run wrote it (or with `force`)."""
+    job = read_job(job_path)
+    final = Path(out_dir) / job.job_id
+    with owned_output(final, command="reference", force=force, inputs=[job.path]) as output:
+        output.publish(write_reference_results(job.path, output.staging, semantics=semantics, on_event=on_event))
+    return final
+
+
+def write_reference_results(
+    job_path: str | Path,
+    out_dir: str | Path,
+    *,
+    semantics: Semantics | None = None,
+    on_event: ProgressCallback | None = None,
+) -> Path:
+    """What `run_reference` writes, as a device's app would: straight into `out_dir/<job_id>/`, which must not
+    exist (no output marker; a fake device's outbox uses this)."""
     semantics = semantics or Semantics()
     job = read_job(job_path)
     if job.manifest["model"]["format"] != "mlmodel":

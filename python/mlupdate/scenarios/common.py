@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,10 +9,11 @@ from PIL import Image
 
 
 def fresh_folder(folder: Path) -> Path:
-    """An empty `folder`; a previous build of the same scenario is replaced, never merged."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    """`folder`, created empty if missing. Builders write into the staging folder `build_scenario` gives them,
+    which is new and empty: an earlier build is replaced by the swap, never merged or deleted here."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(folder.iterdir()):
+        raise FileExistsError(f"{folder} is not empty; scenarios are built into a fresh folder")
     return folder
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlupdate.errors import InputError
+from mlupdate.output_folder import OwnedOutput, owned_output
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,11 @@ REGISTRY: dict[str, Scenario] = {
 SCENARIOS: tuple[str, ...] = tuple(REGISTRY)
 
 
-def build_scenario(name: str, out_dir: str | os.PathLike[str], *, real_models: Path | None = None) -> ScenarioResult:
-    """Build scenario `name` into `out_dir/<name>/`."""
+def build_scenario(
+    name: str, out_dir: str | os.PathLike[str], *, real_models: Path | None = None, force: bool = False
+) -> ScenarioResult:
+    """Build scenario `name` into `out_dir/<name>/`: written aside, swapped in when complete. An existing
+    `out_dir/<name>` is replaced only if an earlier `scenario` build wrote it (or with `force`)."""
     if name not in REGISTRY:
         raise InputError(f"unknown scenario {name!r}", where="scenario", fix=f"choose one of {', '.join(SCENARIOS)}")
     scenario = REGISTRY[name]
@@ -71,4 +76,18 @@ def build_scenario(name: str, out_dir: str | os.PathLike[str], *, real_models: P
             where=str(models) if models else "$MLUPDATE_REAL_MODELS",
             fix="check out ../shared beside the repository or set MLUPDATE_REAL_MODELS=<.../real-models>",
         )
-    return scenario.builder()(Path(out_dir) / name, models)
+    inputs = [models] if models is not None else []
+    with owned_output(Path(out_dir) / name, command="scenario", force=force, inputs=inputs) as output:
+        built = scenario.builder()(output.staging, models)
+    return _moved(built, output)
+
+
+def _moved(result: ScenarioResult, output: OwnedOutput) -> ScenarioResult:
+    """The same result with its paths where the swap put them."""
+    return dataclasses.replace(
+        result,
+        folder=output.final,
+        model=output.final_path(result.model),
+        jobs=tuple(output.final_path(job) for job in result.jobs),
+        readme=output.final_path(result.readme),
+    )

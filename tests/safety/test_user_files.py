@@ -1,0 +1,97 @@
+"""What the project writes for a user looks like what the user would have made: modes from their umask, no
+predictable temporary names; and what the user hands in as a model is refused at once when it is no file."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlupdate.bundle import write_job
+from mlupdate.bundle.golden_models import index_classifier
+from mlupdate.data import SetFeature, from_arrays
+from mlupdate.errors import ModelLoadError
+from mlupdate.models.spec import load_spec, save_spec
+from mlupdate.output_folder import write_atomic
+
+CONTRACT = Path(__file__).resolve().parents[1] / "data" / "contract"
+MODEL = next((CONTRACT / "jobs" / "golden-regressor" / "model").glob("*.mlmodel"))
+
+
+@pytest.fixture
+def umask_022():  # type: ignore[no-untyped-def]
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_models_reports_and_bundles_follow_the_umask(tmp_path: Path) -> None:
+    model = save_spec(load_spec(MODEL), tmp_path / "m.mlmodel")
+    report = write_atomic(tmp_path / "report.json", b"{}")
+    assert mode(model) == 0o644 and mode(report) == 0o644
+
+    features = [SetFeature("x", "multiArray", (4,), "float32"), SetFeature("probs_true", "multiArray", (1,), "int32")]
+    arrays = {"x": np.zeros((3, 4), np.float32), "probs_true": np.zeros((3, 1), np.int32)}
+    written = write_job(
+        tmp_path / "jobs",
+        model_path=save_spec(index_classifier(), tmp_path / "index.mlmodel"),
+        training=from_arrays(features, arrays),
+        job_id="umask-1",
+    )
+    assert mode(written) == 0o755
+    assert all(mode(p) == (0o755 if p.is_dir() else 0o644) for p in written.rglob("*"))
+
+
+def test_temporary_files_have_unpredictable_names_in_the_target_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    real_open = os.open
+
+    def spy(path: str | os.PathLike[str], flags: int, *args: int) -> int:
+        seen.append(os.fspath(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", spy)
+    write_atomic(tmp_path / "report.json", b"1")
+    write_atomic(tmp_path / "report.json", b"2")
+    temporaries = [Path(p) for p in seen if p.endswith(".tmp")]
+    assert len(temporaries) == 2 and temporaries[0] != temporaries[1]
+    assert all(p.parent == tmp_path and len(p.name) > len(".report.json..tmp") + 12 for p in temporaries)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_a_fifo_given_as_a_model_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "model.mlmodel"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            load_spec(fifo)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():
+        with open(fifo, "wb"):  # release the reader so the thread ends
+            pass
+        pytest.fail("load_spec blocked on a FIFO")
+    assert isinstance(outcome[0], ModelLoadError)
+    assert "not a regular file" in outcome[0].what
+
+
+def test_a_device_file_given_as_a_model_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="not a regular file"):
+        load_spec("/dev/zero")
