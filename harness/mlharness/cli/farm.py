@@ -1,0 +1,76 @@
+"""`mlharness devicefarm`: run packaged job cases on an AWS Device Farm pool and read every result back."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from mlharness.cli import EXIT_ERROR, EXIT_OK
+from mlharness.cli.devices import _seconds
+from mlharness.errors import HarnessError
+from mlharness.farms import devicefarm
+from mlharness.farms.devicefarm import DeviceFarm, FarmDeadlines, FarmRunReport, FarmRunSpec, run_on_device_farm
+
+REPORT = "farm-report.json"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = subparsers.add_parser(
+        "devicefarm",
+        help="run packaged job cases on an AWS Device Farm device pool (credentials: the standard AWS chain)",
+    )
+    run.add_argument("--project-arn", required=True, help="the Device Farm project")
+    run.add_argument("--pool-arn", required=True, help="the device pool to run on")
+    run.add_argument("--pool-name", help="the pool's name for the report (default: the last part of its ARN)")
+    run.add_argument("--app", type=Path, required=True, help="the companion .ipa (mlharness package)")
+    run.add_argument("--tests", type=Path, required=True, help="the test package .zip (mlharness package)")
+    run.add_argument("--spec", type=Path, required=True, help="the test spec .yml (mlharness package)")
+    run.add_argument("--job", dest="jobs", action="append", required=True, help="a packaged job id (repeat)")
+    run.add_argument("-o", "--out", type=Path, required=True, help="a new folder for the results and the report")
+    run.add_argument("--deadline", type=_seconds, default=3600.0, help="seconds the whole run may take (stopped then)")
+    run.add_argument("--profile", help="a named AWS profile (default: the standard credential chain)")
+    run.add_argument("--region", default=devicefarm.REGION, help=f"default {devicefarm.REGION}")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.out.exists() and any(args.out.iterdir()):
+        raise HarnessError(
+            "the output folder is not empty", where=str(args.out), fix="pass a new or empty folder with -o"
+        )
+    for path in (args.app, args.tests, args.spec):
+        if not path.is_file():
+            raise HarnessError("not a file", where=str(path), fix="build the artefacts with `mlharness package`")
+    spec = FarmRunSpec(
+        project_arn=args.project_arn,
+        device_pool_arn=args.pool_arn,
+        pool_name=args.pool_name or args.pool_arn.rsplit("/", 1)[-1],
+        app=args.app,
+        test_package=args.tests,
+        test_spec=args.spec,
+        job_ids=tuple(args.jobs),
+    )
+    farm = DeviceFarm(devicefarm.client(region=args.region, profile=args.profile))
+    report = run_on_device_farm(farm, spec, args.out, deadlines=FarmDeadlines(run=args.deadline))
+    args.out.mkdir(parents=True, exist_ok=True)
+    document = {
+        "farm": devicefarm.FARM,
+        "run": report.run_name,
+        "status": report.status,
+        "rows": devicefarm.write_rows(report.rows),
+    }
+    (args.out / REPORT).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    Console().print(report_table(report))
+    return EXIT_OK if report.verified else EXIT_ERROR
+
+
+def report_table(report: FarmRunReport) -> Table:
+    title = f"Device Farm run {report.run_name}: {report.status}"
+    table = Table("job", "where", "os", "outcome", "detail", title=title)
+    for row in report.rows:
+        table.add_row(row.job_id, row.where, row.os, row.outcome, row.detail)
+    return table
