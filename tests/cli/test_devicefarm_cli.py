@@ -10,8 +10,10 @@ import botocore.session
 import pytest
 from botocore.stub import ANY, Stubber
 
+from mlharness.cli import farm as farm_cli
 from mlharness.cli import main
 from mlharness.farms import devicefarm
+from mlharness.farms.devicefarm import DeviceFarm
 
 ACCOUNT = "arn:aws:devicefarm:us-west-2:123456789012"
 PROJECT = f"{ACCOUNT}:project:5e01a8c7-c861-4c0a-b1d5-0123456789ab"
@@ -35,7 +37,7 @@ def test_a_run_past_its_deadline_exits_2_with_a_report_naming_the_pool(
     stubber.add_response(
         "schedule_run", {"run": {"arn": RUN, "status": "SCHEDULING"}}, schedule | {"executionConfiguration": ANY}
     )
-    for _ in range(2):  # one poll, a sleep to the deadline, a last poll
+    for _ in range(2):  # polls at 0 and 15 s; the deadline is 15 s
         stubber.add_response("get_run", {"run": {"arn": RUN, "status": "PENDING_DEVICE"}}, {"arn": RUN})
     stubber.add_response("stop_run", {"run": {"arn": RUN, "status": "STOPPING"}}, {"arn": RUN})
     stubber.activate()
@@ -44,8 +46,18 @@ def test_a_run_past_its_deadline_exits_2_with_a_report_naming_the_pool(
         def put(self, url: str, source: Path, *, timeout: float) -> None:
             pass
 
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+        def sleep(self, seconds: float) -> None:
+            self.now += seconds
+
+    clock = Clock()
     monkeypatch.setattr(devicefarm, "client", lambda **_: client)
-    monkeypatch.setattr(devicefarm, "UrllibHttp", NoHttp)
+    monkeypatch.setattr(farm_cli, "DeviceFarm", lambda c: DeviceFarm(c, http=NoHttp(), clock=clock, sleep=clock.sleep))
     monkeypatch.setenv("COLUMNS", "250")
     files = []
     for name in ("app.ipa", "tests.zip", "testspec.yml"):
@@ -54,7 +66,7 @@ def test_a_run_past_its_deadline_exits_2_with_a_report_naming_the_pool(
     argv = ["devicefarm", "--project-arn", PROJECT, "--pool-arn", POOL, "--pool-name", "top-ios"]
     argv += ["--app", files[0], "--tests", files[1], "--spec", files[2], "--job", "tictactoe-0001"]
 
-    code = main([*argv, "-o", str(tmp_path / "out"), "--deadline", "0.001"])
+    code = main([*argv, "-o", str(tmp_path / "out"), "--deadline", "15"])
 
     assert code == 2
     stubber.assert_no_pending_responses()
