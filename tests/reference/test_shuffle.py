@@ -8,9 +8,18 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from mlupdate.reference.shuffle import EpochOrder, MinstdRand, SeedSeq, engine_for, shuffle_in_place, uniform_int
+from mlupdate.reference.shuffle import (
+    EpochOrder,
+    MinstdRand,
+    SeedSeq,
+    engine_for,
+    shuffle_array,
+    shuffle_in_place,
+    uniform_int,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "reference"
 
@@ -84,3 +93,16 @@ def test_epoch_order_without_shuffle_is_the_bundle_order() -> None:
 def test_direct_seed_maps_zero_to_one() -> None:
     assert engine_for(0, seeded_shuffle="direct").state == 1
     assert engine_for(2**31 - 1 + 5, seeded_shuffle="direct").state == 5
+
+
+@pytest.mark.parametrize("seed", [1, 7, 48271, 2**31 - 2])
+def test_the_block_shuffle_equals_the_scalar_port_in_order_and_engine_state(seed: int) -> None:
+    """Sizes around the scalar tail (64), the block (8192) and powers of two, three reshuffles each."""
+    for n in [*range(0, 140), 255, 256, 257, 405, 1000, 4097, 8193, 16384]:
+        scalar_engine, block_engine = MinstdRand(seed), MinstdRand(seed)
+        items, array = list(range(n)), np.arange(n)
+        for _ in range(3):
+            shuffle_in_place(items, scalar_engine)
+            shuffle_array(array, block_engine)
+            assert array.tolist() == items, n
+            assert block_engine.state == scalar_engine.state, n

@@ -181,3 +181,30 @@ def test_job_and_model_mismatch_is_a_data_error(real_models: Path) -> None:
         train(spec, {"gameboard": np.zeros((2, 9)), "pick": ["top", "middle-ish"]})
     with pytest.raises(DataError, match="NaN"):
         train(spec, {"gameboard": np.full((2, 9), np.nan), "pick": ["top", "top"]})
+
+
+def test_a_weight_that_overflows_while_the_loss_stays_finite_is_named_at_its_mini_batch() -> None:
+    """The trainer checks one scalar (the loss) per step and the weights at the end; a weight that overflows
+    to -inf behind a ReLU (which turns -inf into 0) keeps every later loss finite, and the error must still
+    name the mini-batch whose update overflowed, not the end of training."""
+    builder = NeuralNetworkBuilder([("x", datatypes.Array(3))], [("y", datatypes.Array(1))])
+    builder.add_inner_product("dense1", np.full((1, 3), 0.1), np.array([0.1]), 3, 1, True, "x", "h")
+    builder.add_activation("relu", "RELU", "h", "hr")
+    builder.add_inner_product("dense2", np.ones((1, 1)), np.zeros(1), 1, 1, True, "hr", "y")
+    builder.make_updatable(["dense1"])
+    builder.set_mean_squared_error_loss("loss", input_feature=("y", datatypes.Array(1)))
+    params = SgdParams(lr=1e21, batch=1)
+    params.set_lr(1e21, 0.0, 1e30)
+    builder.set_sgd_optimizer(params)
+    builder.set_epochs(2)
+    neural_network(builder.spec).updateParams.shuffle.defaultValue = False
+    # example 0 pulls dense1 to -inf in one step (its loss, 1e36, is still finite); after that h = -inf -> 0
+    examples = {"x": np.ones((3, 3)), "y_true": np.array([[-1e18], [0.0], [0.0]])}
+    seen: list[Event] = []
+    with pytest.raises(TrainingError) as caught:
+        train(builder.spec, examples, on_event=seen.append)
+    assert (caught.value.epoch, caught.value.mini_batch) == (0, 0)
+    assert "dense1.weights became NaN or Inf" in str(caught.value)
+    # the fast path ran on with finite losses before the end-of-run check sent it back to find the step
+    losses = [e.loss for e in seen if e.event == "miniBatchEnd"]
+    assert len(losses) == 6 and all(loss is not None and np.isfinite(loss) for loss in losses)

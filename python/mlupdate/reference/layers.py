@@ -7,7 +7,9 @@ sequence axis); a vector of C features is `[batch, C, 1, 1]`. Parameters live ou
 same layer object runs with frozen, trained or perturbed weights and gradient checks can poke at them.
 
 `forward(xs, params) -> (y, cache)`; `backward(dy, cache, params) -> (dxs, dparams)`; `param_backward` gives
-only the parameter gradients (the first live layer needs no input gradient). Every layer here has a backward.
+only the parameter gradients (the first live layer needs no input gradient); `infer(xs, params) -> y` runs a
+frozen layer without keeping a backward cache. Every layer here has a backward; a forward-only layer (frozen
+prefixes only) needs just `forward` (or `infer`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class Layer:
     def forward(self, xs: Sequence[Array], params: Params) -> tuple[Array, Any]:
         raise NotImplementedError
 
+    def infer(self, xs: Sequence[Array], params: Params) -> Array:
+        """The output alone, for frozen layers: no backward cache outlives the call."""
+        return self.forward(xs, params)[0]
+
     def param_backward(self, dy: Array, cache: Any, params: Params) -> Params:
         """Only the parameter gradients: for a layer whose input needs none (the first live layer)."""
         return self.backward(dy, cache, params)[1]
@@ -64,7 +70,7 @@ class InnerProduct(Layer):
         x2 = x[:, :, 0, 0]
         y = x2 @ params["weights"].T
         if self.has_bias:
-            y = y + params["biases"]
+            y += params["biases"]
         return y[:, :, None, None], x2
 
     def param_backward(self, dy: Array, cache: Any, params: Params) -> Params:
@@ -102,17 +108,27 @@ class Window:
         (sh, sw), (dh, dw) = self.stride, self.dilation
         return slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
 
+    def _valid(self, offset: int, axis: int, size: int, count: int) -> tuple[int, int, slice]:
+        """Output positions [first, last) whose input index at kernel `offset` lies inside the image, and the
+        input slice they read; the rest of the window hangs over the padding."""
+        stride, step, before = self.stride[axis], self.dilation[axis] * offset, self.pads[2 * axis]
+        first = min(count, max(0, -((step - before) // stride)))  # ceil((before - step) / stride)
+        last = max(first, min(count, -((step - before - size) // stride)))
+        if last == first:
+            return first, last, slice(0, 0)
+        start = first * stride + step - before
+        return first, last, slice(start, start + stride * (last - first - 1) + 1, stride)
+
     def patches(self, x: Array, fill: float = 0.0) -> Array:
         """`[B, C, kh, kw, oh, ow]` copies of every window position."""
-        top, bottom, left, right = self.pads
-        xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
         oh, ow = self.output_size(x.shape[2], x.shape[3])
-        kh, kw = self.kernel
-        cols = np.empty((*x.shape[:2], kh, kw, oh, ow), dtype=x.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                rows, columns = self.slices(i, j, oh, ow)
-                cols[:, :, i, j] = xp[:, :, rows, columns]
+        cols = np.empty((*x.shape[:2], *self.kernel, oh, ow), dtype=x.dtype)
+        height, width = x.shape[2:]
+        for i in range(self.kernel[0]):
+            r0, r1, rows = self._valid(i, 0, height, oh)
+            for j in range(self.kernel[1]):
+                c0, c1, columns = self._valid(j, 1, width, ow)
+                _fill_window(cols[:, :, i, j], x[:, :, rows, columns], (r0, r1, c0, c1), fill)
         return cols
 
     def fold(self, cols: Array, shape: tuple[int, ...]) -> Array:
@@ -130,15 +146,15 @@ class Window:
 
     def channel_patches(self, x: Array) -> Array:
         """`[C, kh, kw, B, oh, ow]` zero-padded windows: reshaped to `[K, B*P]` it feeds one matrix product."""
-        top, bottom, left, right = self.pads
-        xp = np.pad(x.transpose(1, 0, 2, 3), ((0, 0), (0, 0), (top, bottom), (left, right)))
         oh, ow = self.output_size(x.shape[2], x.shape[3])
-        kh, kw = self.kernel
-        cols = np.empty((x.shape[1], kh, kw, x.shape[0], oh, ow), dtype=x.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                rows, columns = self.slices(i, j, oh, ow)
-                cols[:, i, j] = xp[:, :, rows, columns]
+        cols = np.empty((x.shape[1], *self.kernel, x.shape[0], oh, ow), dtype=x.dtype)
+        channels_first = x.transpose(1, 0, 2, 3)
+        height, width = x.shape[2:]
+        for i in range(self.kernel[0]):
+            r0, r1, rows = self._valid(i, 0, height, oh)
+            for j in range(self.kernel[1]):
+                c0, c1, columns = self._valid(j, 1, width, ow)
+                _fill_window(cols[:, i, j], channels_first[:, :, rows, columns], (r0, r1, c0, c1), 0.0)
         return cols
 
     def channel_fold(self, cols: Array, shape: tuple[int, ...]) -> Array:
@@ -153,6 +169,18 @@ class Window:
                 rows, columns = self.slices(i, j, oh, ow)
                 xp[:, :, rows, columns] += cols[:, i, j]
         return xp[:, :, top : top + height, left : left + width].transpose(1, 0, 2, 3)
+
+
+def _fill_window(target: Array, inside: Array, bounds: tuple[int, int, int, int], fill: float) -> None:
+    """target[..., r0:r1, c0:c1] = inside, and `fill` around it (the part of the windows over the padding)."""
+    r0, r1, c0, c1 = bounds
+    oh, ow = target.shape[-2:]
+    if bounds != (0, oh, 0, ow):
+        target[..., :r0, :] = fill
+        target[..., r1:, :] = fill
+        target[..., :, :c0] = fill
+        target[..., :, c1:] = fill
+    target[..., r0:r1, c0:c1] = inside
 
 
 def same_pads(size: int, kernel: int, stride: int, dilation: int, top_left_heavy: bool) -> tuple[int, int]:
@@ -188,8 +216,8 @@ class Convolution(Layer):
         cols_g = cols.reshape(g, -1, batch * oh * ow)  # [g, cg*kh*kw, B*P]
         y = np.matmul(w.reshape(g, self.out_channels // g, -1), cols_g)  # [g, og, B*P]
         y = y.reshape(self.out_channels, batch, oh, ow).transpose(1, 0, 2, 3)
-        if self.has_bias:
-            y = y + params["biases"][None, :, None, None]
+        if self.has_bias:  # the bias and the [B, O, oh, ow] layout in one pass
+            y = np.add(y, params["biases"][None, :, None, None], out=np.empty(y.shape, dtype=y.dtype))
         return np.ascontiguousarray(y), (cols_g, window, x.shape)
 
     def _grad_out(self, dy: Array) -> Array:
@@ -229,7 +257,7 @@ class Pooling(Layer):
         window = self.window_for(x.shape[2], x.shape[3])
         top, bottom, left, right = window.pads
         fill = -np.inf if self.mode == "max" else 0.0
-        xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
+        xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill) if any(window.pads) else x
         oh, ow = window.output_size(x.shape[2], x.shape[3])
         kh, kw = window.kernel
         y: Array | None = None

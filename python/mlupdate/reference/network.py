@@ -18,7 +18,7 @@ from mlupdate.models.spec import Spec, class_labels, neural_network
 from mlupdate.reference.layers import Array, Layer, Params
 from mlupdate.reference.spec_layers import layer_from_spec
 
-_CHUNK = 256  # examples per frozen-prefix chunk: bounds the memory of im2col temporaries
+_CHUNK = 256  # examples per frozen-prefix chunk: bounds the memory of input conversion and im2col temporaries
 _RGB_BIASES = ("redBias", "greenBias", "blueBias")
 
 
@@ -72,6 +72,10 @@ class Network:
         live = self._live_layers()
         self.live = tuple(layer for layer in self.layers if layer.name in live)
         self.frozen = tuple(layer for layer in self.layers if layer.name not in live)
+        # Fixed per network, used every mini-batch: the live layers a step runs forward (the CCE softmax is
+        # fused into the loss) and the blobs they produce (only those receive gradients).
+        self._step_layers = tuple(layer for layer in self.live if self.loss is None or layer.name != self.loss.softmax)
+        self._produced_live = frozenset(layer.output for layer in self.live)
 
     # --- structure ------------------------------------------------------------------------------------
 
@@ -120,17 +124,31 @@ class Network:
 
     # --- inputs ---------------------------------------------------------------------------------------
 
+    def _input(self, features: Mapping[str, Any], name: str) -> Any:
+        if name not in features:
+            raise DataError(
+                f"the model input {name!r} is missing from the examples",
+                where=f"feature {name}",
+                fix="provide every model input",
+            )
+        return features[name]
+
+    def example_count(self, features: Mapping[str, Any]) -> int:
+        """The number of examples every model input holds (they must agree, and not be zero)."""
+        counts = {len(self._input(features, feature.name)) for feature in self.spec.description.input}
+        if len(counts) != 1 or 0 in counts:
+            raise DataError(
+                f"training features have different or zero example counts {sorted(counts)}",
+                where="training",
+                fix="give every feature the same, non-zero number of examples",
+            )
+        return counts.pop()
+
     def prepare_inputs(self, features: Mapping[str, Any]) -> dict[str, Array]:
         """Model inputs as network arrays: images get the spec's scale/bias preprocessing, arrays the layout."""
         prepared: dict[str, Array] = {}
         for feature in self.spec.description.input:
-            if feature.name not in features:
-                raise DataError(
-                    f"the model input {feature.name!r} is missing from the examples",
-                    where=f"feature {feature.name}",
-                    fix="provide every model input",
-                )
-            values = features[feature.name]
+            values = self._input(features, feature.name)
             if feature.type.WhichOneof("Type") == "imageType":
                 prepared[feature.name] = self._preprocess_image(feature, np.asarray(values))
             else:
@@ -170,16 +188,19 @@ class Network:
         params = self.params if params is None else params
         caches: dict[str, Any] = {}
         for layer in layers:
-            try:
-                xs = [env[blob] for blob in layer.inputs]
-            except KeyError as missing:
-                raise UnsupportedError(
-                    f"layer {layer.name!r} reads blob {missing.args[0]!r}, which no input or earlier layer provides",
-                    where=f"layer {layer.name}",
-                    fix="check the layer order and the model's input names",
-                ) from None
-            env[layer.output], caches[layer.name] = layer.forward(xs, params[layer.name])
+            env[layer.output], caches[layer.name] = layer.forward(self._inputs_of(layer, env), params[layer.name])
         return caches
+
+    @staticmethod
+    def _inputs_of(layer: Layer, env: Mapping[str, Array]) -> list[Array]:
+        try:
+            return [env[blob] for blob in layer.inputs]
+        except KeyError as missing:
+            raise UnsupportedError(
+                f"layer {layer.name!r} reads blob {missing.args[0]!r}, which no input or earlier layer provides",
+                where=f"layer {layer.name}",
+                fix="check the layer order and the model's input names",
+            ) from None
 
     def forward(self, inputs: Mapping[str, Array]) -> dict[str, Array]:
         """Every blob of the network for already prepared inputs (inference)."""
@@ -195,21 +216,39 @@ class Network:
             blobs += [b for b in layer.inputs if b not in produced_live and b not in blobs]
         return tuple(blobs)
 
-    def frozen_activations(self, inputs: Mapping[str, Array]) -> dict[str, Array]:
-        """The frontier blobs for all examples, computed once (in chunks to bound memory)."""
-        count = len(next(iter(inputs.values())))
+    def frozen_activations(self, features: Mapping[str, Any]) -> dict[str, Array]:
+        """The frontier blobs for all examples, computed once from the raw features (as `prepare_inputs` takes
+        them), one chunk of examples at a time.
+
+        Each chunk is converted to the network's dtype and preprocessed on its own, and the frozen layers keep
+        no backward caches and drop every blob once its last reader has run, so beyond the frontier arrays
+        (allocated once, filled chunk by chunk) the peak is one chunk's temporaries."""
+        count = self.example_count(features)
+        raw = {f.name: _sliceable(self._input(features, f.name)) for f in self.spec.description.input}
         wanted = self.frontier()
-        parts: dict[str, list[Array]] = {blob: [] for blob in wanted}
+        last_reader = {blob: i for i, layer in enumerate(self.frozen) for blob in layer.inputs}
+        out: dict[str, Array] = {}
         for start in range(0, count, _CHUNK):
-            env = {name: array[start : start + _CHUNK] for name, array in inputs.items()}
-            self.run(self.frozen, env)
+            env = self.prepare_inputs({name: values[start : start + _CHUNK] for name, values in raw.items()})
+            for name, array in env.items():
+                if not np.all(np.isfinite(array)):
+                    raise DataError(
+                        f"feature {name!r} contains NaN or Inf", where=f"feature {name}", fix="clean the data"
+                    )
+            for i, layer in enumerate(self.frozen):
+                env[layer.output] = layer.infer(self._inputs_of(layer, env), self.params[layer.name])
+                for blob in layer.inputs:
+                    if last_reader[blob] == i and blob not in wanted:
+                        env.pop(blob, None)
             for blob in wanted:
-                parts[blob].append(env[blob])
-        return {blob: np.concatenate(chunks) for blob, chunks in parts.items()}
+                part = env[blob]
+                if blob not in out:
+                    out[blob] = np.empty((count, *part.shape[1:]), dtype=part.dtype)
+                out[blob][start : start + len(part)] = part
+        return out
 
     def forward_live(self, env: dict[str, Array], params: Mapping[str, Params] | None = None) -> dict[str, Any]:
-        layers = [layer for layer in self.live if self.loss is None or layer.name != self.loss.softmax]
-        caches = self.run(layers, env, params)
+        caches = self.run(self._step_layers, env, params)
         if self.loss is not None and self.loss.kind == "cce":
             logits = env[self.loss.logits or ""]
             exp = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -231,7 +270,7 @@ class Network:
         params = self.params if params is None else params
         start_blob = self.loss.logits if self.loss.kind == "cce" else self.loss.input
         grads: dict[str, Array] = {start_blob or "": start}
-        produced = {layer.output for layer in self.live}
+        produced = self._produced_live
         out: dict[str, Params] = {}
         for layer in reversed(self.live):
             if layer.name == self.loss.softmax or layer.output not in grads:
@@ -248,6 +287,11 @@ class Network:
             if layer.name in self.updatable:
                 out[layer.name] = dparams
         return out
+
+
+def _sliceable(values: Any) -> Any:
+    """Raw feature values that slice by example without copying: arrays as they are, anything else as one array."""
+    return values if isinstance(values, np.ndarray) else np.asarray(values)
 
 
 def blob_rows(blobs: Mapping[str, Array], rows: Sequence[int] | np.ndarray[Any, Any]) -> dict[str, Array]:

@@ -1,4 +1,9 @@
-"""SGD (with momentum) and Adam, updating parameter arrays in place, as Core ML's optimiser options describe."""
+"""SGD (with momentum) and Adam, updating parameter arrays in place, as Core ML's optimiser options describe.
+
+Every update runs in buffers kept per parameter (no temporary arrays per step) and evaluates the same
+operations in the same order as the plain expressions in the comments, so the results are bit-identical to
+them.
+"""
 
 from __future__ import annotations
 
@@ -22,24 +27,25 @@ class Sgd:
     momentum: float
     form: str = "torch"
     _velocity: dict[Key, Array] = field(default_factory=dict)
+    _scratch: dict[Key, Array] = field(default_factory=dict)
 
     def step(self, params: Mapping[str, Params], grads: Mapping[str, Params]) -> None:
         for layer, layer_grads in grads.items():
             for name, grad in layer_grads.items():
                 weights = params[layer][name]
                 lr = weights.dtype.type(self.learning_rate)
+                scratch = _buffer(self._scratch, (layer, name), weights)
                 if self.momentum == 0:
-                    weights -= lr * grad
+                    weights -= np.multiply(lr, grad, out=scratch)  # w -= lr * g
                     continue
                 mu = weights.dtype.type(self.momentum)
                 velocity = self._velocity.setdefault((layer, name), np.zeros_like(weights))
-                if self.form == "torch":
-                    velocity *= mu
+                velocity *= mu
+                if self.form == "torch":  # v = mu v + g; w -= lr * v
                     velocity += grad
-                    weights -= lr * velocity
-                else:
-                    velocity *= mu
-                    velocity -= lr * grad
+                    weights -= np.multiply(lr, velocity, out=scratch)
+                else:  # v = mu v - lr * g; w += v
+                    velocity -= np.multiply(lr, grad, out=scratch)
                     weights += velocity
 
 
@@ -53,6 +59,8 @@ class Adam:
     eps: float
     bias_correction: bool = True
     _moments: dict[Key, tuple[Array, Array]] = field(default_factory=dict)
+    _scratch: dict[Key, Array] = field(default_factory=dict)
+    _scratch2: dict[Key, Array] = field(default_factory=dict)
     _steps: int = 0
 
     def step(self, params: Mapping[str, Params], grads: Mapping[str, Params]) -> None:
@@ -63,16 +71,29 @@ class Adam:
                 weights = params[layer][name]
                 kind: Any = weights.dtype.type
                 m, v = self._moments.setdefault((layer, name), (np.zeros_like(weights), np.zeros_like(weights)))
+                a, b = _buffer(self._scratch, (layer, name), weights), _buffer(self._scratch2, (layer, name), weights)
                 m *= kind(self.beta1)
-                m += kind(1 - self.beta1) * grad
+                m += np.multiply(kind(1 - self.beta1), grad, out=a)  # m = b1 m + (1 - b1) g
                 v *= kind(self.beta2)
-                v += kind(1 - self.beta2) * grad * grad
+                np.multiply(kind(1 - self.beta2), grad, out=a)
+                v += np.multiply(a, grad, out=a)  # v = b2 v + (1 - b2) g g
                 if self.bias_correction:
-                    m_hat = m / kind(1 - self.beta1**t)
-                    v_hat = v / kind(1 - self.beta2**t)
+                    np.divide(m, kind(1 - self.beta1**t), out=a)  # m_hat
+                    np.divide(v, kind(1 - self.beta2**t), out=b)  # v_hat
                 else:
-                    m_hat, v_hat = m, v
-                weights -= kind(self.learning_rate) * m_hat / (np.sqrt(v_hat) + kind(self.eps))
+                    np.copyto(a, m)
+                    np.copyto(b, v)
+                a *= kind(self.learning_rate)
+                np.sqrt(b, out=b)
+                b += kind(self.eps)
+                weights -= np.divide(a, b, out=a)  # w -= lr m_hat / (sqrt(v_hat) + eps)
+
+
+def _buffer(buffers: dict[Key, Array], key: Key, like: Array) -> Array:
+    buffer = buffers.get(key)
+    if buffer is None:
+        buffer = buffers[key] = np.empty_like(like)
+    return buffer
 
 
 Optimizer = Sgd | Adam

@@ -164,28 +164,22 @@ def prepare(
     _require_updatable(spec, leaf.spec)
     resolved = resolve_parameters(spec, dict(parameters or {}))
     network = Network(leaf.spec, dtype=dtype)
-    inputs = network.prepare_inputs(features)
-    counts = {len(v) for v in inputs.values()}
-    if len(counts) != 1 or 0 in counts:
-        raise DataError(
-            f"training features have different or zero example counts {sorted(counts)}",
-            where="training",
-            fix="give every feature the same, non-zero number of examples",
-        )
-    count = counts.pop()
-    for name, array in inputs.items():
-        if not np.all(np.isfinite(array)):
-            raise DataError(f"feature {name!r} contains NaN or Inf", where=f"feature {name}", fix="clean the data")
+    count = network.example_count(features)
+    # The frozen prefix runs once over the whole set, chunk by chunk (inputs converted per chunk).
+    frontier = network.frozen_activations(features)
     targets = _targets(network, features, count)
     if len(targets) != count:
         raise DataError(
             f"{len(targets)} targets for {count} examples", where="training", fix="give one target per example"
         )
     optimizer = neural_network(leaf.spec).updateParams.optimizer.WhichOneof("OptimizerType")
-    # The frozen prefix runs once over the whole set: large products that BLAS threads do speed up, unlike the
-    # small per-batch products of the training loop, which run single-threaded below.
-    frontier = network.frozen_activations(inputs)
     return PreparedJob(network, leaf.scope, frontier, targets, count, resolved, str(optimizer))
+
+
+# One thread is faster for small products (thread hand-off costs more than it saves, and far more on a busy
+# machine); past this many multiply-adds in the largest product of a step, two threads gain.
+# `make bench` measures the crossover (benchmarks/bench_reference.py).
+THREADED_PRODUCT_MIN = 8_000_000
 
 
 @functools.cache
@@ -194,8 +188,36 @@ def _blas_controller() -> Any:
     return ThreadpoolController()
 
 
-def _single_threaded_blas() -> Any:
-    return _blas_controller().limit(limits=1, user_api="blas")
+def blas_threads_available() -> int:
+    """The BLAS threads this process may use (OpenBLAS's own default: the cores it may run on)."""
+    blas = [info["num_threads"] for info in _blas_controller().info() if info["user_api"] == "blas"]
+    return max(blas, default=1)
+
+
+def largest_step_product(job: PreparedJob) -> int:
+    """Multiply-adds of the largest matrix product one mini-batch step runs (forward; the backward products
+    of a layer have the same count), from one forward pass over the first mini-batch."""
+    size = int(job.parameters["miniBatchSize"])
+    rows = np.arange(size) % job.count
+    env = blob_rows(job.frontier, rows)
+    job.network.forward_live(env)
+    largest = 0
+    for layer in job.network.live:
+        weights = job.network.params[layer.name].get("weights")
+        if weights is not None and layer.output in env:
+            largest = max(largest, env[layer.output].size * (weights.size // max(1, env[layer.output].shape[1])))
+    return largest
+
+
+def blas_threads_for(job: PreparedJob) -> int:
+    """BLAS threads for the training loop: more than one only in float32 and only past the crossover.
+
+    Float64 (the oracles' mode) always runs on one thread, so its weights stay bit-identical to every earlier
+    version: OpenBLAS sums some products in another order on more threads, which moves float32 weights by
+    rounding (ulps) and nothing else. The choice depends on the job alone, so a run is reproducible."""
+    if job.network.dtype != np.float32 or largest_step_product(job) < THREADED_PRODUCT_MIN:
+        return 1
+    return blas_threads_available()
 
 
 def batch_rows(order: np.ndarray[Any, Any], index: int, size: int, partial: str) -> np.ndarray[Any, Any]:
@@ -216,52 +238,116 @@ def _loss(
     return mean_squared_error(env[loss.input], job.targets[rows], semantics)
 
 
-def _check_finite(value: float, params: Mapping[str, Params], epoch: int, mini_batch: int) -> None:
-    if not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
-        raise TrainingError(
-            f"the loss became {value}",
-            epoch=epoch,
-            mini_batch=mini_batch,
-            where="training",
-            fix="lower the learning rate or check the data for extreme values",
-        )
+_FIX = "lower the learning rate or check the data for extreme values"
+
+
+def _loss_error(value: float, epoch: int, mini_batch: int) -> TrainingError:
+    return TrainingError(f"the loss became {value}", epoch=epoch, mini_batch=mini_batch, where="training", fix=_FIX)
+
+
+def _first_non_finite(params: Mapping[str, Params]) -> tuple[str, str] | None:
     for layer, arrays in params.items():
         for name, array in arrays.items():
-            if not np.all(np.isfinite(array)):
+            if not np.isfinite(array).all():
+                return layer, name
+    return None
+
+
+class _Diverged(Exception):
+    """On the fast path: the loss of (epoch, mini_batch), or a weight by the end, stopped being finite."""
+
+    def __init__(self, epoch: int, mini_batch: int) -> None:
+        super().__init__(epoch, mini_batch)
+        self.epoch, self.mini_batch = epoch, mini_batch
+
+
+class _Gather:
+    """The frontier rows of a mini-batch, copied into buffers reused from step to step."""
+
+    def __init__(self, frontier: Mapping[str, Array], size: int) -> None:
+        self.frontier = frontier
+        self.buffers = {name: np.empty((size, *a.shape[1:]), dtype=a.dtype) for name, a in frontier.items()}
+
+    def __call__(self, rows: np.ndarray[Any, Any]) -> dict[str, Array]:
+        env: dict[str, Array] = {}
+        for name, array in self.frontier.items():
+            buffer = self.buffers[name]
+            env[name] = (
+                np.take(array, rows, axis=0, out=buffer, mode="clip") if len(rows) == len(buffer) else array[rows]
+            )
+        return env
+
+
+class _Task:
+    """One update task from its initial weights: optimizer state, epoch order and the parameters it trains."""
+
+    def __init__(
+        self,
+        job: PreparedJob,
+        semantics: Semantics,
+        initial_weights: Mapping[str, Params] | None,
+        events: Collection[str],
+        threads: int,
+    ) -> None:
+        network, p = job.network, job.parameters
+        self.job, self.semantics, self.threads = job, semantics, threads
+        self.params = {name: {k: v.copy() for k, v in arrays.items()} for name, arrays in network.params.items()}
+        for layer, arrays in (initial_weights or {}).items():
+            self.params[layer] = {k: np.asarray(v, dtype=network.dtype).copy() for k, v in arrays.items()}
+        self.trained = {name: self.params[name] for name in network.updatable}
+        self.optimizer: Optimizer = optimizer_for(job.optimizer, p, semantics)
+        self.epochs, self.size = int(p["epochs"]), int(p["miniBatchSize"])
+        seed = p.get("seed")
+        self.order = EpochOrder(
+            job.count,
+            shuffle=bool(p.get("shuffle", False)),
+            engine=engine_for(int(seed) if seed is not None else None, seeded_shuffle=semantics.seeded_shuffle),
+        )
+        self.reshuffle = not semantics.reshuffle_requires_epoch_end_handler or "epochEnd" in events
+        self.gather = _Gather(job.frontier, self.size)
+
+    def run(self, emit: Callable[[Event], None], *, exact: bool) -> float:
+        """Train every epoch; `exact` checks every weight after every step and raises the TrainingError, else
+        only the loss is checked per step and the weights once at the end (`_Diverged` on either)."""
+        emit(Event("trainingBegin"))
+        loss = math.nan
+        # Overflow is detected after each step and reported as a TrainingError with its epoch and batch.
+        with (
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+            _blas_controller().limit(limits=self.threads, user_api="blas"),
+        ):
+            for epoch in range(self.epochs):
+                loss = self._epoch(epoch, emit, exact)
+                emit(Event("epochEnd", epoch, None, loss))
+                if self.reshuffle:
+                    self.order.reshuffle()
+        if not exact and _first_non_finite(self.trained) is not None:
+            raise _Diverged(self.epochs - 1, math.ceil(self.job.count / self.size) - 1)
+        emit(Event("completion", None, None, loss if self.epochs else None))
+        return loss
+
+    def _epoch(self, epoch: int, emit: Callable[[Event], None], exact: bool) -> float:
+        """One epoch of ceil(N/B) mini-batches; returns the last mini-batch's loss (what epochEnd reports)."""
+        job, network, params = self.job, self.job.network, self.params
+        order, partial = self.order.array, self.semantics.partial_batch
+        loss = math.nan
+        for k in range(math.ceil(job.count / self.size)):
+            rows = batch_rows(order, k, self.size, partial)
+            env = self.gather(rows)
+            caches = network.forward_live(env, params)
+            raw_loss, start = _loss(job, env, rows, self.semantics)
+            if not abs(raw_loss) <= _FLOAT32_MAX:  # also false for NaN
+                if exact:
+                    raise _loss_error(raw_loss, epoch, k)
+                raise _Diverged(epoch, k)
+            self.optimizer.step(self.trained, network.backward_live(start, caches, params))
+            if exact and (bad := _first_non_finite(self.trained)) is not None:
                 raise TrainingError(
-                    f"{layer}.{name} became NaN or Inf",
-                    epoch=epoch,
-                    mini_batch=mini_batch,
-                    where=f"layer {layer}",
-                    fix="lower the learning rate or check the data for extreme values",
+                    f"{bad[0]}.{bad[1]} became NaN or Inf", epoch=epoch, mini_batch=k, where=f"layer {bad[0]}", fix=_FIX
                 )
-
-
-def _run_epoch(
-    job: PreparedJob,
-    epoch: int,
-    order: list[int],
-    params: dict[str, Params],
-    trained: dict[str, Params],
-    optimizer: Optimizer,
-    semantics: Semantics,
-    emit: Callable[[Event], None],
-) -> float:
-    """One epoch of ceil(N/B) mini-batches; returns the last mini-batch's loss (what epochEnd reports)."""
-    network, size = job.network, int(job.parameters["miniBatchSize"])
-    rows_order = np.asarray(order)
-    loss = math.nan
-    for k in range(math.ceil(job.count / size)):
-        rows = batch_rows(rows_order, k, size, semantics.partial_batch)
-        env = blob_rows(job.frontier, rows)
-        caches = network.forward_live(env, params)
-        raw_loss, start = _loss(job, env, rows, semantics)
-        _check_finite(raw_loss, {}, epoch, k)
-        optimizer.step(trained, network.backward_live(start, caches, params))
-        _check_finite(raw_loss, trained, epoch, k)
-        loss = float(np.float32(raw_loss))
-        emit(Event("miniBatchEnd", epoch, k, loss))
-    return loss
+            loss = float(np.float32(raw_loss))
+            emit(Event("miniBatchEnd", epoch, k, loss))
+        return loss
 
 
 def run_prepared(
@@ -271,23 +357,17 @@ def run_prepared(
     semantics: Semantics | None = None,
     initial_weights: Mapping[str, Params] | None = None,
     on_event: Callable[[Event], None] | None = None,
+    blas_threads: int | None = None,
 ) -> TrainingResult:
-    """Train a prepared job from its (or the given) initial weights; the job itself is left unchanged."""
+    """Train a prepared job from its (or the given) initial weights; the job itself is left unchanged.
+
+    `blas_threads` defaults to `blas_threads_for(job)`. Each step checks its loss (one scalar); the weights are
+    checked once at the end. When a value stopped being finite, the run is replayed (it is deterministic) with
+    every weight checked after every step, so the TrainingError names the epoch and mini-batch where the first
+    value stopped being finite; progress events after that mini-batch have been reported by then.
+    """
     semantics = semantics or Semantics()
-    network, p = job.network, job.parameters
-    params = {name: {k: v.copy() for k, v in arrays.items()} for name, arrays in network.params.items()}
-    for layer, arrays in (initial_weights or {}).items():
-        params[layer] = {k: np.asarray(v, dtype=network.dtype).copy() for k, v in arrays.items()}
-    trained = {name: params[name] for name in network.updatable}
-    optimizer = optimizer_for(job.optimizer, p, semantics)
-    epochs, shuffle = int(p["epochs"]), bool(p.get("shuffle", False))
-    seed = p.get("seed")
-    order = EpochOrder(
-        job.count,
-        shuffle=shuffle,
-        engine=engine_for(int(seed) if seed is not None else None, seeded_shuffle=semantics.seeded_shuffle),
-    )
-    reshuffle = not semantics.reshuffle_requires_epoch_end_handler or "epochEnd" in events
+    threads = blas_threads if blas_threads is not None else blas_threads_for(job)
     log: list[Event] = []
 
     def emit(event: Event) -> None:
@@ -296,24 +376,23 @@ def run_prepared(
         if on_event is not None:  # progress display sees every event, asked for or not
             on_event(event)
 
-    emit(Event("trainingBegin"))
-    loss = math.nan
-    # Overflow is detected after each step and reported as a TrainingError with its epoch and batch.
-    # Per-batch matmuls are small: BLAS threads cost more than they give (and far more on a busy machine).
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _single_threaded_blas():
-        for epoch in range(epochs):
-            loss = _run_epoch(job, epoch, order.order, params, trained, optimizer, semantics, emit)
-            emit(Event("epochEnd", epoch, None, loss))
-            if reshuffle:
-                order.reshuffle()
-    emit(Event("completion", None, None, loss if epochs else None))
+    task = _Task(job, semantics, initial_weights, events, threads)
+    try:
+        loss = task.run(emit, exact=False)
+    except _Diverged as seen:
+        _Task(job, semantics, initial_weights, events, threads).run(lambda _: None, exact=True)
+        # not reached: the exact replay of the same deterministic steps raises at or before `seen`
+        raise TrainingError(
+            "a value became NaN or Inf", epoch=seen.epoch, mini_batch=seen.mini_batch, where="training", fix=_FIX
+        ) from None
+    epochs = task.epochs
     return TrainingResult(
-        weights=trained,
+        weights=task.trained,
         scope=job.scope,
         events=tuple(log),
         final_loss=loss if epochs else None,
         epochs_completed=epochs,
-        parameters=dict(p),
+        parameters=dict(job.parameters),
         semantics=semantics,
     )
 
