@@ -47,6 +47,17 @@ class MlupdateError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"type": type(self).__name__, "what": self.what, "where": self.where, "fix": self.fix}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable whatever the subclass's __init__ takes: errors cross process boundaries (parallel ensembles).
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[MlupdateError], args: tuple[Any, ...], state: dict[str, Any]) -> MlupdateError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class InputError(MlupdateError):
     """A user's input cannot be used as given."""

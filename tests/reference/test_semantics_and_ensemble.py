@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from mlupdate.bundle.golden_models import regressor
-from mlupdate.errors import InputError
-from mlupdate.reference.ensemble import run_ensemble
+from mlupdate.errors import InputError, TrainingError
+from mlupdate.reference.ensemble import member_initial_weights, run_ensemble
 from mlupdate.reference.predict import predict
 from mlupdate.reference.semantics import KNOBS, Semantics, load_profile
 from mlupdate.reference.trainer import prepare, run_prepared
@@ -97,3 +97,29 @@ def test_regressor_prediction_uses_the_given_weights() -> None:
     (output,) = predict(spec, {"features": x}, weights=weights)
     assert output.name == "y" and output.type == "multiArray" and output.values.shape == (4, 1)
     np.testing.assert_allclose(output.values[:, 0], x @ [1.0, 2.0, 3.0] + 0.5, rtol=1e-6, atol=1e-5)  # float32
+
+
+def test_parallel_ensemble_members_are_bit_identical_to_sequential_ones_and_to_a_member_run_alone() -> None:
+    spec = regressor()
+    examples = {"features": RNG.normal(size=(40, 3)), "y_true": RNG.normal(size=(40, 1))}
+    job = prepare(spec, examples, {"learningRate": 0.05}, dtype=np.float32)
+    parallel = run_ensemble(job, runs=4, epsilon=1e-4, seed=9, workers=2)
+    sequential = run_ensemble(job, runs=4, epsilon=1e-4, seed=9, workers=1)
+    alone = run_prepared(job, initial_weights=member_initial_weights(job, 4, 1e-4, 9)[2], blas_threads=1)
+    for a, b in zip(parallel.runs, sequential.runs, strict=True):
+        for kind in ("weights", "biases"):
+            assert a.weights["dense"][kind].tobytes() == b.weights["dense"][kind].tobytes()
+        assert a.events == b.events
+    assert alone.weights["dense"]["weights"].tobytes() == parallel.runs[2].weights["dense"]["weights"].tobytes()
+    assert len({r.weights["dense"]["weights"].tobytes() for r in parallel.runs}) == 4  # perturbed apart
+
+
+def test_a_member_that_diverges_in_a_worker_raises_its_training_error_here() -> None:
+    spec = regressor()
+    examples = {"features": RNG.normal(size=(8, 3)) * 1e18, "y_true": RNG.normal(size=(8, 1))}
+    job = prepare(spec, examples, {"learningRate": 0.05}, dtype=np.float32)
+    with pytest.raises(TrainingError) as caught:
+        run_ensemble(job, runs=2, workers=2)
+    with pytest.raises(TrainingError) as here:
+        run_ensemble(job, runs=2, workers=1)
+    assert str(caught.value) == str(here.value) and "epoch 0" in str(here.value)

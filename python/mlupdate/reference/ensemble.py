@@ -3,11 +3,19 @@
 Long update tasks are chaotic: a 1e-7 relative change of the initial weights moves the weights after
 hundreds of epochs by tens of percent. So a device result is judged against the spread of N reference runs
 started from initial weights perturbed by a relative epsilon (seeded), not against one run.
+
+Members run in parallel worker processes (forked, so they share the prepared job's frozen activations
+without copying them) and each on one BLAS thread, sequential or not: member i is bit-identical whether it
+ran in a worker, in this process, or alone (`member_initial_weights` + `run_prepared(..., blas_threads=1)`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import multiprocessing
+import os
+import sys
+import warnings
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +59,53 @@ def perturbed(weights: Mapping[str, Params], epsilon: float, rng: np.random.Gene
     }
 
 
+def member_initial_weights(job: PreparedJob, runs: int, epsilon: float, seed: int) -> list[dict[str, Params]]:
+    """The perturbed initial weights of every member, drawn in member order from one seeded generator."""
+    rng = np.random.default_rng(seed)
+    initial = {name: job.network.params[name] for name in job.network.updatable}
+    return [perturbed(initial, epsilon, rng) for _ in range(runs)]
+
+
+# The job and settings the forked workers train: set before the pool starts, inherited by fork (no pickling).
+_SHARED: tuple[PreparedJob, Collection[str], Semantics | None] | None = None
+
+
+def _member(initial: dict[str, Params]) -> TrainingResult:
+    assert _SHARED is not None
+    job, events, semantics = _SHARED
+    return run_prepared(job, events=events, semantics=semantics, initial_weights=initial, blas_threads=1)
+
+
+def default_workers(runs: int) -> int:
+    """One worker process per core this process may use (fork-based, so Linux only), at most one per member."""
+    if sys.platform != "linux":
+        return 1  # macOS's system frameworks are not fork-safe; Windows has no fork
+    return max(1, min(runs, len(os.sched_getaffinity(0))))
+
+
+def _train_members(
+    job: PreparedJob,
+    initials: Sequence[dict[str, Params]],
+    events: Collection[str],
+    semantics: Semantics | None,
+    workers: int,
+) -> tuple[TrainingResult, ...]:
+    global _SHARED
+    if workers <= 1:
+        return tuple(
+            run_prepared(job, events=events, semantics=semantics, initial_weights=w, blas_threads=1) for w in initials
+        )
+    _SHARED = (job, events, semantics)
+    try:
+        with warnings.catch_warnings():
+            # JAX, when a caller has loaded it, warns about fork; the workers never touch it.
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                return tuple(pool.map(_member, initials, chunksize=1))
+    finally:
+        _SHARED = None
+
+
 def run_ensemble(
     job: PreparedJob,
     *,
@@ -59,18 +114,17 @@ def run_ensemble(
     seed: int = 0,
     events: Collection[str] = EVENT_KINDS,
     semantics: Semantics | None = None,
+    workers: int | None = None,
 ) -> EnsembleResult:
-    """`runs` trainings of one prepared job (frozen prefix computed once), each from perturbed initial weights."""
+    """`runs` trainings of one prepared job (frozen prefix computed once), each from perturbed initial weights,
+    on `workers` processes (default: one per available core)."""
     if runs < 2:
         raise InputError(
             f"an ensemble of {runs} run(s) has no spread", where="ensemble.runs", fix="use at least two runs"
         )
-    rng = np.random.default_rng(seed)
     initial = {name: job.network.params[name] for name in job.network.updatable}
-    results = tuple(
-        run_prepared(job, events=events, semantics=semantics, initial_weights=perturbed(initial, epsilon, rng))
-        for _ in range(runs)
-    )
+    initials = member_initial_weights(job, runs, epsilon, seed)
+    results = _train_members(job, initials, events, semantics, workers or default_workers(runs))
     mean: dict[str, Params] = {}
     spread: dict[str, Params] = {}
     for layer in initial:

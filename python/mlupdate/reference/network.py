@@ -18,7 +18,7 @@ from mlupdate.models.spec import Spec, class_labels, neural_network
 from mlupdate.reference.layers import Array, Layer, Params
 from mlupdate.reference.spec_layers import layer_from_spec
 
-_CHUNK = 256  # examples per frozen-prefix chunk: bounds the memory of input conversion and im2col temporaries
+_CHUNK = 64  # examples per frozen-prefix chunk: bounds input conversion and im2col temporaries (~7 MB for 32x14x14 3x3)
 _RGB_BIASES = ("redBias", "greenBias", "blueBias")
 
 
