@@ -114,6 +114,7 @@ class Ingredients:
     tasks: list[dict[str, Any]] = field(default_factory=lambda: [task_record(0)])
     status: str = "succeeded"
     error: dict[str, Any] | None = None
+    with_probe: bool = True  # False: an app that recorded no probe predictions
 
     def copy(self, **changes: Any) -> Ingredients:
         deep = {
@@ -137,8 +138,9 @@ def write_results(tmp_path: Path) -> Writer:
             writer.add_events(ingredients.events)
             for (layer, kind), values in ingredients.parameters.items():
                 writer.add_parameter(layer, "", kind, values)
-            writer.add_probe_output("labelProbabilities", "dictionary", ingredients.probabilities, CLASSES)
-            writer.add_probe_output("classLabel", "int64", ingredients.labels)
+            if ingredients.with_probe:
+                writer.add_probe_output("labelProbabilities", "dictionary", ingredients.probabilities, CLASSES)
+                writer.add_probe_output("classLabel", "int64", ingredients.labels)
             writer.add_model(ingredients.model)
             final = writer.finish(
                 ingredients.status, ingredients.error, ingredients.device, ingredients.tasks, ingredients.producer

@@ -206,3 +206,46 @@ def test_a_calibration_profile_for_another_os_says_so(
         profile_document=profile,
     )
     assert "is for iOS 18.0, but these results come from iOS 17.4" in verdict.semantics.note
+
+
+def test_absent_events_probes_and_timings_are_not_recorded_and_the_verdict_rests_on_the_rest(
+    write_results: Any, reference_ingredients: Any, device_ingredients: Any
+) -> None:
+    untimed = {
+        "index": 0,
+        "status": "succeeded",
+        "error": None,
+        "epochs_completed": 2,
+        "final_loss": None,
+        **dict.fromkeys([f"{p}_seconds" for p in ("compile", "load", "train", "write", "probe")]),
+        **dict.fromkeys(["memory_before_bytes", "memory_after_bytes"]),
+    }
+    bare = device_ingredients.copy(events=[], with_probe=False, tasks=[untimed])
+    verdict = evaluate(write_results(reference_ingredients, "r"), write_results(bare, "d"))
+    assert verdict.passed, verdict.summary()
+    absent = ("events", "probe:classLabel", "probe:labelProbabilities", "timing")
+    assert all(verdict.check(name).status == "not_recorded" for name in absent)
+    assert set(verdict.not_recorded) == set(absent)
+    assert verdict.rests_on == ("status", "parameters", "dump-vs-model")
+    assert "not recorded: events" in verdict.summary()
+
+
+def test_absent_evidence_does_not_hide_a_failure_of_what_is_there(
+    write_results: Any, reference_ingredients: Any, device_ingredients: Any
+) -> None:
+    bare = device_ingredients.copy(events=[], with_probe=False)
+    bare.parameters[("drawing_dense1_fwd", "weights")][0, 0] += 1e-2
+    verdict = evaluate(write_results(reference_ingredients, "r"), write_results(bare, "d"))
+    assert not verdict.passed
+    assert verdict.check("events").status == "not_recorded"
+    assert verdict.check("parameters").status == "fail"
+
+
+def test_a_verdict_resting_on_nothing_does_not_pass() -> None:
+    from mlupdate.parity.verdict import Check, SemanticsInfo, Verdict
+
+    checks = (Check.not_recorded("events", "no events"), Check("timing", "pass", "timing: 1 s"))
+    verdict = Verdict("j", "default", "step", 1, checks, SemanticsInfo((), "?", None, ""), {}, {}, {})
+    assert not verdict.passed
+    assert verdict.rests_on == ()
+    assert "rests on nothing" in verdict.summary()

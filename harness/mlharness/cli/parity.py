@@ -22,8 +22,16 @@ def register(subparsers: Any) -> None:
     parity = subparsers.add_parser(
         "parity", help="compare a results bundle with the reference trainer and write reports (exit 1 on failure)"
     )
-    parity.add_argument("results", type=Path, help="the results bundle folder (pulled from a device, or a dry run)")
+    parity.add_argument(
+        "results", type=Path, nargs="?", help="the results bundle folder (pulled from a device, or a dry run)"
+    )
     parity.add_argument("--job", type=Path, required=True, help="the job bundle folder the results answer")
+    parity.add_argument(
+        "--model",
+        type=Path,
+        help="instead of RESULTS: the trained model any app wrote (.mlmodel, .mlpackage or .mlmodelc); judged on "
+        "its weights alone, the checks without evidence are reported 'not recorded'",
+    )
     parity.add_argument("-o", "--output", type=Path, help="report folder (default: out/parity/<job_id>)")
     parity.add_argument(
         "--ensemble",
@@ -66,6 +74,7 @@ def run_parity_command(args: argparse.Namespace) -> int:
         args.results,
         args.job,
         output,
+        model=args.model,
         ensemble=args.ensemble,
         reference=args.reference,
         xcode=args.xcode,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -19,9 +20,11 @@ from mlupdate.compiled.weights import BlobTable
 from mlupdate.errors import CompiledModelError
 
 FloatArray = npt.NDArray[np.float32]
+StoragePrecision = Literal["float32", "float16"]
 
 _WEIGHT_KEYS = {"blob_weights": "<f4", "blob_weights_f16": "<f2"}
 _BIAS_KEYS = {"blob_biases": "<f4", "blob_biases_f16": "<f2"}
+_PRECISION: dict[str, StoragePrecision] = {"<f4": "float32", "<f2": "float16"}
 _FUSED_FLAGS = {
     "fused_relu": "relu",
     "has_relu": "relu",
@@ -34,7 +37,8 @@ _FUSED_FLAGS = {
 
 @dataclass(frozen=True)
 class CompiledLayer:
-    """One layer of the compiled network; `weights` is keyed "weights"/"biases" (or the raw blob name)."""
+    """One layer of the compiled network; `weights` is keyed "weights"/"biases" (or the raw blob name), and
+    `precision` says how each of them is stored (float16 blobs are widened exactly to float32 arrays)."""
 
     name: str
     type: str
@@ -44,6 +48,10 @@ class CompiledLayer:
     weights: dict[str, FloatArray] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     output_shape: tuple[int, int, int, int] | None = None  # n, k, h, w of the first output blob
+    precision: dict[str, StoragePrecision] = field(default_factory=dict)
+
+    def storage(self, kind: str) -> StoragePrecision:
+        return self.precision.get(kind, "float32")
 
     @property
     def scoped_name(self) -> str:
@@ -62,14 +70,15 @@ def map_layer(
     if layer.fields.get("has_batch_norm"):
         notes.append("batch norm fused into this layer by the compiler (has_batch_norm)")
     weights: dict[str, FloatArray] = {}
+    precision: dict[str, StoragePrecision] = {}
     if layer.type == "inner_product":
         out, fan_in = layer.int_field("nC", where=net_path), layer.int_field("nB", where=net_path)
-        weights |= _mapped(layer, blobs, (out, fan_in), notes)
+        weights |= _mapped(layer, blobs, (out, fan_in), notes, precision)
     elif layer.type == "convolution":
         out, fan_in = layer.int_field("C", where=net_path), layer.int_field("K", where=net_path)
         groups = int(layer.fields.get("n_groups", 1) or 1)
         kh, kw = layer.int_field("Ny", where=net_path), layer.int_field("Nx", where=net_path)
-        weights |= _mapped(layer, blobs, (out, fan_in // groups, kh, kw), notes)
+        weights |= _mapped(layer, blobs, (out, fan_in // groups, kh, kw), notes, precision)
     else:
         for key, blob_id in layer.blob_refs().items():
             weights[key.removeprefix("blob_")] = blobs.floats(blob_id, layer=layer.name, field=key).astype(np.float32)
@@ -85,14 +94,19 @@ def map_layer(
         weights=weights,
         notes=tuple(notes),
         output_shape=shape,
+        precision=precision,
     )
 
 
 def _mapped(
-    layer: EspressoLayer, blobs: BlobTable, weight_shape: tuple[int, ...], notes: list[str]
+    layer: EspressoLayer,
+    blobs: BlobTable,
+    weight_shape: tuple[int, ...],
+    notes: list[str],
+    precision: dict[str, StoragePrecision],
 ) -> dict[str, FloatArray]:
     out: dict[str, FloatArray] = {}
-    weights = _first_blob(layer, blobs, _WEIGHT_KEYS, notes)
+    weights = _first_blob(layer, blobs, _WEIGHT_KEYS, notes, precision, "weights")
     if weights is not None:
         if weights.size != int(np.prod(weight_shape)):
             raise CompiledModelError(
@@ -103,19 +117,27 @@ def _mapped(
             )
         out["weights"] = weights.reshape(weight_shape)
     if layer.fields.get("has_biases", 1):
-        biases = _first_blob(layer, blobs, _BIAS_KEYS, notes)
+        biases = _first_blob(layer, blobs, _BIAS_KEYS, notes, precision, "biases")
         if biases is not None:
             out["biases"] = _trim_bias(layer, biases, weight_shape[0], blobs.path, notes)
     return out
 
 
-def _first_blob(layer: EspressoLayer, blobs: BlobTable, keys: dict[str, str], notes: list[str]) -> FloatArray | None:
+def _first_blob(
+    layer: EspressoLayer,
+    blobs: BlobTable,
+    keys: dict[str, str],
+    notes: list[str],
+    precision: dict[str, StoragePrecision],
+    kind: str,
+) -> FloatArray | None:
     for key, dtype in keys.items():
         blob_id = layer.fields.get(key)
         if isinstance(blob_id, int):
             values = blobs.floats(blob_id, layer=layer.name, field=key, dtype=dtype)
+            precision[kind] = _PRECISION[dtype]
             if dtype == "<f2":
-                notes.append(f"{key.removeprefix('blob_')} stored as float16 (widened exactly to float32)")
+                notes.append(f"{kind} stored as float16 (widened exactly to float32)")
             return values.astype(np.float32)
     return None
 

@@ -9,6 +9,7 @@ from html import escape
 from typing import Any
 
 from mlupdate.parity import svg
+from mlupdate.parity.verdict import STATUS_LABELS
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1000px;
@@ -16,7 +17,7 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 12px; color: #fff; font-weight: 600; }
 .pass { background: #1a7f37; } .fail { background: #d1242f; } .warn { background: #9a6700; }
-.skip { background: #57606a; }
+.skip, .not_recorded { background: #57606a; }
 .dry { border: 2px solid #9a6700; background: #fff8c5; padding: 8px 12px; margin: 12px 0; font-weight: 600; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0; }
 th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: left; vertical-align: top; }
@@ -170,6 +171,10 @@ def timing_table(document: dict[str, Any]) -> str:
     return caption + _table(rows, ["phase", "median", "min", "max", "n"]) if rows else caption + "<p>none recorded</p>"
 
 
+def _badge(status: str) -> str:
+    return f'<td><span class="badge {escape(status)}">{escape(STATUS_LABELS.get(status, status))}</span></td>'
+
+
 def render_html(document: dict[str, Any]) -> str:
     result = document.get("result", "fail")
     title = f"Parity {result.upper()}: {document.get('job_id', '?')}"
@@ -183,7 +188,7 @@ def render_html(document: dict[str, Any]) -> str:
     ]
     check_rows = [
         [
-            f'<td><span class="badge {escape(c["status"])}">{escape(c["status"])}</span></td>',
+            _badge(c["status"]),
             _cell(c["name"]),
             _cell(c["message"], "msg"),
         ]
@@ -206,6 +211,7 @@ def render_html(document: dict[str, Any]) -> str:
 optimizer steps per task · case {escape(str(document.get("case", "?")))}</p>
 {dry}
 <p class="msg">{escape(document.get("summary", ""))}</p>
+<p>Verdict {escape(document.get("basis", ""))}.</p>
 <h2>Checks</h2>
 {_table(check_rows, ["status", "check", "result"])}
 <h2>Plots</h2>

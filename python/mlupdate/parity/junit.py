@@ -6,6 +6,9 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
+# A check with no evidence ("not_recorded") did not run, like a skipped one: CI dashboards show it as skipped.
+_SKIPPED = ("skip", "not_recorded")
+
 
 def render_junit(document: dict[str, Any]) -> str:
     checks = document.get("checks", [])
@@ -16,7 +19,7 @@ def render_junit(document: dict[str, Any]) -> str:
             "name": f"mlupdate.parity.{job}",
             "tests": str(len(checks)),
             "failures": str(sum(1 for c in checks if c["status"] == "fail")),
-            "skipped": str(sum(1 for c in checks if c["status"] == "skip")),
+            "skipped": str(sum(1 for c in checks if c["status"] in _SKIPPED)),
             "errors": "0",
             "timestamp": str(document.get("generated_at", "")),
         },
@@ -29,7 +32,7 @@ def render_junit(document: dict[str, Any]) -> str:
         if check["status"] == "fail":
             failure = ET.SubElement(case, "failure", {"message": check["message"], "type": "ParityMismatch"})
             failure.text = json.dumps(check.get("details", {}).get("worst"), indent=1)
-        elif check["status"] == "skip":
+        elif check["status"] in _SKIPPED:
             ET.SubElement(case, "skipped", {"message": check["message"]})
         else:
             ET.SubElement(case, "system-out").text = f"{check['status']}: {check['message']}"
@@ -44,6 +47,7 @@ def _properties(document: dict[str, Any]) -> dict[str, str]:
     out["result.label"] = str(document.get("label", ""))
     out["result.dry_run"] = str(bool(document.get("dry_run"))).lower()
     out["parity.level"] = str(document.get("level", ""))
+    out["parity.basis"] = str(document.get("basis", ""))
     out["parity.steps"] = str(document.get("steps", ""))
     for knob in document.get("semantics", {}).get("knobs", []):
         out[f"semantics.{knob['name']}"] = f"{json.dumps(knob['value'])} ({knob['label']})"

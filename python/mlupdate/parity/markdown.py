@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️"}
+_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "not_recorded": "➖"}
 
 
 def _escape(text: str) -> str:
@@ -30,6 +30,8 @@ def render_markdown(document: dict[str, Any]) -> str:
     for check in document.get("checks", []):
         icon = _ICON.get(check["status"], check["status"])
         lines.append(f"| {icon} | {_escape(check['name'])} | {_escape(check['message'])} |")
+    if document.get("basis"):
+        lines += ["", f"Verdict {document['basis']}."]
     knobs = document.get("semantics", {}).get("knobs", [])
     uncalibrated = [k["name"] for k in knobs if not k["calibrated"]]
     lines += [

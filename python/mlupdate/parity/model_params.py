@@ -8,32 +8,26 @@ from typing import Any
 import numpy as np
 
 from mlupdate.compiled import read_compiled
-from mlupdate.compiled.layers import FloatArray
+from mlupdate.compiled.layers import FloatArray, StoragePrecision
 from mlupdate.models.spec import is_neural_network, load_spec, neural_network, walk_models
 
 ParameterKey = tuple[str, str]  # (scoped layer, "weights" | "biases")
 
 
-def model_parameters(path: Path) -> tuple[dict[ParameterKey, FloatArray], dict[ParameterKey, str]]:
+def model_parameters(path: Path) -> tuple[dict[ParameterKey, FloatArray], dict[ParameterKey, StoragePrecision]]:
     """(parameters, storage precision per parameter) of a `.mlmodelc` folder or a `.mlmodel` file."""
     if path.is_dir():
         compiled = read_compiled(path)
         precision = {
-            (layer.scoped_name, kind): _compiled_precision(layer.notes, kind)
-            for layer in compiled.layers
-            for kind in layer.weights
+            (layer.scoped_name, kind): layer.storage(kind) for layer in compiled.layers for kind in layer.weights
         }
         return compiled.parameters(), precision
     return _spec_parameters(path)
 
 
-def _compiled_precision(notes: tuple[str, ...], kind: str) -> str:
-    return "float16" if any(note.startswith(f"{kind} stored as float16") for note in notes) else "float32"
-
-
-def _spec_parameters(path: Path) -> tuple[dict[ParameterKey, FloatArray], dict[ParameterKey, str]]:
+def _spec_parameters(path: Path) -> tuple[dict[ParameterKey, FloatArray], dict[ParameterKey, StoragePrecision]]:
     out: dict[ParameterKey, FloatArray] = {}
-    precision: dict[ParameterKey, str] = {}
+    precision: dict[ParameterKey, StoragePrecision] = {}
     for scoped in walk_models(load_spec(path)):
         if not is_neural_network(scoped.spec):
             continue
@@ -55,7 +49,7 @@ def _weight_shape(kind: str, body: Any) -> tuple[int, ...]:
     return int(body.outputChannels), int(body.kernelChannels), *(int(k) for k in body.kernelSize)
 
 
-def _values(weights: Any, shape: tuple[int, ...]) -> tuple[FloatArray, str]:
+def _values(weights: Any, shape: tuple[int, ...]) -> tuple[FloatArray, StoragePrecision]:
     if len(weights.floatValue):
         return np.asarray(weights.floatValue, dtype=np.float32).reshape(shape), "float32"
     half = np.frombuffer(weights.float16Value, dtype="<f2")

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from mlupdate.bundle import JobBundle, ResultsBundle, read_job, read_results
+from mlupdate.errors import InputError
 from mlupdate.output_folder import owned_output
 from mlupdate.parity.ensemble import reference_ensemble
-from mlupdate.parity.evaluate import MemberLike, count_steps, evaluate, require_succeeded
+from mlupdate.parity.evaluate import MemberLike, ResultsLike, count_steps, evaluate, require_succeeded
 from mlupdate.parity.job_info import JobInfo, job_info
 from mlupdate.parity.provenance import git_revision, provenance
 from mlupdate.parity.report import ReportPaths, build_report, write_reports
 from mlupdate.parity.tolerances import Tolerances, case_of, for_case
+from mlupdate.parity.trained_model import TrainedModel, read_trained_model
 from mlupdate.parity.verdict import Verdict
 from mlupdate.reference.run import run_reference
 from mlupdate.reference.semantics import load_profile
@@ -41,10 +43,11 @@ class ParityRun:
 
 
 def run_parity(
-    results: str | Path,
+    results: str | Path | None,
     job: str | Path,
     out_dir: str | Path,
     *,
+    model: str | Path | None = None,
     ensemble: int = 8,
     reference: str | Path | None = None,
     reference_runner: ReferenceRunner | None = None,
@@ -55,17 +58,26 @@ def run_parity(
     semantics_profile: Path | None = None,
     force: bool = False,
 ) -> ParityRun:
-    """`reference` names an existing reference results bundle; otherwise `reference_runner` (default: the
-    reference trainer) produces one under `out_dir/reference/`. `tolerances` replaces the case's entry of
+    """The device's side is a results bundle (`results`) or, from any app, the trained model it wrote (`model`:
+    a `.mlmodel`, `.mlpackage` or `.mlmodelc`; its weights are all there is, every other check is "not
+    recorded"). `reference` names an existing reference results bundle; otherwise `reference_runner` (default:
+    the reference trainer) produces one under `out_dir/reference/`. `tolerances` replaces the case's entry of
     `parity.tolerances` (for experiments; reviewed runs use the table). `semantics_profile` is a calibration
     profile (JSON of knob values) the reference and its ensemble run with; reports name it.
 
     `out_dir` is written aside and swapped in once every report is written; an existing one is replaced only if
     an earlier `parity` run wrote it (or with `force`)."""
-    inputs = [Path(p) for p in (results, job, reference, semantics_profile) if p is not None]
+    if (results is None) == (model is None):
+        raise InputError(
+            "give a results bundle or a trained model, exactly one of them",
+            where="mlharness parity",
+            fix="mlharness parity RESULTS --job JOB, or mlharness parity --model TRAINED --job JOB",
+        )
+    inputs = [Path(p) for p in (results, model, job, reference, semantics_profile) if p is not None]
     with owned_output(out_dir, command="parity", force=force, inputs=inputs) as output:
         run = _run_parity(
-            Path(results),
+            Path(results) if results is not None else None,
+            Path(model) if model is not None else None,
             Path(job),
             output.staging,
             ensemble=ensemble,
@@ -83,7 +95,8 @@ def run_parity(
 
 
 def _run_parity(
-    results: Path,
+    results: Path | None,
+    model: Path | None,
     job: Path,
     out: Path,
     *,
@@ -98,7 +111,7 @@ def _run_parity(
 ) -> ParityRun:
     job_bundle = read_job(job)
     info = job_info(job_bundle.job_id, job_bundle.manifest, job_bundle.model_path)
-    device = read_results(results, job_bundle.job_id)
+    device: ResultsBundle | None = read_results(results, job_bundle.job_id) if results is not None else None
     semantics = load_profile(semantics_profile) if semantics_profile is not None else None
     profile_document = json.loads(semantics_profile.read_text(encoding="utf-8")) if semantics_profile else None
 
@@ -114,22 +127,30 @@ def _run_parity(
     require_succeeded(reference_results)
     tol = tolerances or for_case(case_of(job_bundle.job_id, info.optimizer))
     members = _ensemble(job_bundle, info, reference_results, tol, ensemble, ensemble_runner or default_ensemble)
+    side: ResultsLike
+    trained: TrainedModel | None = None
+    if device is not None:
+        side = device
+    else:
+        side = trained = read_trained_model(str(model), job_bundle.job_id, reference_results.parameters)
     verdict = evaluate(
         reference_results,
-        device,
+        side,
         ensemble=members,
         steps_per_epoch=info.steps_per_epoch,
         optimizer=info.optimizer,
         tolerances=tol,
         profile=str(semantics_profile) if semantics_profile is not None else None,
         profile_document=profile_document if isinstance(profile_document, dict) else None,
+        precision=trained.precision if trained is not None else None,
+        parameters_from_model=trained is not None,
     )
     prov = provenance(
-        job_id=device.job_id,
-        producer=device.producer,
-        device=device.device,
-        model_path=device.model_path,
-        results_path=device.path,
+        job_id=side.job_id,
+        producer=side.producer,
+        device=side.device,
+        model_path=side.model_path,
+        results_path=device.path if device is not None else None,
         reference_results_path=reference_results.path,
         xcode=xcode,
         revision=git_revision(repo or Path.cwd()),

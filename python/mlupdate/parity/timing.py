@@ -97,6 +97,8 @@ def summarize_timing(tasks: Sequence[Mapping[str, Any]], events: Sequence[EventL
             "warn_above_bytes_per_task": tolerances.memory_growth_warn_bytes_per_task,
         },
     }
+    if not any(phases.values()) and not any(epochs) and intervals is None and not after:
+        return Check.not_recorded("timing", "the results hold no phase timings, event times or memory figures", details)
     parts = [_phase_text(name, spread) for name, spread in phases.items() if spread is not None]
     message = "timing: " + (", ".join(parts) if parts else "no phase timings recorded")
     if growth is not None:

@@ -5,8 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["pass", "fail", "warn", "skip"]
+# "not_recorded": the evidence a check needs is absent from the results (no event log, no probe predictions, no
+# timings: an app other than the companion wrote them). Such a check neither passes nor fails the verdict.
+Status = Literal["pass", "fail", "warn", "skip", "not_recorded"]
 Level = Literal["step", "trajectory"]
+NOT_RECORDED: Status = "not_recorded"
+# How each status reads in reports: the one place the words come from.
+STATUS_LABELS: dict[str, str] = {
+    "pass": "pass",
+    "fail": "fail",
+    "warn": "warn",
+    "skip": "skip",
+    "not_recorded": "not recorded",
+}
+# Checks that inform without judging the device's training: they never carry a verdict.
+INFORMATIVE_CHECKS = frozenset({"timing"})
 
 REFERENCE_PRODUCER = "mlupdate-reference"
 DRY_RUN_LABEL = "reference dry run - not a device result"
@@ -24,6 +37,20 @@ class Check:
     @property
     def failed(self) -> bool:
         return self.status == "fail"
+
+    @property
+    def recorded(self) -> bool:
+        return self.status != NOT_RECORDED
+
+    @property
+    def judged(self) -> bool:
+        """The check compared evidence and passed or failed on it: the verdict rests on it."""
+        return self.status in ("pass", "fail") and self.name not in INFORMATIVE_CHECKS
+
+    @classmethod
+    def not_recorded(cls, name: str, what: str, details: dict[str, Any] | None = None) -> Check:
+        """A check whose evidence is absent: `what` says what was not recorded."""
+        return cls(name, NOT_RECORDED, f"{name}: not recorded ({what})", details or {})
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "message": self.message, "details": self.details}
@@ -84,7 +111,17 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return not any(check.failed for check in self.checks)
+        """No check failed and at least one compared evidence: a verdict resting on nothing is not a pass."""
+        return not any(check.failed for check in self.checks) and bool(self.rests_on)
+
+    @property
+    def rests_on(self) -> tuple[str, ...]:
+        """The checks that compared recorded evidence (passed or failed), in report order."""
+        return tuple(check.name for check in self.checks if check.judged)
+
+    @property
+    def not_recorded(self) -> tuple[str, ...]:
+        return tuple(check.name for check in self.checks if not check.recorded)
 
     @property
     def dry_run(self) -> bool:
@@ -100,10 +137,21 @@ class Verdict:
                 return check
         raise KeyError(name)
 
+    def basis(self) -> str:
+        """What the verdict rests on, and what it could not look at, in one sentence."""
+        text = f"rests on {', '.join(self.rests_on)}" if self.rests_on else "rests on nothing: no evidence recorded"
+        if self.not_recorded:
+            text += f"; not recorded: {', '.join(self.not_recorded)}"
+        return text
+
     def summary(self) -> str:
         head = "PASS" if self.passed else "FAIL"
         label = f" [{DRY_RUN_LABEL}]" if self.dry_run else ""
         reasons = "; ".join(check.message for check in self.failures)
-        return f"{head} {self.job_id} ({self.level} level, {self.steps} steps){label}" + (
-            f": {reasons}" if reasons else ""
+        if not self.rests_on:
+            reasons = reasons or "no evidence recorded to judge"
+        return (
+            f"{head} {self.job_id} ({self.level} level, {self.steps} steps){label}"
+            + (f": {reasons}" if reasons else "")
+            + f" [verdict {self.basis()}]"
         )

@@ -1,0 +1,78 @@
+"""A model trained and written by any app, read as results: its updated parameters, and nothing else.
+
+An app other than the companion leaves no results bundle: no task status, no progress events, no probe
+predictions, no timings. Parity can still judge the weights it wrote against the reference for the job that
+describes its data and parameters; every check whose evidence is absent reports "not recorded".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlupdate.compiled.layers import StoragePrecision
+from mlupdate.errors import ParityError
+from mlupdate.parity.compare import Array
+from mlupdate.parity.evaluate import STATUS_NOT_RECORDED
+from mlupdate.parity.model_params import ParameterKey, model_parameters
+from mlupdate.parity.probe import ProbeLike
+
+PRODUCER = "trained model file"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """Results-like view of a trained `.mlmodel`, `.mlpackage` or `.mlmodelc` (see `evaluate.ResultsLike`)."""
+
+    job_id: str
+    model_path: Path
+    parameters: dict[ParameterKey, Array]
+    precision: dict[ParameterKey, StoragePrecision]
+    ignored: tuple[str, ...] = ()  # the model's other weighted layers (frozen): not part of the update
+    status: str = STATUS_NOT_RECORDED
+    error: dict[str, Any] | None = None
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    events: tuple[Any, ...] = ()
+    probe_outputs: dict[str, ProbeLike] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.model_path
+
+    @property
+    def producer(self) -> dict[str, Any]:
+        return {"name": PRODUCER, "version": "", "path": str(self.model_path)}
+
+    @property
+    def device(self) -> dict[str, Any]:
+        # Nothing says where the model was trained: the report shows the file instead of a device.
+        return {"name": self.model_path.name, "model": "unknown", "os_name": "unknown", "os_version": "unknown"}
+
+
+def read_trained_model(path: str | Path, job_id: str, updatable: Collection[ParameterKey]) -> TrainedModel:
+    """The parameters of the updatable layers (`updatable`, the reference's keys) of the model at `path`."""
+    model = Path(path)
+    if not model.exists():
+        raise ParityError(
+            "no such trained model", where=str(model), fix="pass the .mlmodel, .mlpackage or .mlmodelc the app wrote"
+        )
+    values, precision = model_parameters(model)
+    wanted = set(updatable)
+    kept = {key: array for key, array in values.items() if key in wanted}
+    if not kept and wanted:
+        found = sorted(f"{layer}.{kind}" for layer, kind in values)[:8]
+        raise ParityError(
+            f"the model has none of the job's updatable layers (it has {found or 'no weighted layers'})",
+            where=str(model),
+            fix="pass the model the app trained for this job (the same network as the job's model)",
+        )
+    ignored = tuple(sorted(f"{layer}.{kind}" for layer, kind in values if (layer, kind) not in wanted))
+    return TrainedModel(
+        job_id=job_id,
+        model_path=model,
+        parameters=kept,
+        precision={key: precision[key] for key in kept},
+        ignored=ignored,
+    )
