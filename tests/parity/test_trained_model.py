@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from mlharness.cli import main
+from mlupdate._coreml import coremltools
 from mlupdate.bundle import read_results, write_job
 from mlupdate.data.examples import from_arrays, set_feature
 from mlupdate.models.features import training_inputs
-from mlupdate.models.spec import save_spec
+from mlupdate.models.spec import load_spec, save_spec
 from mlupdate.parity.parameters import compare_parameters
 from mlupdate.parity.run import run_parity
 from mlupdate.parity.tolerances import for_case
@@ -54,6 +55,14 @@ def test_a_correctly_trained_model_passes_on_its_weights_and_marks_the_rest_not_
     assert "not recorded: status, events" in document["basis"]
     assert "not recorded" in (out / "summary.md").read_text()
     assert 'class="badge not_recorded">not recorded<' in (out / "report.html").read_text()
+
+
+def test_a_trained_mlpackage_is_read_like_the_mlmodel_inside(trained_by_reference: Path, tmp_path: Path) -> None:
+    package = tmp_path / "Trained.mlpackage"
+    coremltools.models.utils.save_spec(load_spec(trained_by_reference), str(package))
+    result = run_parity(None, JOB, tmp_path / "report", model=package)
+    assert result.verdict.passed, result.verdict.summary()
+    assert result.verdict.rests_on == ("parameters",)
 
 
 def test_the_untrained_model_fails_on_its_weights(tmp_path: Path, capsys: Any) -> None:

@@ -7,28 +7,29 @@ from typing import Any
 
 import numpy as np
 
-from mlupdate.compiled import read_compiled
 from mlupdate.compiled.layers import FloatArray, StoragePrecision
-from mlupdate.models.spec import is_neural_network, load_spec, neural_network, walk_models
+from mlupdate.models.files import open_model
+from mlupdate.models.spec import Spec, is_neural_network, neural_network, walk_models
 
 ParameterKey = tuple[str, str]  # (scoped layer, "weights" | "biases")
 
 
 def model_parameters(path: Path) -> tuple[dict[ParameterKey, FloatArray], dict[ParameterKey, StoragePrecision]]:
-    """(parameters, storage precision per parameter) of a `.mlmodelc` folder or a `.mlmodel` file."""
-    if path.is_dir():
-        compiled = read_compiled(path)
+    """(parameters, storage precision per parameter) of a `.mlmodel`, `.mlpackage` or `.mlmodelc`."""
+    model = open_model(path)
+    if model.compiled is not None:
+        compiled = model.compiled
         precision = {
             (layer.scoped_name, kind): layer.storage(kind) for layer in compiled.layers for kind in layer.weights
         }
         return compiled.parameters(), precision
-    return _spec_parameters(path)
+    return _spec_parameters(model.require_spec("reading the trained parameters"))
 
 
-def _spec_parameters(path: Path) -> tuple[dict[ParameterKey, FloatArray], dict[ParameterKey, StoragePrecision]]:
+def _spec_parameters(spec: Spec) -> tuple[dict[ParameterKey, FloatArray], dict[ParameterKey, StoragePrecision]]:
     out: dict[ParameterKey, FloatArray] = {}
     precision: dict[ParameterKey, StoragePrecision] = {}
-    for scoped in walk_models(load_spec(path)):
+    for scoped in walk_models(spec):
         if not is_neural_network(scoped.spec):
             continue
         for layer in neural_network(scoped.spec).layers:
