@@ -165,3 +165,15 @@ def _weights_to_float16(compiled: Path) -> None:
     ids = sorted(blobs)
     table = struct.pack("<Q", len(ids)) + b"".join(struct.pack("<QQ", i, len(blobs[i])) for i in ids)
     weights_path.write_bytes(table + b"".join(blobs[i] for i in ids))
+
+
+def test_parity_runs_again_into_the_same_folder_with_a_fresh_reference(
+    trained_by_reference: Path, tmp_path: Path, capsys: Any
+) -> None:
+    out = tmp_path / "report"
+    argv = ["parity", "--model", str(trained_by_reference), "--job", str(JOB), "-o", str(out)]
+    assert main(argv) == 0
+    first = (out / "reference" / JOB_ID / "results.json").read_bytes()
+    assert main(argv) == 0, capsys.readouterr().out
+    second = (out / "reference" / JOB_ID / "results.json").read_bytes()
+    assert first != second  # a new reference run (its timings differ), not the old folder left in place
