@@ -18,19 +18,20 @@ let checkedSettings: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
 let package = Package(
     name: "CompanionTypeCheck",
     products: [
-        .library(name: "AppleShims", targets: ["CoreML", "CoreVideo", "os", "Darwin"])
+        .library(name: "AppleShims", targets: ["CoreML", "CoreVideo", "os", "Darwin", "ObjectiveC"])
     ],
     targets: [
         .target(name: "CoreVideo", path: "Shims/CoreVideo", swiftSettings: shimSettings),
         .target(name: "CoreML", dependencies: ["CoreVideo"], path: "Shims/CoreML", swiftSettings: shimSettings),
         .target(name: "os", path: "Shims/os", swiftSettings: shimSettings),
+        .target(name: "ObjectiveC", path: "Shims/ObjectiveC", swiftSettings: shimSettings),
         // Like an imported C module, not concurrency-checked itself: its mutable globals are refused where used.
         .target(
             name: "Darwin", path: "Shims/Darwin",
             swiftSettings: shimSettings + [.swiftLanguageMode(.v5)]),
         .target(name: "CompanionKit", path: "Checked/CompanionKit", swiftSettings: checkedSettings),
         .target(
-            name: "CompanionCoreML", dependencies: ["CompanionKit", "CoreML", "os", "Darwin"],
+            name: "CompanionCoreML", dependencies: ["CompanionKit", "CoreML", "os", "Darwin", "ObjectiveC"],
             path: "Checked/CompanionCoreML", swiftSettings: checkedSettings),
         .executableTarget(
             name: "companion-macos", dependencies: ["CompanionKit", "CompanionCoreML", "CoreML"],

@@ -192,6 +192,34 @@ class ModelFormat(enum.StrEnum):
     MLMODELC = "mlmodelc"
 
 
+class TaskState(enum.StrEnum):
+    """`MLTaskState` as the app last saw it (`unknown` for a state this contract does not name)."""
+
+    SUSPENDED = "suspended"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @property
+    def may_still_run(self) -> bool:
+        """Core ML may still be working on a task in this state."""
+        return self in (TaskState.RUNNING, TaskState.CANCELLING, TaskState.SUSPENDED)
+
+
+class DumpSource(enum.StrEnum):
+    """Which read produced a dumped parameter tensor (results.json `parameters[].source`)."""
+
+    CONTEXT = "context"  # context.model inside the completion handler: the primary dump
+    RELOADED = "reloaded"  # the written model loaded again: the cross-check
+
+
+def reloaded_parameter_entry(layer: str, scope: str, kind: ParameterKind | str) -> str:
+    """`parameters/reloaded/<scope.>layer.<kind>.npy`: the cross-check dump of a layer, read from the written model."""
+    return f"{PARAMETERS_DIR}/reloaded/{scoped_layer(layer, scope)}.{ParameterKind(kind)}.npy"
+
+
 class ParameterKind(enum.StrEnum):
     """Which array of an updatable layer a parameter file holds."""
 
@@ -360,9 +388,15 @@ class TaskRecord:
     memory_after_bytes: int | None = None
     epochs_completed: int = 0
     final_loss: float | None = None
+    # Optional in the schema (the app writes them, other producers may not): MLTask.state when the runner stopped
+    # waiting for the task, and whether an earlier task may still have been running during this one.
+    task_state: TaskState | None = None
+    contaminated: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TaskStatus(self.status))
+        if self.task_state is not None:
+            object.__setattr__(self, "task_state", TaskState(self.task_state))
 
     def seconds(self, phase: str) -> float | None:
         """The time of one of TIMED_PHASES (`"train"` -> `train_seconds`)."""
@@ -372,17 +406,61 @@ class TaskRecord:
         return value
 
     def to_json(self) -> dict[str, Any]:
-        document = {name: getattr(self, name) for name in _field_names(type(self))}
+        document = {name: getattr(self, name) for name in _field_names(type(self)) if name not in _TASK_OPTIONAL}
         document["status"] = str(self.status)
         document["error"] = self.error.to_json() if self.error is not None else None
+        if self.task_state is not None:
+            document["task_state"] = str(self.task_state)
+        if self.contaminated:
+            document["contaminated"] = True
         return document
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Self:
-        values = {name: document[name] for name in _field_names(cls)}
+        values = {name: document[name] for name in _field_names(cls) if name not in _TASK_OPTIONAL}
+        values |= {name: document[name] for name in _TASK_OPTIONAL if document.get(name) is not None}
         values["status"] = TaskStatus(values["status"])
         values["error"] = RunError.from_json(values["error"]) if values["error"] is not None else None
         return cls(**values)
+
+
+_TASK_OPTIONAL = ("task_state", "contaminated")
+
+
+@dataclass(frozen=True)
+class ReloadTiming:
+    """After the update: the written model loaded with one compute-unit setting, and its first prediction."""
+
+    compute_units: ComputeUnits
+    load_seconds: float | None
+    first_prediction_seconds: float | None
+    error: RunError | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compute_units", ComputeUnits(self.compute_units))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "compute_units": str(self.compute_units),
+            "load_seconds": self.load_seconds,
+            "first_prediction_seconds": self.first_prediction_seconds,
+            "error": self.error.to_json() if self.error is not None else None,
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Self:
+        error = document["error"]
+        return cls(
+            ComputeUnits(document["compute_units"]),
+            document["load_seconds"],
+            document["first_prediction_seconds"],
+            RunError.from_json(error) if error is not None else None,
+        )
+
+
+# The compute-unit settings the app reloads the updated model with (users report seconds-long reloads on the
+# Neural Engine path, so each is timed on its own).
+RELOAD_COMPUTE_UNITS = (ComputeUnits.CPU_ONLY, ComputeUnits.CPU_AND_GPU, ComputeUnits.ALL)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,16 @@ def enumerations(schemas: Schemas) -> list[tuple[type[enum.StrEnum], list[Any], 
             "results.schema.json: parameters[].kind",
         ),
         (c.UpdateParameter, list(_props(_props(job)["parameters"])), "job.schema.json: parameters"),
+        (
+            c.DumpSource,
+            _props(_props(results)["parameters"]["items"])["source"]["enum"],
+            "results.schema.json: parameters[].source",
+        ),
+        (
+            c.TaskState,
+            [v for v in _props(results["$defs"]["task"])["task_state"]["enum"] if v is not None],
+            "results.schema.json: $defs.task.task_state",
+        ),
     ]
 
 
@@ -86,6 +96,7 @@ def value_objects(schemas: Schemas) -> list[tuple[type[Any], dict[str, Any], str
         (c.Producer, _props(results)["producer"], "results.schema.json: producer"),
         (c.DeviceInfo, _props(results)["device"], "results.schema.json: device"),
         (c.TaskRecord, results["$defs"]["task"], "results.schema.json: $defs.task"),
+        (c.ReloadTiming, results["$defs"]["reload"], "results.schema.json: $defs.reload"),
     ]
 
 

@@ -115,6 +115,9 @@ class Ingredients:
     status: str = "succeeded"
     error: dict[str, Any] | None = None
     with_probe: bool = True  # False: an app that recorded no probe predictions
+    # The app's second read of the updated layers (from the written model); when set, `parameters` is the
+    # context dump and both are written with their source.
+    cross_check: dict[tuple[str, str], np.ndarray] | None = None
 
     def copy(self, **changes: Any) -> Ingredients:
         deep = {
@@ -136,8 +139,12 @@ def write_results(tmp_path: Path) -> Writer:
         parent = tmp_path / folder
         with ResultsWriter(parent, ingredients.job_id) as writer:
             writer.add_events(ingredients.events)
-            for (layer, kind), values in ingredients.parameters.items():
-                writer.add_parameter(layer, "", kind, values)
+            dumps = [(ingredients.parameters, None)]
+            if ingredients.cross_check is not None:
+                dumps = [(ingredients.parameters, "context"), (ingredients.cross_check, "reloaded")]
+            for dump, source in dumps:
+                for (layer, kind), values in dump.items():
+                    writer.add_parameter(layer, "", kind, values, source=source)
             if ingredients.with_probe:
                 writer.add_probe_output("labelProbabilities", "dictionary", ingredients.probabilities, CLASSES)
                 writer.add_probe_output("classLabel", "int64", ingredients.labels)

@@ -19,16 +19,34 @@
         let data: Data
     }
 
-    /// The updated layers' parameters, read back from the reloaded model.
+    /// Which layers to dump: the job's updatable layers, scoped to the updatable sub-model of a pipeline.
+    struct DumpRequest: Sendable {
+        let layers: [String]
+        let scope: String
+
+        init(job: JobManifest) {
+            layers = job.model.updatableLayers
+            scope = job.model.updateScope
+        }
+    }
+
+    /// One dumped tensor as plain values: it leaves Core ML's queue, unlike the `MLMultiArray` it came from.
+    struct DumpedTensor: Sendable, Equatable {
+        let layer: String
+        let scope: String
+        let kind: ParameterArtifact.Kind
+        let shape: [Int]
+        let values: [Float]
+    }
+
+    /// The updated layers' parameters, read with `parameterValue(for:)`: from `context.model` in the completion
+    /// handler (the primary dump) and from the written model loaded again (the cross-check).
     enum ParameterDump {
-        static func dump(_ model: MLModel, job: JobManifest) throws -> (
-            entries: [ParameterArtifact], files: [ArtifactFile]
-        ) {
-            var entries: [ParameterArtifact] = []
-            var files: [ArtifactFile] = []
-            for layer in job.model.updatableLayers {
+        static func read(_ model: MLModel, request: DumpRequest) throws -> [DumpedTensor] {
+            var tensors: [DumpedTensor] = []
+            for layer in request.layers {
                 for kind in [ParameterArtifact.Kind.weights, .biases] {
-                    let key = ModelConfiguration.layerKey(kind, layer: layer, scope: job.model.updateScope)
+                    let key = ModelConfiguration.layerKey(kind, layer: layer, scope: request.scope)
                     guard let array = try model.parameterValue(for: key) as? MLMultiArray else {
                         throw CompanionError.invalidManifest(
                             file: "(model)", field: "\(layer).\(kind.rawValue)", reason: "is not an MLMultiArray"
@@ -36,13 +54,41 @@
                     }
                     // Core ML's own shape is kept; the host maps it onto the spec layout if they differ.
                     let (shape, values) = try MultiArrays.floats(of: array)
-                    let entry = ParameterArtifact(layer: layer, scope: job.model.updateScope, kind: kind, shape: shape)
-                    let npy = try NpyArray(shape: shape, storage: .float32(values))
-                    entries.append(entry)
-                    files.append(ArtifactFile(path: entry.path, data: npy.encoded()))
+                    tensors.append(DumpedTensor(layer: layer, scope: request.scope, kind: kind, shape: shape, values: values))
                 }
             }
+            return tensors
+        }
+
+        /// The results entries and `.npy` files of a dump, labelled with the read that produced it.
+        static func artifacts(_ tensors: [DumpedTensor], source: ParameterArtifact.Source) throws -> (
+            entries: [ParameterArtifact], files: [ArtifactFile]
+        ) {
+            var entries: [ParameterArtifact] = []
+            var files: [ArtifactFile] = []
+            for tensor in tensors {
+                let entry = ParameterArtifact(
+                    layer: tensor.layer, scope: tensor.scope, kind: tensor.kind, shape: tensor.shape, source: source)
+                let npy = try NpyArray(shape: tensor.shape, storage: .float32(tensor.values))
+                entries.append(entry)
+                files.append(ArtifactFile(path: entry.path, data: npy.encoded()))
+            }
             return (entries, files)
+        }
+
+        /// The largest absolute difference between two dumps of the same tensors (`nil`: not the same tensors).
+        static func largestDifference(_ lhs: [DumpedTensor], _ rhs: [DumpedTensor]) -> Float? {
+            guard lhs.count == rhs.count else { return nil }
+            var largest: Float = 0
+            for (left, right) in zip(lhs, rhs) {
+                guard left.layer == right.layer, left.kind == right.kind, left.values.count == right.values.count
+                else { return nil }
+                for (a, b) in zip(left.values, right.values) {
+                    let difference = abs(a - b)
+                    if difference.isNaN || difference > largest { largest = difference.isNaN ? .infinity : difference }
+                }
+            }
+            return largest
         }
     }
 

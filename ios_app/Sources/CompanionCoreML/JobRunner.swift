@@ -4,7 +4,11 @@
 // - `MLModelDescription.trainingInputDescriptionsByName` (iOS 13 / macOS 10.15), `.inputDescriptionsByName`
 //   (iOS 11 / macOS 10.13)
 // - `os.Logger.init(subsystem:category:)` (iOS 14 / macOS 11)
-// - `FileManager.temporaryDirectory` (iOS 10 / macOS 10.12), `removeItem(at:)` (iOS 2 / macOS 10.5)
+// - `FileManager.temporaryDirectory` (iOS 10 / macOS 10.12), `removeItem(at:)` (iOS 2 / macOS 10.5),
+//   `contentsOfDirectory(atPath:)` (iOS 2 / macOS 10.5)
+// - `MLModel.prediction(from:)` (iOS 11 / macOS 10.13), `MLBatchProvider.features(at:)` (iOS 12 / macOS 10.14)
+// - `autoreleasepool(invoking:)` (ObjectiveC, every OS): releases the short-lived models promptly
+// - `Task.sleep(for:)` (iOS 16 / macOS 13)
 #if canImport(CoreML)
     #if canImport(CompanionKit)
         // The app target compiles CompanionKit into the same module; SwiftPM builds it as its own module.
@@ -12,12 +16,13 @@
     #endif
     @preconcurrency import CoreML
     import Foundation
+    import ObjectiveC
     import os
 
     /// Where a run is, for the app's progress display.
     public struct RunnerUpdate: Sendable {
         public enum Stage: String, Sendable {
-            case compiling, loading, preparing, training, dumping, probing, publishing
+            case compiling, loading, preparing, training, reloading, dumping, probing, publishing
         }
 
         public let task: Int
@@ -27,10 +32,13 @@
         public let event: ProgressEvent?
     }
 
-    /// Runs a job bundle with Core ML: for each repeat, compile (or use the shipped `.mlmodelc`), load, build the
-    /// training batch, run one `MLUpdateTask`; after the first task write the updated model, reload it, dump the
-    /// updatable layers and predict the probe set. Timings and the memory footprint are recorded per task, and
-    /// the results bundle is published atomically in `outbox` (DONE last).
+    /// Runs a job bundle with Core ML: for each repeat, compile (or use the shipped `.mlmodelc`), build the
+    /// training batch, create and run one `MLUpdateTask`. The first task dumps the updated layers from
+    /// `context.model` in its completion handler and writes the model; then the written model is loaded once per
+    /// compute-unit setting (load and first prediction timed), loaded again to dump the layers a second time (the
+    /// cross-check) and to predict the probe set. A repeat never overlaps a task Core ML may still be running
+    /// unnoticed: the runner waits for it, and marks the repeat contaminated if it does not settle. Timings and the
+    /// memory footprint are recorded per task, and the results bundle is published atomically in `outbox`.
     public struct CoreMLJobRunner: Sendable {
         public let producer: Producer.Name
         private let logger = Logger(subsystem: "org.mlupdate.companion", category: "runner")
@@ -55,8 +63,13 @@
             let log = liveEventLog(outbox: outbox, jobID: manifest.jobID)
             var tasks: [TaskRecord] = []
             var first = FirstTaskArtifacts()
+            var unsettled: [TaskHandle] = []
             for index in 0..<manifest.repeatCount {
-                let (record, artifacts) = await runTask(index, of: job, log: log, work: work, onUpdate: onUpdate)
+                unsettled = await Self.settle(unsettled)
+                var (record, artifacts, leftover) = await runTask(
+                    index, of: job, log: log, work: work, onUpdate: onUpdate)
+                record.contaminated = !unsettled.isEmpty
+                if let leftover { unsettled.append(leftover) }
                 tasks.append(record)
                 if index == 0 { first = artifacts }
             }
@@ -89,8 +102,28 @@
                     model: model,
                     parameters: first.parameters,
                     probe: first.probe,
-                    events: EventsReference(count: log.snapshot.count)
+                    events: EventsReference(count: log.snapshot.count),
+                    reloads: first.reloads.isEmpty ? nil : first.reloads
                 )
+            }
+        }
+
+        /// How long a repeat waits for an earlier task that Core ML may still be running.
+        static let settleSeconds = 30.0
+
+        /// The tasks that are still running after waiting up to `settleSeconds` for them to finish.
+        private static func settle(_ handles: [TaskHandle]) async -> [TaskHandle] {
+            guard !handles.isEmpty else { return [] }
+            let deadline = Deadline(seconds: settleSeconds)
+            var running = handles
+            while true {
+                running = running.filter { handle in
+                    let busy = handle.stateName?.mayStillRun == true
+                    if !busy { handle.release() }
+                    return busy
+                }
+                if running.isEmpty || deadline.hasPassed { return running }
+                try? await Task.sleep(for: .milliseconds(200))
             }
         }
 
@@ -106,11 +139,12 @@
             }
         }
 
-        /// One repeat. Never throws: a failure becomes the task's status and error.
+        /// One repeat. Never throws: a failure becomes the task's status and error. Returns the task's handle when
+        /// Core ML may still be running it.
         private func runTask(
             _ index: Int, of job: JobBundle, log: EventLog, work: URL,
             onUpdate: @escaping @Sendable (RunnerUpdate) -> Void
-        ) async -> (TaskRecord, FirstTaskArtifacts) {
+        ) async -> (TaskRecord, FirstTaskArtifacts, TaskHandle?) {
             let manifest = job.manifest
             let count = manifest.repeatCount
             func stage(_ stage: RunnerUpdate.Stage) {
@@ -119,6 +153,7 @@
             var record = TaskRecord(index: index)
             var artifacts = FirstTaskArtifacts()
             var compiledCopy: URL?
+            var leftover: TaskHandle?
             record.memoryBeforeBytes = physicalFootprintBytes()
             do {
                 let configuration = ModelConfiguration.make(for: manifest)
@@ -137,40 +172,45 @@
                 case .mlmodelc:
                     compiled = job.modelURL
                 }
-                stage(.loading)
-                let loaded = try inPhase(.load) {
-                    try timed { try MLModel(contentsOf: compiled, configuration: configuration) }
-                }
-                record.loadSeconds = loaded.seconds
                 stage(.preparing)
                 let training = try inPhase(.prepare) {
-                    try FeatureProviders.batch(
-                        for: manifest.training, in: job,
-                        descriptions: loaded.value.modelDescription.trainingInputDescriptionsByName
-                    )
+                    try autoreleasepool {
+                        // A short-lived load, only for the training inputs' image constraints: it is released
+                        // before the update task loads the model it trains, so no second copy stays in memory.
+                        let described = try MLModel(contentsOf: compiled, configuration: ModelConfiguration.describing())
+                        return try FeatureProviders.batch(
+                            for: manifest.training, in: job,
+                            descriptions: described.modelDescription.trainingInputDescriptionsByName)
+                    }
                 }
                 stage(.training)
                 let runner = UpdateTaskRunner(
                     taskIndex: index, events: manifest.events, deadlineSeconds: manifest.deadlineSeconds,
                     modelDestination: index == 0
                         ? work.appendingPathComponent("model/\(manifest.model.name).mlmodelc") : nil,
+                    dumpLayers: index == 0 ? DumpRequest(job: manifest) : nil,
                     log: log, logger: logger,
                     onEvent: { onUpdate(RunnerUpdate(task: index, taskCount: count, stage: .training, event: $0)) }
                 )
-                let outcome = try await runner.run(
-                    compiledModel: compiled, trainingData: training,
-                    configuration: configuration)
+                let (outcome, loadSeconds, stillRunning) = try await runner.run(
+                    compiledModel: compiled, trainingData: training, configuration: configuration)
+                leftover = stillRunning
+                record.loadSeconds = loadSeconds
                 record.status = outcome.status
                 record.error = outcome.error
                 record.trainSeconds = outcome.trainSeconds
                 record.writeSeconds = outcome.writeSeconds
                 record.finalLoss = outcome.completionLoss
                 record.epochsCompleted = max(outcome.epochsEnded, outcome.completionEpochs ?? 0)
+                record.taskState = outcome.taskState
+                // The footprint once the task is released, before the first task's reloads and dumps.
+                record.memoryAfterBytes = physicalFootprintBytes()
                 if index == 0, outcome.status == .succeeded, let written = outcome.writtenModel {
                     artifacts.model = written
+                    artifacts.reloads = timeReloads(of: written, job: job, stage: stage)
                     try collectArtifacts(
-                        from: written, job: job, configuration: configuration, record: &record,
-                        into: &artifacts, stage: stage)
+                        from: written, contextDump: outcome.contextDump, job: job, configuration: configuration,
+                        record: &record, into: &artifacts, stage: stage)
                 }
             } catch let failure as RunFailure {
                 record.status = .failed
@@ -179,23 +219,76 @@
                 record.status = .failed
                 record.error = RunFailure(.prepare, error).error
             }
-            if let compiledCopy { removeQuietly(compiledCopy) }
-            record.memoryAfterBytes = physicalFootprintBytes()
+            if let compiledCopy { removeCompiled(compiledCopy) }
+            if record.memoryAfterBytes == nil { record.memoryAfterBytes = physicalFootprintBytes() }
             logger.info(
                 "task \(index) of \(manifest.jobID, privacy: .public): \(record.status.rawValue, privacy: .public)")
-            return (record, artifacts)
+            return (record, artifacts, leftover)
         }
 
-        /// Reloads the written model, dumps the updatable layers and predicts the probe set.
+        /// The written model loaded with each compute-unit setting of `ReloadTiming.computeUnits`, and its first
+        /// prediction (a probe example, else a training example), each timed on its own. Users report reloads of an
+        /// updated model taking seconds on the Neural Engine path.
+        private func timeReloads(
+            of written: URL, job: JobBundle, stage: (RunnerUpdate.Stage) -> Void
+        ) -> [ReloadTiming] {
+            stage(.reloading)
+            let examples = job.manifest.probe ?? job.manifest.training
+            var input: (any MLFeatureProvider)?
+            return Self.reloadComputeUnits.map { units in
+                autoreleasepool {
+                    var timing = ReloadTiming(computeUnits: units)
+                    let configuration = ModelConfiguration.make(for: job.manifest, computeUnits: units)
+                    do {
+                        let loaded = try inPhase(.load) {
+                            try timed { try MLModel(contentsOf: written, configuration: configuration) }
+                        }
+                        timing.loadSeconds = loaded.seconds
+                        if input == nil {
+                            input = try inPhase(.probe) {
+                                try FeatureProviders.batch(
+                                    for: examples, in: job,
+                                    descriptions: loaded.value.modelDescription.inputDescriptionsByName
+                                ).features(at: 0)
+                            }
+                        }
+                        if let input {
+                            let predicted = try inPhase(.probe) { try timed { try loaded.value.prediction(from: input) } }
+                            timing.firstPredictionSeconds = predicted.seconds
+                        }
+                    } catch {
+                        timing.error = error.runError
+                    }
+                    return timing
+                }
+            }
+        }
+
+        /// The settings the updated model is reloaded with after the update (the contract's RELOAD_COMPUTE_UNITS).
+        static let reloadComputeUnits: [ComputeUnitsName] = [.cpuOnly, .cpuAndGPU, .all]
+
+        /// Loads the written model again: dumps the updatable layers a second time (the cross-check of the context
+        /// dump) and predicts the probe set.
         private func collectArtifacts(
-            from written: URL, job: JobBundle, configuration: MLModelConfiguration, record: inout TaskRecord,
-            into artifacts: inout FirstTaskArtifacts, stage: (RunnerUpdate.Stage) -> Void
+            from written: URL, contextDump: [DumpedTensor], job: JobBundle, configuration: MLModelConfiguration,
+            record: inout TaskRecord, into artifacts: inout FirstTaskArtifacts, stage: (RunnerUpdate.Stage) -> Void
         ) throws(RunFailure) {
             stage(.dumping)
             let reloaded = try inPhase(.dump) { try MLModel(contentsOf: written, configuration: configuration) }
-            let dump = try inPhase(.dump) { try ParameterDump.dump(reloaded, job: job.manifest) }
-            artifacts.parameters = dump.entries
-            artifacts.files += dump.files
+            let reloadedDump = try inPhase(.dump) {
+                try ParameterDump.read(reloaded, request: DumpRequest(job: job.manifest))
+            }
+            for (dump, source) in [(contextDump, ParameterArtifact.Source.context), (reloadedDump, .reloaded)]
+            where !dump.isEmpty {
+                let encoded = try inPhase(.dump) { try ParameterDump.artifacts(dump, source: source) }
+                artifacts.parameters += encoded.entries
+                artifacts.files += encoded.files
+            }
+            if !contextDump.isEmpty {
+                let difference = ParameterDump.largestDifference(contextDump, reloadedDump)
+                logger.info(
+                    "context dump vs reloaded dump: largest difference \(difference.map { String($0) } ?? "n/a", privacy: .public)")
+            }
             guard let probe = job.manifest.probe else { return }
             stage(.probing)
             let stopwatch = Stopwatch()
@@ -208,6 +301,18 @@
             record.probeSeconds = stopwatch.elapsedSeconds
             artifacts.probe = predicted.0
             artifacts.files += predicted.1
+        }
+
+        /// Removes a model `compileModel(at:)` left in a temporary folder, and that folder if nothing else is in it.
+        private func removeCompiled(_ compiled: URL) {
+            removeQuietly(compiled)
+            let parent = compiled.deletingLastPathComponent()
+            let temporary = FileManager.default.temporaryDirectory.standardizedFileURL.path
+            guard parent.standardizedFileURL.path != temporary,
+                parent.standardizedFileURL.path.hasPrefix(temporary),
+                (try? FileManager.default.contentsOfDirectory(atPath: parent.path))?.isEmpty == true
+            else { return }
+            removeQuietly(parent)
         }
 
         private func removeQuietly(_ url: URL) {
@@ -228,6 +333,7 @@
         var parameters: [ParameterArtifact] = []
         var probe: ProbeResults?
         var files: [ArtifactFile] = []
+        var reloads: [ReloadTiming] = []
     }
 #endif
 

@@ -15,9 +15,9 @@
     /// `MLModelConfiguration` from a job: compute units and the parameter overrides, scoped to the updatable
     /// sub-model of a pipeline.
     enum ModelConfiguration {
-        static func make(for job: JobManifest) -> MLModelConfiguration {
+        static func make(for job: JobManifest, computeUnits units: ComputeUnitsName? = nil) -> MLModelConfiguration {
             let configuration = MLModelConfiguration()
-            configuration.computeUnits = computeUnits(job.computeUnits)
+            configuration.computeUnits = computeUnits(units ?? job.computeUnits)
             guard !job.parameters.isEmpty else { return configuration }
             var parameters: [MLParameterKey: Any] = [:]
             for (name, value) in job.parameters {
@@ -26,6 +26,13 @@
                 parameters[scoped(key(parameter), to: job.model.updateScope)] = anyValue(value)
             }
             configuration.parameters = parameters
+            return configuration
+        }
+
+        /// For a load that only reads the model's description: CPU only, no parameter overrides.
+        static func describing() -> MLModelConfiguration {
+            let configuration = MLModelConfiguration()
+            configuration.computeUnits = .cpuOnly
             return configuration
         }
 

@@ -30,6 +30,13 @@
         }
     }
 
+    extension Error {
+        /// The contract's error object for an error that reached the top of a phase.
+        var runError: RunError {
+            (self as? RunFailure)?.error ?? RunFailure(.prepare, self).error
+        }
+    }
+
     /// Runs `body`, turning any error into a `RunFailure` of `phase`.
     func inPhase<Value>(_ phase: RunPhase, _ body: () throws -> Value) throws(RunFailure) -> Value {
         do {

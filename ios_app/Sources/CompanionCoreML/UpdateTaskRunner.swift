@@ -8,7 +8,8 @@
 // - `MLWritable.write(to:)` (iOS 13 / macOS 10.15)
 // - `FileManager.replaceItemAt(_:withItemAt:backupItemName:options:)` (iOS 4 / macOS 10.6),
 //   `moveItem(at:to:)`, `createDirectory(at:withIntermediateDirectories:attributes:)`, `removeItem(at:)` (iOS 2)
-// - Dispatch `DispatchQueue.global().asyncAfter(deadline:execute:)` (iOS 8 / macOS 10.10)
+// - Dispatch `DispatchQueue.global().asyncAfter(wallDeadline:execute:)` (iOS 8 / macOS 10.10): the wall clock,
+//   like the event times, so a device that sleeps through a deadline still cancels the task when it wakes
 #if canImport(CoreML)
     #if canImport(CompanionKit)
         // The app target compiles CompanionKit into the same module; SwiftPM builds it as its own module.
@@ -30,6 +31,13 @@
         /// The updated model as `context.model.write(to:)` left it in the run's work folder (first task only).
         var writtenModel: URL?
         var writeSeconds: Double?
+        /// The updated layers read from `context.model` inside the completion handler (first task only): the
+        /// primary parameter dump, the path Apple's samples use.
+        var contextDump: [DumpedTensor] = []
+        /// Why the context dump is missing when it is (the reloaded dump then stands alone).
+        var contextDumpProblem: String?
+        /// `MLTask.state` when the runner stopped waiting for the task.
+        var taskState: TaskStateName?
     }
 
     /// Runs one update task: registers handlers for the job's events, logs every event, cancels the task at the
@@ -41,6 +49,8 @@
         let deadlineSeconds: Double
         /// Where the first task's updated model goes (`<work>/model/<Name>.mlmodelc`); `nil` for later tasks.
         let modelDestination: URL?
+        /// The updatable layers to dump from `context.model` in the completion handler (first task only).
+        let dumpLayers: DumpRequest?
         let log: EventLog
         let logger: Logger
         let onEvent: @Sendable (ProgressEvent) -> Void
@@ -48,9 +58,12 @@
         /// How long to wait for Core ML's completion handler after `cancel()` before giving up on it.
         static let cancelGraceSeconds = 30.0
 
+        /// Creates the task (timed: `loadSeconds` is the load of the model that training uses, inside
+        /// `MLUpdateTask(forModelAt:...)`), runs it, and returns its outcome with the task's handle when Core ML
+        /// may still be working on it (after a cancel whose completion never came), so the caller can wait for it.
         func run(
             compiledModel: URL, trainingData: MLArrayBatchProvider, configuration: MLModelConfiguration
-        ) async throws(RunFailure) -> TrainOutcome {
+        ) async throws(RunFailure) -> (outcome: TrainOutcome, loadSeconds: Double, stillRunning: TaskHandle?) {
             let recorder = TaskEventRecorder(task: taskIndex, log: log)
             let gate = OutcomeGate()
             let deadlineHit = Flag()
@@ -59,22 +72,28 @@
                 progressHandler: events.isEmpty ? nil : progressHandler(recorder),
                 completionHandler: completionHandler(recorder, gate: gate, deadlineHit: deadlineHit)
             )
-            let task = try inPhase(.prepare) {
-                try MLUpdateTask(
-                    forModelAt: compiledModel, trainingData: trainingData, configuration: configuration,
-                    progressHandlers: handlers)
+            let created = try inPhase(.load) {
+                try timed {
+                    try MLUpdateTask(
+                        forModelAt: compiledModel, trainingData: trainingData, configuration: configuration,
+                        progressHandlers: handlers)
+                }
             }
-            let handle = TaskHandle(task: task)
-            let outcome = await withCheckedContinuation { continuation in
+            let handle = TaskHandle(task: created.value)
+            var outcome = await withCheckedContinuation { continuation in
                 gate.install(continuation)
                 scheduleDeadline(handle: handle, gate: gate, deadlineHit: deadlineHit, recorder: recorder)
                 recorder.resumed()
                 handle.resume()
             }
-            // The deadline timer keeps the handle until it fires; dropping the task here keeps a finished task
-            // (and the model it holds) from inflating the next repeat's memory figures.
+            outcome.taskState = outcome.taskState ?? handle.stateName
+            if outcome.taskState?.mayStillRun == true {
+                return (outcome, created.seconds, handle)
+            }
+            // Dropping a finished task here keeps it (and the model it holds) from inflating the next repeat's
+            // memory figures; the deadline timer only holds the emptied handle.
             handle.release()
-            return outcome
+            return (outcome, created.seconds, nil)
         }
 
         private func progressHandler(_ recorder: TaskEventRecorder) -> (MLUpdateContext) -> Void {
@@ -95,6 +114,7 @@
             _ recorder: TaskEventRecorder, gate: OutcomeGate, deadlineHit: Flag
         ) -> (MLUpdateContext) -> Void {
             let destination = modelDestination
+            let dumpLayers = dumpLayers
             let onEvent = onEvent
             let logger = logger
             let taskIndex = taskIndex
@@ -102,6 +122,7 @@
                 let trainSeconds = recorder.elapsedSeconds
                 var outcome = TrainOutcome(status: .succeeded, trainSeconds: trainSeconds)
                 outcome.epochsEnded = recorder.epochsEnded
+                outcome.taskState = TaskHandle.name(of: context.task.state)
                 if deadlineHit.isSet {
                     // A cancelled task has no completion line (contract), whatever state Core ML reports.
                     outcome.status = .cancelled
@@ -121,6 +142,16 @@
                     onEvent(recorder.complete(loss: loss))
                     outcome.completionLoss = loss
                     outcome.completionEpochs = (context.metrics[.epochIndex] as? Int).map { $0 + 1 }
+                    if let dumpLayers {
+                        // context.model is valid only in here: the primary dump is read before anything else.
+                        do {
+                            outcome.contextDump = try ParameterDump.read(context.model, request: dumpLayers)
+                        } catch {
+                            outcome.contextDumpProblem = String(describing: error)
+                            logger.warning(
+                                "task \(taskIndex): no dump from context.model: \(String(describing: error), privacy: .public)")
+                        }
+                    }
                     if let destination {
                         Self.writeModel(context.model, to: destination, into: &outcome)
                     }
@@ -166,18 +197,19 @@
         ) {
             let logger = logger
             let taskIndex = taskIndex
-            DispatchQueue.global().asyncAfter(deadline: .now() + deadlineSeconds) {
+            DispatchQueue.global().asyncAfter(wallDeadline: .now() + deadlineSeconds) {
                 guard !gate.isFinished else { return }
                 deadlineHit.set()
                 logger.warning("task \(taskIndex) passed its deadline: cancelling")
                 handle.cancel()
-                DispatchQueue.global().asyncAfter(deadline: .now() + Self.cancelGraceSeconds) {
-                    // Core ML normally calls the completion handler after cancel(); if it does not, stop waiting.
+                DispatchQueue.global().asyncAfter(wallDeadline: .now() + Self.cancelGraceSeconds) {
+                    // Core ML normally calls the completion handler after cancel(); if it does not, stop waiting,
+                    // and say in what state the task was left (the next repeat must not overlap it unnoticed).
                     gate.finish(
                         TrainOutcome(
                             status: .cancelled, trainSeconds: recorder.elapsedSeconds,
                             completionLoss: recorder.lastReportedLoss,
-                            epochsEnded: recorder.epochsEnded))
+                            epochsEnded: recorder.epochsEnded, taskState: handle.stateName))
                 }
             }
         }
@@ -260,13 +292,32 @@
         }
     }
 
-    /// `MLUpdateTask` is not marked Sendable; the deadline timer only calls `cancel()` on it, serialised here.
+    /// `MLUpdateTask` is not Sendable; the deadline timer calls `cancel()` on it and the runner reads its state
+    /// from other queues, serialised here.
     final class TaskHandle: @unchecked Sendable {
         private let lock = NSLock()
         private var task: MLUpdateTask?
 
         init(task: MLUpdateTask) {
             self.task = task
+        }
+
+        /// The task's state (`nil` once released).
+        var stateName: TaskStateName? {
+            lock.lock()
+            defer { lock.unlock() }
+            return task.map { Self.name(of: $0.state) }
+        }
+
+        static func name(of state: MLTaskState) -> TaskStateName {
+            switch state {
+            case .suspended: .suspended
+            case .running: .running
+            case .cancelling: .cancelling
+            case .completed: .completed
+            case .failed: .failed
+            @unknown default: .unknown
+            }
         }
 
         func resume() {

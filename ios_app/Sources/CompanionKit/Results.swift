@@ -20,16 +20,19 @@ public struct ResultsManifest: Codable, Equatable, Sendable {
     public var events: EventsReference
     /// sha256 of every file except `results.json` and `DONE`; the writer fills it in.
     public var files: [String: String]
+    /// The updated model loaded and asked for one prediction per compute-unit setting; `nil` when not measured
+    /// (optional in the schema: written only when present).
+    public var reloads: [ReloadTiming]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case schemaVersion = "schema_version", kind, jobID = "job_id", producer, status, error, device, tasks, model
-        case parameters, probe, events, files
+        case parameters, probe, events, files, reloads
     }
 
     public init(
         jobID: String, producer: Producer, status: RunStatus, error: RunError?, device: DeviceInfo,
         tasks: [TaskRecord], model: ResultModel?, parameters: [ParameterArtifact], probe: ProbeResults?,
-        events: EventsReference, files: [String: String] = [:]
+        events: EventsReference, files: [String: String] = [:], reloads: [ReloadTiming]? = nil
     ) {
         schemaVersion = ContractVersion.current
         kind = Self.kindName
@@ -44,6 +47,7 @@ public struct ResultsManifest: Codable, Equatable, Sendable {
         self.probe = probe
         self.events = events
         self.files = files
+        self.reloads = reloads
     }
 
     public init(from decoder: any Decoder) throws {
@@ -62,6 +66,7 @@ public struct ResultsManifest: Codable, Equatable, Sendable {
         probe = try container.decode(ProbeResults?.self, forKey: .probe)
         events = try container.decode(EventsReference.self, forKey: .events)
         files = try container.decode([String: String].self, forKey: .files)
+        reloads = try container.decodeIfPresent([ReloadTiming].self, forKey: .reloads)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -79,6 +84,57 @@ public struct ResultsManifest: Codable, Equatable, Sendable {
         try container.encode(probe, forKey: .probe)
         try container.encode(events, forKey: .events)
         try container.encode(files, forKey: .files)
+        try container.encodeIfPresent(reloads, forKey: .reloads)
+    }
+}
+
+/// One reload of the updated model after the update: load and first prediction with one compute-unit setting.
+public struct ReloadTiming: Codable, Equatable, Sendable {
+    public var computeUnits: ComputeUnitsName
+    public var loadSeconds: Double?
+    public var firstPredictionSeconds: Double?
+    public var error: RunError?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case computeUnits = "compute_units", loadSeconds = "load_seconds"
+        case firstPredictionSeconds = "first_prediction_seconds", error
+    }
+
+    public init(
+        computeUnits: ComputeUnitsName, loadSeconds: Double? = nil, firstPredictionSeconds: Double? = nil,
+        error: RunError? = nil
+    ) {
+        self.computeUnits = computeUnits
+        self.loadSeconds = loadSeconds
+        self.firstPredictionSeconds = firstPredictionSeconds
+        self.error = error
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        computeUnits = try container.decode(ComputeUnitsName.self, forKey: .computeUnits)
+        loadSeconds = try container.decode(Double?.self, forKey: .loadSeconds)
+        firstPredictionSeconds = try container.decode(Double?.self, forKey: .firstPredictionSeconds)
+        error = try container.decode(RunError?.self, forKey: .error)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(computeUnits, forKey: .computeUnits)
+        try container.encode(loadSeconds, forKey: .loadSeconds)
+        try container.encode(firstPredictionSeconds, forKey: .firstPredictionSeconds)
+        try container.encode(error, forKey: .error)
+    }
+}
+
+/// `MLTaskState` as the runner last saw it (results.json `tasks[].task_state`).
+public enum TaskStateName: String, Codable, Sendable, CaseIterable {
+    case suspended, running, cancelling, completed, failed, unknown
+
+    /// Core ML may still be working on a task in this state.
+    public var mayStillRun: Bool {
+        self == .running || self == .cancelling || self == .suspended
     }
 }
 
@@ -230,12 +286,18 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     public var memoryAfterBytes: Int?
     public var epochsCompleted: Int
     public var finalLoss: Double?
+    /// `MLTask.state` when the runner stopped waiting for the task (optional in the schema).
+    public var taskState: TaskStateName?
+    /// An earlier task may still have been running during this one: its timings and memory are not its own.
+    /// Written only when true.
+    public var contaminated = false
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case index, status, error, compileSeconds = "compile_seconds", loadSeconds = "load_seconds"
         case trainSeconds = "train_seconds", writeSeconds = "write_seconds", probeSeconds = "probe_seconds"
         case memoryBeforeBytes = "memory_before_bytes", memoryAfterBytes = "memory_after_bytes"
         case epochsCompleted = "epochs_completed", finalLoss = "final_loss"
+        case taskState = "task_state", contaminated
     }
 
     public init(index: Int, status: RunStatus = .succeeded, error: RunError? = nil) {
@@ -260,6 +322,8 @@ public struct TaskRecord: Codable, Equatable, Sendable {
         memoryAfterBytes = try container.decode(Int?.self, forKey: .memoryAfterBytes)
         epochsCompleted = try container.decode(Int.self, forKey: .epochsCompleted)
         finalLoss = try container.decode(Double?.self, forKey: .finalLoss)
+        taskState = try container.decodeIfPresent(TaskStateName.self, forKey: .taskState)
+        contaminated = try container.decodeIfPresent(Bool.self, forKey: .contaminated) ?? false
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -276,6 +340,8 @@ public struct TaskRecord: Codable, Equatable, Sendable {
         try container.encode(memoryAfterBytes, forKey: .memoryAfterBytes)
         try container.encode(epochsCompleted, forKey: .epochsCompleted)
         try container.encode(finiteOrNil(finalLoss), forKey: .finalLoss)
+        try container.encodeIfPresent(taskState, forKey: .taskState)
+        if contaminated { try container.encode(true, forKey: .contaminated) }
     }
 }
 
@@ -313,22 +379,31 @@ public struct ParameterArtifact: Codable, Equatable, Sendable {
         case weights, biases
     }
 
+    /// Which read produced the tensor: `context.model` in the completion handler (the primary dump) or the
+    /// written model loaded again (the cross-check). Optional in the schema: the app always writes it.
+    public enum Source: String, Codable, Sendable, CaseIterable {
+        case context, reloaded
+    }
+
     public var layer: String
     public var scope: String
     public var kind: Kind
     public var path: String
     public var shape: [Int]
+    public var source: Source?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case layer, scope, kind, path, shape
+        case layer, scope, kind, path, shape, source
     }
 
-    public init(layer: String, scope: String, kind: Kind, shape: [Int]) {
+    public init(layer: String, scope: String, kind: Kind, shape: [Int], source: Source? = nil) {
         self.layer = layer
         self.scope = scope
         self.kind = kind
         self.shape = shape
-        path = "parameters/\(Self.scopedName(layer: layer, scope: scope)).\(kind.rawValue).npy"
+        self.source = source
+        let folder = source == .reloaded ? "parameters/reloaded" : "parameters"
+        path = "\(folder)/\(Self.scopedName(layer: layer, scope: scope)).\(kind.rawValue).npy"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -339,6 +414,7 @@ public struct ParameterArtifact: Codable, Equatable, Sendable {
         kind = try container.decode(Kind.self, forKey: .kind)
         path = try container.decode(String.self, forKey: .path)
         shape = try container.decode([Int].self, forKey: .shape)
+        source = try container.decodeIfPresent(Source.self, forKey: .source)
     }
 
     /// The layer name as `MLParameterKey.scoped(to:)` spells it: `dense_1`, or `model1.dense_1` in a pipeline.

@@ -35,7 +35,7 @@ from mlupdate.bundle.hashing import sha256_bytes
 from mlupdate.bundle.job_writer import write_job
 from mlupdate.bundle.results_writer import ResultsWriter, done_text
 from mlupdate.bundle.schema import dumps
-from mlupdate.contract import DONE, RESULTS_MANIFEST
+from mlupdate.contract import DONE, RELOAD_COMPUTE_UNITS, RESULTS_MANIFEST, DumpSource, ReloadTiming
 from mlupdate.data.examples import ExampleSet, from_arrays, set_feature
 from mlupdate.models.features import inputs, training_inputs
 from mlupdate.models.spec import Spec
@@ -195,12 +195,19 @@ def _results(out: Path, models: Path) -> None:
 
 def _succeeded(writer: ResultsWriter, models: Path) -> None:
     writer.add_events([*_events(0, complete=True), *_events(1, complete=True)])
-    writer.add_parameter("dense", "", "weights", np.random.default_rng(20).normal(size=(3, 48)))
-    writer.add_parameter("dense", "", "biases", np.array([0.01, -0.02, 0.01]))
+    weights, biases = np.random.default_rng(20).normal(size=(3, 48)), np.array([0.01, -0.02, 0.01])
+    # The app's two reads of the updated layer: context.model in the completion handler (primary) and the
+    # written model loaded again (cross-check). They agree here; parity tests tamper with one to disagree.
+    for source in (DumpSource.CONTEXT, DumpSource.RELOADED):
+        writer.add_parameter("dense", "", "weights", weights, source=source)
+        writer.add_parameter("dense", "", "biases", biases, source=source)
+    for units, load, first in zip(RELOAD_COMPUTE_UNITS, (0.011, 0.013, 0.42), (0.002, 0.003, 0.05), strict=True):
+        writer.add_reload(ReloadTiming(units, load, first))
     writer.add_probe_output("label", "string", ["dog", "cat"])
     writer.add_probe_output("probs", "dictionary", [[0.25, 0.5, 0.25], [0.5, 0.25, 0.25]], classes=CLASSES)
     writer.add_model(_fake_compiled(models))
     tasks = [_task(0, "succeeded", None, trained=True), _task(1, "succeeded", None, trained=True)]
+    tasks = [{**task, "task_state": "completed"} for task in tasks]
     writer.finish("succeeded", None, SYNTHETIC_DEVICE, tasks, SYNTHETIC_PRODUCER)
 
 
@@ -212,7 +219,9 @@ def _failed(writer: ResultsWriter) -> None:
 
 def _cancelled(writer: ResultsWriter) -> None:
     writer.add_events(_events(0, complete=False))
-    writer.finish("cancelled", None, SYNTHETIC_DEVICE, [_task(0, "cancelled", None, trained=True)], SYNTHETIC_PRODUCER)
+    # Core ML had not finished cancelling when the runner stopped waiting: a repeat would be contaminated.
+    task = {**_task(0, "cancelled", None, trained=True), "task_state": "cancelling"}
+    writer.finish("cancelled", None, SYNTHETIC_DEVICE, [task], SYNTHETIC_PRODUCER)
 
 
 def _reference_knn(writer: ResultsWriter, models: Path) -> None:

@@ -25,7 +25,7 @@ from mlupdate.bundle.integrity import (
 )
 from mlupdate.bundle.paths import resolve_entry
 from mlupdate.bundle.schema import parse_json, validate
-from mlupdate.contract import DONE, EVENTS, RESULTS_MANIFEST
+from mlupdate.contract import DONE, EVENTS, RESULTS_MANIFEST, DumpSource, ReloadTiming, scoped_layer
 from mlupdate.errors import HashMismatchError, IncompleteBundleError, SchemaError
 
 
@@ -92,15 +92,43 @@ class ResultsBundle:
 
     @property
     def parameters(self) -> dict[tuple[str, str], np.ndarray]:
-        """Updated parameters keyed by (scoped layer, kind), e.g. ("model1.dense_1", "weights"); float32."""
-        if "parameters" not in self._cache:
-            loaded: dict[tuple[str, str], np.ndarray] = {}
-            for entry in self.manifest["parameters"]:
-                scoped = f"{entry['scope']}.{entry['layer']}" if entry["scope"] else entry["layer"]
-                loaded[(scoped, entry["kind"])] = self._array(entry["path"])
-            self._cache["parameters"] = loaded
-        parameters: dict[tuple[str, str], np.ndarray] = self._cache["parameters"]
-        return parameters
+        """Updated parameters keyed by (scoped layer, kind), e.g. ("model1.dense_1", "weights"); float32.
+
+        The primary dump: what the app read from `context.model` in the completion handler (or, from producers
+        that do not say, the only dump there is). When the app has no context dump, its reloaded one.
+        """
+        return self._dump(self.primary_dump_source)
+
+    @property
+    def primary_dump_source(self) -> str | None:
+        """`context`, `reloaded`, or None (the producer does not say which read it dumped)."""
+        sources = {entry.get("source") for entry in self.manifest["parameters"]}
+        if None in sources or not sources:
+            return None
+        return DumpSource.CONTEXT if DumpSource.CONTEXT in sources else DumpSource.RELOADED
+
+    @property
+    def cross_check_parameters(self) -> dict[tuple[str, str], np.ndarray]:
+        """The app's second read, from the written and reloaded model, when the primary dump is `context`."""
+        if self.primary_dump_source != DumpSource.CONTEXT:
+            return {}
+        return self._dump(DumpSource.RELOADED)
+
+    @property
+    def reloads(self) -> tuple[ReloadTiming, ...]:
+        """Load and first-prediction times of the updated model per compute-unit setting (empty: not measured)."""
+        return tuple(ReloadTiming.from_json(entry) for entry in self.manifest.get("reloads", []))
+
+    def _dump(self, source: str | None) -> dict[tuple[str, str], np.ndarray]:
+        key = f"parameters:{source}"
+        if key not in self._cache:
+            self._cache[key] = {
+                (scoped_layer(entry["layer"], entry["scope"]), entry["kind"]): self._array(entry["path"])
+                for entry in self.manifest["parameters"]
+                if entry.get("source") == source
+            }
+        dump: dict[tuple[str, str], np.ndarray] = self._cache[key]
+        return dump
 
     @property
     def probe_outputs(self) -> dict[str, ProbeOutput]:
@@ -190,10 +218,20 @@ def _check_references(manifest: dict[str, Any], files: dict[str, str], where: st
             require_folder(files, model["path"], field="model.path", where=where)
         else:
             require_listed(files, model["path"], field="model.path", where=where)
+    seen: set[tuple[str, str, str, str | None]] = set()
+    sources = {entry.get("source") for entry in manifest["parameters"]}
+    if None in sources and len(sources) > 1:
+        raise schema_problem(
+            "either every parameter names its source (context/reloaded) or none does", field="parameters", where=where
+        )
     for index, entry in enumerate(manifest["parameters"]):
         if not entry["path"].endswith(".npy"):
             raise schema_problem("parameters are .npy files", field=f"parameters[{index}].path", where=where)
         require_listed(files, entry["path"], field=f"parameters[{index}].path", where=where)
+        key = (entry["scope"], entry["layer"], entry["kind"], entry.get("source"))
+        if key in seen:
+            raise schema_problem("the same tensor is dumped twice", field=f"parameters[{index}]", where=where)
+        seen.add(key)
     probe = manifest["probe"]
     for index, output in enumerate(probe["outputs"] if probe is not None else []):
         suffix = ".npy" if output["type"] in ("multiArray", "dictionary") else ".json"

@@ -21,7 +21,16 @@ from mlupdate.bundle import npy
 from mlupdate.bundle.hashing import sha256_bytes, sha256_file
 from mlupdate.bundle.paths import check_entry, walk_files
 from mlupdate.bundle.schema import SCHEMA_VERSION, check_job_id, dumps, validate
-from mlupdate.contract import DONE, EVENTS, RESULTS_KIND, RESULTS_MANIFEST, partial_name
+from mlupdate.contract import (
+    DONE,
+    EVENTS,
+    RESULTS_KIND,
+    RESULTS_MANIFEST,
+    DumpSource,
+    ReloadTiming,
+    partial_name,
+    reloaded_parameter_entry,
+)
 from mlupdate.errors import BundleError, SchemaError
 
 Status = Literal["succeeded", "failed", "cancelled"]
@@ -52,6 +61,7 @@ class ResultsWriter:
         self._outputs: list[dict[str, Any]] = []
         self._probe_count: int | None = None
         self._model: dict[str, str] | None = None
+        self._reloads: list[dict[str, Any]] = []
         self._finished = False
 
     def __enter__(self) -> ResultsWriter:
@@ -77,18 +87,39 @@ class ResultsWriter:
             validate(document, "event", where=f"{self.root / EVENTS}: line {len(self._events) + 1}")
             self._events.append(document)
 
-    def add_parameter(self, layer: str, scope: str, kind: Literal["weights", "biases"], array: np.ndarray) -> Path:
-        """Store a layer's updated weights or biases as float32 `parameters/<scope.>layer.kind.npy`."""
+    def add_parameter(
+        self,
+        layer: str,
+        scope: str,
+        kind: Literal["weights", "biases"],
+        array: np.ndarray,
+        *,
+        source: DumpSource | str | None = None,
+    ) -> Path:
+        """Store a layer's updated weights or biases as float32 `parameters/<scope.>layer.kind.npy`.
+
+        `source` is the app's: `context` for the primary dump (context.model in the completion handler),
+        `reloaded` for the cross-check read from the written model (kept under `parameters/reloaded/`).
+        """
         if kind not in ("weights", "biases"):
             raise SchemaError(f"parameter kind {kind!r}", where=layer, fix="use 'weights' or 'biases'")
         scoped = f"{scope}.{layer}" if scope else layer
-        entry = check_entry(f"parameters/{scoped}.{kind}.npy", where=f"parameter {scoped!r}")
+        if source is not None and source not in tuple(DumpSource):
+            raise SchemaError(f"parameter source {source!r}", where=scoped, fix="use 'context' or 'reloaded'")
+        path = reloaded_parameter_entry(layer, scope, kind) if source == DumpSource.RELOADED else None
+        entry = check_entry(path or f"parameters/{scoped}.{kind}.npy", where=f"parameter {scoped!r}")
         values = np.asarray(array, dtype=np.float32)
         self._save(entry, values)
-        self._parameters.append(
-            {"layer": layer, "scope": scope, "kind": kind, "path": entry, "shape": list(values.shape)}
-        )
+        document: dict[str, Any] = {"layer": layer, "scope": scope, "kind": kind, "path": entry}
+        document["shape"] = list(values.shape)
+        if source is not None:
+            document["source"] = str(source)
+        self._parameters.append(document)
         return self.root / entry
+
+    def add_reload(self, timing: ReloadTiming) -> None:
+        """Record the load and first prediction of the updated model with one compute-unit setting."""
+        self._reloads.append(timing.to_json())
 
     def add_probe_output(
         self, name: str, type: ProbeType, values: Any, classes: Sequence[str | int] | None = None
@@ -169,6 +200,8 @@ class ResultsWriter:
             "events": {"path": EVENTS, "count": len(self._events)},
             "files": files,
         }
+        if self._reloads:
+            manifest["reloads"] = self._reloads
         data = dumps(validate(manifest, "results", where=str(self.final / RESULTS_MANIFEST)))
         (self.root / RESULTS_MANIFEST).write_bytes(data)
         self.root.rename(self.final)

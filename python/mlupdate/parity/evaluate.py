@@ -12,11 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from mlupdate.contract import ReloadTiming
 from mlupdate.errors import ParityError
 from mlupdate.parity.compare import Array
 from mlupdate.parity.events import EventLike, compare_events, task_events
 from mlupdate.parity.model_params import ParameterKey
-from mlupdate.parity.parameters import compare_dump_with_model, compare_parameter_structure, compare_parameters
+from mlupdate.parity.parameters import (
+    compare_dump_paths,
+    compare_dump_with_model,
+    compare_parameter_structure,
+    compare_parameters,
+)
 from mlupdate.parity.probe import ProbeLike, compare_probes
 from mlupdate.parity.semantics_info import semantics_info
 from mlupdate.parity.timing import summarize_timing
@@ -59,6 +65,10 @@ class ResultsLike(Protocol):
     def probe_outputs(self) -> Mapping[str, ProbeLike]: ...
     @property
     def model_path(self) -> Path | None: ...
+    @property
+    def cross_check_parameters(self) -> Mapping[ParameterKey, Array]: ...
+    @property
+    def reloads(self) -> Sequence[ReloadTiming]: ...
 
 
 def require_succeeded(reference: ResultsLike) -> None:
@@ -126,7 +136,7 @@ def evaluate(
         checks += _training_checks(reference, device, ensemble, tol, level, steps, steps_per_epoch, source)
     else:
         checks.append(Check("training", "skip", "the device's task did not succeed: nothing to compare"))
-    checks.append(summarize_timing(device.tasks, device.events, tol))
+    checks.append(summarize_timing(device.tasks, device.events, tol, reloads=device.reloads))
     return Verdict(
         job_id=device.job_id,
         case=case,
@@ -195,7 +205,9 @@ def _training_checks(
         )
     checks += compare_probes(reference.probe_outputs, device.probe_outputs, tol, gating=level == "step")
     if source.parameters_from_model:
+        checks.append(Check.not_recorded("dump-paths", "the parameters were read from the model itself"))
         checks.append(Check.not_recorded("dump-vs-model", "the parameters were read from the model itself"))
     else:
+        checks.append(compare_dump_paths(device.parameters, device.cross_check_parameters, tol))
         checks.append(compare_dump_with_model(device.model_path, device.parameters, tol))
     return checks

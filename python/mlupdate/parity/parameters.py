@@ -106,5 +106,31 @@ def compare_dump_with_model(
     return _check("dump-vs-model", result, {"model": str(model_path), "layout_notes": notes})
 
 
+def compare_dump_paths(
+    primary: Mapping[ParameterKey, Array], cross_check: Mapping[ParameterKey, Array], tolerances: Tolerances
+) -> Check:
+    """The app's two reads of the updated layers must agree: `context.model` in the completion handler (the
+    primary dump) and the model it wrote, loaded again (the cross-check). Both come from the same trained
+    model, so float32 values must be equal; a difference means the written model is not the trained one (or one
+    read is wrong), and every check built on either dump is in doubt."""
+    if not cross_check:
+        return Check("dump-paths", "skip", "dump-paths: the app read the updated layers once (no cross-check)")
+    if not primary:
+        return Check("dump-paths", "skip", "dump-paths: no dump from context.model to cross-check")
+    result = compare_arrays(
+        by_name(primary), by_name(cross_check), tolerances.dump("float32"), what="context dump vs reloaded dump"
+    )
+    if result.passed:
+        return _check("dump-paths", result, {"primary": "context", "cross_check": "reloaded"})
+    tensor = result.worst.tensor if result.worst is not None else None
+    worst = f" ({tensor}: max |difference| {result.errors[tensor].max_abs:.3g})" if tensor in result.errors else ""
+    message = (
+        "dump-paths: the updated parameters read from context.model in the completion handler differ from those "
+        f"read back from the model the app wrote{worst}: the written model is not the model that was trained, "
+        f"so the saved update would not be what the user gets. {result.message}"
+    )
+    return Check("dump-paths", "fail", message, result.to_dict() | {"primary": "context", "cross_check": "reloaded"})
+
+
 def _check(name: str, result: Comparison, extra: dict[str, Any]) -> Check:
     return Check(name, "pass" if result.passed else "fail", result.message, result.to_dict() | extra)

@@ -1,8 +1,10 @@
 """Timing and memory of a results bundle: phases per task (median and spread over repeats), per-epoch and
-per-mini-batch durations from the event clock, and memory footprint growth across repeated tasks.
+per-mini-batch durations from the event clock, the updated model's reload per compute-unit setting, and memory
+footprint growth across repeated tasks as a series with a leak verdict.
 
 These figures describe the producer of the results: a reference dry run measures the host, never a device.
-Timing informs, it does not gate parity; memory growth above the reviewed threshold is a warning.
+Timing informs, it does not gate parity; a suspected leak is a warning. A task the app marked `contaminated`
+(an earlier task may still have been running) is left out of the spreads and of the memory verdict.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from mlupdate.contract import ReloadTiming
 from mlupdate.parity.events import EventLike, task_events
 from mlupdate.parity.tolerances import Tolerances
 from mlupdate.parity.verdict import Check
@@ -68,7 +71,83 @@ def memory_growth_per_task(after: Sequence[float]) -> float | None:
     return float(slope)
 
 
-def summarize_timing(tasks: Sequence[Mapping[str, Any]], events: Sequence[EventLike], tolerances: Tolerances) -> Check:
+# A leak verdict needs this many uncontaminated tasks with a footprint (two points always fit a line).
+LEAK_MIN_TASKS = 3
+
+
+@dataclass(frozen=True)
+class MemoryVerdict:
+    """Footprint after each task, its growth per task, and whether it looks like a leak.
+
+    `verdict` is `leak` (the footprint rises by more than the warning threshold per task, and rises between
+    most successive tasks), `no-leak` (the fitted growth stays under the threshold), or `undetermined` (too few
+    uncontaminated tasks, or growth above the threshold that does not rise steadily)."""
+
+    verdict: str
+    reason: str
+    growth_per_task_bytes: float | None
+    series: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "growth_per_task_bytes": self.growth_per_task_bytes,
+            "series": list(self.series),
+        }
+
+
+def memory_verdict(tasks: Sequence[Mapping[str, Any]], warn_bytes_per_task: float) -> MemoryVerdict:
+    series = tuple(
+        {
+            "index": int(t["index"]),
+            "before_bytes": t.get("memory_before_bytes"),
+            "after_bytes": t.get("memory_after_bytes"),
+            "growth_bytes": _growth(t),
+            "contaminated": bool(t.get("contaminated", False)),
+        }
+        for t in tasks
+    )
+    usable = [
+        (int(t["index"]), float(t["memory_after_bytes"])) for t, s in zip(tasks, series, strict=True) if _counts(s)
+    ]
+    if len(usable) < LEAK_MIN_TASKS:
+        why = f"{len(usable)} uncontaminated task(s) with a footprint; a verdict needs {LEAK_MIN_TASKS}"
+        return MemoryVerdict("undetermined", why + " (raise the job's repeat)", None, series)
+    indices = np.asarray([i for i, _ in usable], dtype=np.float64)
+    after = np.asarray([v for _, v in usable], dtype=np.float64)
+    slope = float(np.polyfit(indices, after, 1)[0])
+    rises = int(np.sum(np.diff(after) > 0))
+    steps = len(usable) - 1
+    per_task = f"{slope / 1e6:+.1f} MB per task"
+    threshold = f"{warn_bytes_per_task / 1e6:.0f} MB per task"
+    if slope <= warn_bytes_per_task:
+        return MemoryVerdict("no-leak", f"{per_task}, within {threshold}", slope, series)
+    if rises * 3 >= steps * 2:
+        why = f"{per_task} over {len(usable)} tasks, rising {rises} of {steps} times (threshold {threshold})"
+        return MemoryVerdict("leak", why, slope, series)
+    why = f"{per_task} but rising only {rises} of {steps} times: noisy, not a steady leak"
+    return MemoryVerdict("undetermined", why, slope, series)
+
+
+def _counts(point: Mapping[str, Any]) -> bool:
+    return point["after_bytes"] is not None and not point["contaminated"]
+
+
+def _growth(task: Mapping[str, Any]) -> int | None:
+    before, after = task.get("memory_before_bytes"), task.get("memory_after_bytes")
+    return int(after) - int(before) if before is not None and after is not None else None
+
+
+def summarize_timing(
+    tasks: Sequence[Mapping[str, Any]],
+    events: Sequence[EventLike],
+    tolerances: Tolerances,
+    *,
+    reloads: Sequence[ReloadTiming] = (),
+) -> Check:
+    contaminated = [int(t["index"]) for t in tasks if t.get("contaminated")]
+    all_tasks, tasks = tasks, [t for t in tasks if not t.get("contaminated")]
     phases = {
         phase: Spread.of([float(t[f"{phase}_seconds"]) for t in tasks if t.get(f"{phase}_seconds") is not None])
         for phase in PHASES
@@ -82,6 +161,7 @@ def summarize_timing(tasks: Sequence[Mapping[str, Any]], events: Sequence[EventL
     before = [t.get("memory_before_bytes") for t in tasks]
     after = [float(v) for v in (t.get("memory_after_bytes") for t in tasks) if v is not None]
     growth = memory_growth_per_task(after)
+    memory = memory_verdict(all_tasks, tolerances.memory_growth_warn_bytes_per_task)
     details: dict[str, Any] = {
         "phases": {name: spread.to_dict() if spread else None for name, spread in phases.items()},
         "per_task": [
@@ -95,17 +175,33 @@ def summarize_timing(tasks: Sequence[Mapping[str, Any]], events: Sequence[EventL
             "after": [t.get("memory_after_bytes") for t in tasks],
             "growth_per_task_bytes": growth,
             "warn_above_bytes_per_task": tolerances.memory_growth_warn_bytes_per_task,
+            **memory.to_dict(),
         },
+        "reloads": [reload.to_json() for reload in reloads],
+        "contaminated_tasks": contaminated,
     }
     if not any(phases.values()) and not any(epochs) and intervals is None and not after:
         return Check.not_recorded("timing", "the results hold no phase timings, event times or memory figures", details)
     parts = [_phase_text(name, spread) for name, spread in phases.items() if spread is not None]
     message = "timing: " + (", ".join(parts) if parts else "no phase timings recorded")
+    if reloads:
+        message += "; reload " + ", ".join(_reload_text(reload) for reload in reloads)
+    if contaminated:
+        message += f"; task(s) {contaminated} left out: an earlier task may still have been running"
     if growth is not None:
         message += f"; memory {growth / 1e6:+.1f} MB per task over {len(after)} tasks"
-        if growth > tolerances.memory_growth_warn_bytes_per_task:
-            return Check("timing", "warn", message + " (footprint grows with every task)", details)
+    message += f"; leak verdict: {memory.verdict} ({memory.reason})"
+    if memory.verdict == "leak" or (growth is not None and growth > tolerances.memory_growth_warn_bytes_per_task):
+        return Check("timing", "warn", message + " - the footprint grows with every task", details)
     return Check("timing", "pass", message, details)
+
+
+def _reload_text(reload: ReloadTiming) -> str:
+    if reload.error is not None:
+        return f"{reload.compute_units} failed ({reload.error.message})"
+    load = f"{reload.load_seconds:.3g} s" if reload.load_seconds is not None else "-"
+    first = f"{reload.first_prediction_seconds:.3g} s" if reload.first_prediction_seconds is not None else "-"
+    return f"{reload.compute_units} load {load} + first prediction {first}"
 
 
 def _phase_text(name: str, spread: Spread) -> str:

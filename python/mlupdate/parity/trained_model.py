@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlupdate.compiled.layers import StoragePrecision
+from mlupdate.contract import ReloadTiming
 from mlupdate.errors import ParityError
 from mlupdate.parity.compare import Array
 from mlupdate.parity.evaluate import STATUS_NOT_RECORDED
@@ -36,6 +37,9 @@ class TrainedModel:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     events: tuple[Any, ...] = ()
     probe_outputs: dict[str, ProbeLike] = field(default_factory=dict)
+    # A model file holds one copy of the weights and no timings: nothing to cross-check, no reloads.
+    cross_check_parameters: dict[ParameterKey, Array] = field(default_factory=dict)
+    reloads: tuple[ReloadTiming, ...] = ()
 
     @property
     def path(self) -> Path:
