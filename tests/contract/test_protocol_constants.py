@@ -117,17 +117,22 @@ def test_sentinel_and_event_log_names_are_the_ones_the_host_polls_and_reads() ->
     assert one(r'static let fileName = "([^"]+)"', swift(KIT / "Job.swift"), "job manifest name") == "job.json"
 
 
+@pytest.mark.parametrize("source", [None, "context", "reloaded"])
 @pytest.mark.parametrize(("scope", "layer"), [("", "dense_1"), ("model1", "dense_1")])
 def test_parameter_files_are_named_alike_by_the_app_and_the_python_writer(
-    scope: str, layer: str, tmp_path: Path
+    scope: str, layer: str, source: str | None, tmp_path: Path
 ) -> None:
     results = swift(KIT / "Results.swift")
-    path = one(r'path = "(parameters/[^"]+)"', results, "parameter path template")
+    reloaded_folder = one(r'source == \.reloaded \? "([^"]+)" : "parameters"', results, "reloaded dump folder")
+    path = one(r'path = "(\\\(folder\)/[^"]+)"', results, "parameter path template")
     scoped = one(r'scope\.isEmpty \? layer : "([^"]+)"', results, "scoped layer name")
     scoped_name = scoped.replace(r"\(scope)", scope).replace(r"\(layer)", layer) if scope else layer
-    swift_path = path.replace(r"\(Self.scopedName(layer: layer, scope: scope))", scoped_name)
+    folder = reloaded_folder if source == "reloaded" else "parameters"
+    swift_path = path.replace(r"\(folder)", folder).replace(
+        r"\(Self.scopedName(layer: layer, scope: scope))", scoped_name
+    )
     with ResultsWriter(tmp_path, JOB_ID) as writer:
-        written = writer.add_parameter(layer, scope, "weights", np.zeros((2, 3), dtype=np.float32))
+        written = writer.add_parameter(layer, scope, "weights", np.zeros((2, 3), dtype=np.float32), source=source)
     assert written.relative_to(writer.root).as_posix() == swift_path.replace(r"\(kind.rawValue)", "weights")
 
 
