@@ -205,7 +205,6 @@ def _training_checks(
         )
     checks += compare_probes(reference.probe_outputs, device.probe_outputs, tol, gating=level == "step")
     if source.parameters_from_model:
-        checks.append(Check.not_recorded("dump-paths", "the parameters were read from the model itself"))
         checks.append(Check.not_recorded("dump-vs-model", "the parameters were read from the model itself"))
     else:
         checks.append(compare_dump_paths(device.parameters, device.cross_check_parameters, tol))
