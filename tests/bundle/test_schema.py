@@ -107,9 +107,11 @@ def test_golden_manifests_validate() -> None:
 
 
 def test_nan_literals_duplicate_keys_and_bad_utf8_are_refused() -> None:
-    for data in (b'{"a": NaN}', b'{"a": 1, "a": 2}', b"\xff\xfe", b"[" * 100000):
+    for data in (b'{"a": NaN}', b'{"a": 1, "a": 2}', b"\xff\xfe"):
         with pytest.raises(SchemaError, match="not valid JSON"):
             parse_json(data, where="x.json")
+    with pytest.raises(SchemaError, match="JSON nested 100000 deep"):
+        parse_json(b"[" * 100000, where="x.json")
 
 
 def test_schemas_are_2020_12_and_closed() -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+from mlupdate import limits
 from mlupdate.bundle.hashing import sha256_file
 from mlupdate.bundle.paths import check_entry, resolve_entry, walk_files
+from mlupdate.bundle.schema import parse_json
 from mlupdate.errors import HashMismatchError, IncompleteBundleError, SchemaError, UnsafePathError
 from mlupdate.output_folder import MARKER as OUTPUT_MARKER
 
@@ -74,19 +77,29 @@ def require_folder(files: Mapping[str, str], entry: str, *, field: str, where: s
     return inside
 
 
-def read_regular(root: Path, name: str, *, where: str) -> bytes:
-    """The bytes of a top-level file that must exist and must not be a link (job.json, results.json, DONE)."""
+def read_regular(root: Path, name: str, *, where: str, limit: int) -> bytes:
+    """The bytes of a top-level file that must exist, must not be a link and must be at most `limit` bytes
+    (job.json, results.json, DONE)."""
     try:
         path = resolve_entry(root, name, where=where)
-        return path.read_bytes()
+        return limits.read_bounded(
+            path, limit, error=SchemaError, what=name, fix="the file is not of this contract: pull or write it again"
+        )
     except FileNotFoundError:
         raise IncompleteBundleError(
             f"{name} is missing", where=str(root / name), fix="the bundle is incomplete: write or pull it again"
         ) from None
-    except UnsafePathError:
-        raise
-    except OSError as exc:
-        raise IncompleteBundleError(f"cannot read {name}: {exc.strerror}", where=str(root / name)) from None
+
+
+def read_json_file(path: Path, *, limit: int, where: str) -> Any:
+    """A JSON file inside a bundle (a label list), read within `limit` bytes and parsed strictly."""
+    try:
+        data = limits.read_bounded(path, limit, error=SchemaError, what=path.name, fix="rebuild the bundle")
+    except FileNotFoundError:
+        raise IncompleteBundleError(
+            f"{path.name} is missing", where=where, fix="write or pull the bundle again"
+        ) from None
+    return parse_json(data, where=where)
 
 
 def check_root(root: Path) -> None:

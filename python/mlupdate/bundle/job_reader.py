@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from mlupdate import limits
 from mlupdate.bundle import npy
 from mlupdate.bundle.integrity import (
     check_root,
+    read_json_file,
     read_regular,
     require_folder,
     require_listed,
@@ -88,7 +90,7 @@ def _decode_png(path: Path, feature: SetFeature) -> np.ndarray:
 
 
 def _load_labels(path: Path, feature: SetFeature, count: int) -> list[Any]:
-    values = parse_json(path.read_bytes(), where=str(path))
+    values = read_json_file(path, limit=limits.LABELS_BYTES, where=str(path))
     wanted = str if feature.kind == "string" else int
     if (
         not isinstance(values, list)
@@ -147,7 +149,11 @@ def read_job(path: str | Path) -> JobBundle:
     root = Path(path)
     check_root(root)
     where = str(root / JOB_MANIFEST)
-    manifest = validate(parse_json(read_regular(root, JOB_MANIFEST, where=where), where=where), "job", where=where)
+    manifest = validate(
+        parse_json(read_regular(root, JOB_MANIFEST, where=where, limit=limits.MANIFEST_BYTES), where=where),
+        "job",
+        where=where,
+    )
     files: dict[str, str] = manifest["files"]
     verify_files(root, files, exempt=(JOB_MANIFEST,), where=where)
     _check_model(manifest["model"], files, where)

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
+from mlupdate import limits
 from mlupdate.errors import SchemaError
 
 ALLOWED_DTYPES: dict[str, np.dtype[Any]] = {
@@ -101,4 +102,5 @@ def _read_header(handle: BinaryIO, where: str) -> tuple[np.dtype[Any], tuple[int
         raise SchemaError("Fortran order is not allowed", where=where, fix=_FIX)
     if not isinstance(shape, tuple) or not all(type(d) is int and d >= 0 for d in shape):
         raise SchemaError(f"bad shape {shape!r} in the .npy header", where=where, fix=_FIX)
+    limits.check_tensor_shape(shape, error=SchemaError, where=where, fix=_FIX)
     return ALLOWED_DTYPES[descr], shape

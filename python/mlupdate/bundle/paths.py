@@ -10,6 +10,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from mlupdate import limits
 from mlupdate.errors import UnsafePathError
 
 _FIX = "bundle entries must be relative `/`-separated paths to regular files inside the bundle (no links)"
@@ -69,21 +70,42 @@ def resolve_entry(root: Path, entry: str, *, where: str, directory: bool = False
 
 
 def walk_files(root: Path) -> Iterator[str]:
-    """Every regular file under `root` as a relative `/` path, refusing links and special files."""
-    for directory, subdirs, files in os.walk(root, followlinks=False):
-        base = Path(directory)
-        for name in sorted(subdirs):
-            if (base / name).is_symlink():
-                raise UnsafePathError(f"{_relative(root, base / name)!r} is a symbolic link", where=str(root), fix=_FIX)
-        for name in sorted(files):
-            path = base / name
-            info = path.lstat()
-            entry = _relative(root, path)
-            if stat.S_ISLNK(info.st_mode):
-                raise UnsafePathError(f"{entry!r} is a symbolic link", where=str(root), fix=_FIX)
-            if not stat.S_ISREG(info.st_mode):
-                raise UnsafePathError(f"{entry!r} is not a regular file", where=str(root), fix=_FIX)
-            yield entry
+    """Every regular file under `root` as a relative `/` path, refusing links and special files, and trees deeper
+    or larger than `mlupdate.limits` allows (walked without recursion, so depth costs no stack)."""
+    pending: list[tuple[Path, int]] = [(root, 0)]
+    seen = 0
+    while pending:
+        directory, depth = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            raise UnsafePathError(
+                f"cannot list {_relative(root, directory) or '.'!r}: {exc.strerror}", where=str(root), fix=_FIX
+            ) from None
+        seen += len(entries)
+        if seen > limits.TREE_ENTRIES:
+            raise UnsafePathError(f"holds more than {limits.TREE_ENTRIES} entries", where=str(root), fix=_FIX)
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
+            mode = entry.stat(follow_symlinks=False).st_mode
+            relative = _relative(root, path)
+            if stat.S_ISLNK(mode):
+                raise UnsafePathError(f"{relative!r} is a symbolic link", where=str(root), fix=_FIX)
+            if stat.S_ISDIR(mode):
+                if depth + 1 >= limits.TREE_DEPTH:
+                    raise UnsafePathError(
+                        f"{relative[:200]!r}... nests folders more than {limits.TREE_DEPTH} deep",
+                        where=str(root),
+                        fix=_FIX,
+                    )
+                subfolders.append((path, depth + 1))
+            elif stat.S_ISREG(mode):
+                yield relative
+            else:
+                raise UnsafePathError(f"{relative!r} is not a regular file", where=str(root), fix=_FIX)
+        pending.extend(reversed(subfolders))
 
 
 def _relative(root: Path, path: Path) -> str:

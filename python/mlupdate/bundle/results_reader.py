@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from mlupdate import limits
 from mlupdate.bundle import npy
 from mlupdate.bundle.hashing import sha256_bytes
 from mlupdate.bundle.integrity import (
     check_root,
+    read_json_file,
     read_regular,
     require_folder,
     require_listed,
@@ -154,7 +156,7 @@ class ResultsBundle:
 
     def _labels(self, entry: str) -> list[Any]:
         path = resolve_entry(self.path, entry, where=str(self.path))
-        values = parse_json(path.read_bytes(), where=str(path))
+        values = read_json_file(path, limit=limits.LABELS_BYTES, where=str(path))
         if not isinstance(values, list):
             raise SchemaError("expected a JSON list", where=str(path))
         return values
@@ -162,7 +164,7 @@ class ResultsBundle:
 
 def read_done(root: Path) -> tuple[str, str]:
     """The two lines of DONE: (job id, sha256 of results.json)."""
-    data = read_regular(root, DONE, where=str(root / DONE))
+    data = read_regular(root, DONE, where=str(root / DONE), limit=limits.DONE_BYTES)
     try:
         lines = data.decode("utf-8").splitlines()
     except UnicodeDecodeError:
@@ -188,7 +190,7 @@ def read_results(path: str | Path, expected_job_id: str) -> ResultsBundle:
             fix="these are another job's results: pull the right folder, or run the job again",
         )
     where = str(root / RESULTS_MANIFEST)
-    data = read_regular(root, RESULTS_MANIFEST, where=where)
+    data = read_regular(root, RESULTS_MANIFEST, where=where, limit=limits.MANIFEST_BYTES)
     if sha256_bytes(data) != done_hash:
         raise HashMismatchError(
             "results.json does not match the sha256 recorded in DONE",
@@ -258,7 +260,7 @@ def _check_tensors(root: Path, manifest: dict[str, Any], where: str) -> None:
                 what = f"{output['path']!r} holds {dtype.str} {list(shape)}, expected <f4 with {probe['count']} rows"
                 raise schema_problem(what + " (dictionaries: one column per class)", field=field, where=where)
         else:
-            values = parse_json(path.read_bytes(), where=str(path))
+            values = read_json_file(path, limit=limits.LABELS_BYTES, where=str(path))
             wanted = str if output["type"] == "string" else int
             if (
                 not isinstance(values, list)
@@ -271,7 +273,8 @@ def _check_tensors(root: Path, manifest: dict[str, Any], where: str) -> None:
 
 def _read_events(root: Path, count: int, where: str) -> tuple[Event, ...]:
     path = root / EVENTS
-    text = path.read_bytes()
+    text = limits.read_bounded(path, limits.EVENTS_BYTES, error=SchemaError, what=EVENTS, fix="pull the bundle again")
+    limits.check_json_depth(text, error=SchemaError, where=str(path), fix="write one flat JSON object per line")
     try:
         lines = text.decode("utf-8").splitlines()
     except UnicodeDecodeError:
@@ -283,6 +286,7 @@ def _read_events(root: Path, count: int, where: str) -> tuple[Event, ...]:
     events = []
     for number, line in enumerate(lines, start=1):
         line_where = f"{path}: line {number}"
-        event = validate(parse_json(line.encode(), where=line_where), "event", where=line_where)
+        document = parse_json(line.encode(), where=line_where, depth_checked=True)
+        event = validate(document, "event", where=line_where)
         events.append(Event(**event))
     return tuple(events)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from mlupdate import limits
 from mlupdate.contract import JOB_KIND, RESULTS_KIND, SUPPORTED_VERSIONS
 from mlupdate.contract import SCHEMA_VERSION as SCHEMA_VERSION
 from mlupdate.errors import SchemaError
@@ -52,15 +53,24 @@ def check_job_id(job_id: str, *, where: str) -> str:
     return job_id
 
 
-def parse_json(data: bytes, *, where: str) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity literals, no duplicate keys."""
+def parse_json(data: bytes, *, where: str, depth_checked: bool = False) -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity literals, no duplicate keys, no unpaired surrogates, nested at most
+    `mlupdate.limits.JSON_DEPTH` deep (`depth_checked`: the caller checked the text this came from)."""
+    fix = "write UTF-8 JSON without NaN/Infinity or duplicate keys"
+    if not depth_checked:
+        limits.check_json_depth(data, error=SchemaError, where=where, fix=fix)
     try:
-        text = data.decode("utf-8")
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
+        value = json.loads(data.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise SchemaError(f"not valid JSON: {exc}", where=where, fix=fix) from None
+    bad = limits.first_lone_surrogate(value)
+    if bad is not None:
         raise SchemaError(
-            f"not valid JSON: {exc}", where=where, fix="write UTF-8 JSON without NaN/Infinity or duplicate keys"
-        ) from None
+            "a string holds an unpaired UTF-16 surrogate (\\ud800-\\udfff), which is no character",
+            where=f"{where}: {bad}",
+            fix="write strings as valid Unicode (UTF-8)",
+        )
+    return value
 
 
 def _reject_constant(name: str) -> Any:

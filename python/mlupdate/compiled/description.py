@@ -13,6 +13,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from mlupdate import limits
 from mlupdate._coreml import Model_pb2
 from mlupdate.errors import CompiledModelError
 
@@ -26,7 +27,13 @@ _U64 = struct.Struct("<Q")
 def read_description(path: Path) -> Any:
     """The `ModelDescription` message; CompiledModelError naming the file when none can be found."""
     try:
-        data = path.read_bytes()
+        data = limits.read_bounded(
+            path,
+            limits.COMPILED_BINARY_BYTES,
+            error=CompiledModelError,
+            what="coremldata.bin",
+            fix="copy the whole .mlmodelc folder again",
+        )
     except FileNotFoundError:
         raise CompiledModelError(
             "coremldata.bin is missing, so the model description cannot be read",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlupdate import limits
 from mlupdate.errors import CompiledModelError
 
 _FIX = "copy the whole .mlmodelc folder again (pull it from the device or recompile the .mlmodel)"
@@ -42,15 +43,17 @@ class EspressoLayer:
         return {k: v for k, v in self.fields.items() if k.startswith("blob_") and isinstance(v, int)}
 
 
-def _load_json(path: Path, what: str) -> Any:
+def load_json(path: Path, what: str) -> Any:
+    """A compiled model's JSON file, within `mlupdate.limits` (size, nesting depth) before it is parsed."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = limits.read_bounded(path, limits.COMPILED_JSON_BYTES, error=CompiledModelError, what=what, fix=_FIX)
     except FileNotFoundError:
         raise CompiledModelError(f"{what} is missing", where=str(path), fix=_FIX) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CompiledModelError(f"cannot read {what}: {exc}", where=str(path), fix=_FIX) from None
+    limits.check_json_depth(data, error=CompiledModelError, where=str(path), fix=_FIX)
     try:
-        return json.loads(text)
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CompiledModelError(f"cannot read {what}: {exc}", where=str(path), fix=_FIX) from None
     except json.JSONDecodeError as exc:
         raise CompiledModelError(
             f"{what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); truncated?",
@@ -68,7 +71,7 @@ def _blob_names(value: Any) -> tuple[str, ...]:
 
 def read_net(path: Path) -> tuple[list[EspressoLayer], dict[str, Any]]:
     """The layers, and the net's top-level fields other than `layers` (e.g. `transform_params`)."""
-    document = _load_json(path, "the network description (model.espresso.net)")
+    document = load_json(path, "the network description (model.espresso.net)")
     layers = document.get("layers") if isinstance(document, dict) else None
     if not isinstance(layers, list):
         raise CompiledModelError("has no `layers` list; this is not an espresso network", where=str(path), fix=_FIX)
@@ -94,12 +97,23 @@ def read_shapes(path: Path) -> dict[str, tuple[int, int, int, int]]:
     """Blob name -> (n, k, h, w); empty when the shape file is absent (it only adds information)."""
     if not path.exists():
         return {}
-    document = _load_json(path, "the shape file (model.espresso.shape)")
+    document = load_json(path, "the shape file (model.espresso.shape)")
     shapes = document.get("layer_shapes") if isinstance(document, dict) else None
     if not isinstance(shapes, dict):
         raise CompiledModelError("has no `layer_shapes` object", where=str(path), fix=_FIX)
     out: dict[str, tuple[int, int, int, int]] = {}
     for blob, dims in shapes.items():
         if isinstance(dims, dict):
-            out[blob] = (int(dims.get("n", 1)), int(dims.get("k", 1)), int(dims.get("h", 1)), int(dims.get("w", 1)))
+            n, k, h, w = (
+                _dimension(dims.get(axis, 1), field=f"layer_shapes.{blob}.{axis}", path=path) for axis in "nkhw"
+            )
+            out[blob] = (n, k, h, w)
     return out
+
+
+def _dimension(value: Any, *, field: str, path: Path) -> int:
+    if type(value) is not int or not 0 <= value <= limits.BLOB_DIMENSION:
+        raise CompiledModelError(
+            f"{field} is {value!r}, not a size from 0 to {limits.BLOB_DIMENSION}", where=f"{path}: {field}", fix=_FIX
+        )
+    return value

@@ -11,15 +11,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlupdate import limits
 from mlupdate.compiled.description import read_description
 from mlupdate.compiled.folding import Fold, find_folds
 from mlupdate.compiled.layers import CompiledLayer, FloatArray, map_layer
 from mlupdate.compiled.layout import check_complete
-from mlupdate.compiled.network import read_net, read_shapes
+from mlupdate.compiled.network import load_json, read_net, read_shapes
 from mlupdate.compiled.update_params import UpdateParameters, read_update_parameters
 from mlupdate.compiled.weights import read_blob_table
 from mlupdate.errors import CompiledModelError
@@ -114,7 +116,7 @@ def _read_network(model_dir: Path, scope: str) -> tuple[list[CompiledLayer], dic
 def _network_dirs(root: Path, model_type: str | None) -> list[Path]:
     if (root / NET_FILE).exists():
         return [root]
-    nested = sorted(p.parent for p in root.rglob(NET_FILE))
+    nested = sorted(p.parent for p in _find(root, NET_FILE))
     if nested:
         return nested
     if model_type is not None and "neuralNetwork" not in model_type and "pipeline" not in model_type.lower():
@@ -126,15 +128,46 @@ def _network_dirs(root: Path, model_type: str | None) -> list[Path]:
     )
 
 
+def _find(root: Path, name: str) -> list[Path]:
+    """Files called `name` below `root`, walked without recursion and within `mlupdate.limits` (depth, entries)."""
+    found: list[Path] = []
+    pending, seen = [(root, 0)], 0
+    while pending:
+        folder, depth = pending.pop()
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+        seen += len(entries)
+        if seen > limits.TREE_ENTRIES or depth > limits.TREE_DEPTH:
+            raise CompiledModelError(
+                f"holds more than {limits.TREE_ENTRIES} entries or nests deeper than {limits.TREE_DEPTH} folders",
+                where=str(root),
+                fix="pass the .mlmodelc folder itself; a compiled model is a small, shallow tree",
+            )
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append((Path(entry.path), depth + 1))
+            elif entry.name == name and entry.is_file(follow_symlinks=False):
+                found.append(Path(entry.path))
+    return found
+
+
 def _metadata_model_type(root: Path) -> str | None:
     path = root / "metadata.json"
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    if not path.exists():
         return None  # metadata only adds information; Core ML's own writer may omit it
+    document = load_json(path, "metadata.json")
     entry = document[0] if isinstance(document, list) and document else document
-    name = entry.get("modelType", {}).get("name") if isinstance(entry, dict) else None
-    return name.removeprefix("MLModelType_") if isinstance(name, str) else None
+    model_type = entry.get("modelType") if isinstance(entry, dict) else None
+    if model_type is None:
+        return None
+    name = model_type.get("name") if isinstance(model_type, dict) else None
+    if not isinstance(name, str):
+        raise CompiledModelError(
+            f"modelType is {json.dumps(model_type)[:80]}, not an object with a string `name`",
+            where=f"{path}: modelType",
+            fix="copy the whole .mlmodelc folder again (pull it from the device or recompile the .mlmodel)",
+        )
+    return name.removeprefix("MLModelType_")
 
 
 def _with_folds(model: CompiledModel, spec: Spec) -> CompiledModel:

@@ -9,6 +9,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from mlupdate import limits
 from mlupdate._coreml import NeuralNetwork_pb2
 from mlupdate.errors import CompiledModelError
 
@@ -44,7 +45,13 @@ def read_update_parameters(model_dir: Path) -> UpdateParameters | None:
     path = model_dir / UPDATE_PARAMETERS_FILE
     if not path.exists():
         return None
-    data = path.read_bytes()
+    data = limits.read_bounded(
+        path,
+        limits.COMPILED_JSON_BYTES,
+        error=CompiledModelError,
+        what="the update parameters",
+        fix="copy the .mlmodelc again; the update parameters file is incomplete",
+    )
     message = NeuralNetwork_pb2.NetworkUpdateParameters()
     try:
         message.ParseFromString(data)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlupdate import limits
 from mlupdate.errors import CompiledModelError
 
 _U64 = struct.Struct("<Q")
@@ -57,11 +58,11 @@ class BlobTable:
 
 def read_blob_table(path: Path) -> BlobTable:
     try:
-        data = path.read_bytes()
+        data = limits.read_bounded(
+            path, limits.COMPILED_BINARY_BYTES, error=CompiledModelError, what="the weights file", fix=_FIX
+        )
     except FileNotFoundError:
         raise CompiledModelError("the weights file is missing", where=str(path), fix=_FIX) from None
-    except OSError as exc:
-        raise CompiledModelError(f"cannot read the weights file: {exc.strerror}", where=str(path), fix=_FIX) from None
     return parse_blob_table(data, path)
 
 
