@@ -47,7 +47,8 @@ def test_image_preprocessing_scales_and_biases_each_channel_in_model_order(color
     network = Network(_image_model(color))
     pixels = RNG.integers(0, 256, (2, len(bias), 2, 2), dtype=np.uint8)
     prepared = network.prepare_inputs({"img": pixels})["img"]
-    np.testing.assert_allclose(prepared, pixels * 0.5 + np.asarray(bias)[None, :, None, None])
+    assert prepared.shape == (2, 1, 1, len(bias), 2, 2)  # Core ML's rank-5 image tensor [1, 1, C, H, W] per example
+    np.testing.assert_allclose(prepared[:, 0, 0], pixels * 0.5 + np.asarray(bias)[None, :, None, None])
 
 
 def _frozen_conv_classifier() -> Any:

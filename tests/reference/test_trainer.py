@@ -146,10 +146,10 @@ def test_a_model_that_is_not_updatable_is_refused(real_models: Path) -> None:
 def test_an_unsupported_layer_is_named_with_its_type() -> None:
     spec = _mse_model()
     layer = neural_network(spec).layers.add()
-    layer.name, layer.unary.type = "odd", 0
+    layer.name, layer.custom.className = "odd", "MyAppsLayer"
     layer.input.append("x")
     layer.output.append("odd_out")
-    with pytest.raises(UnsupportedError, match=r"layer 'odd'.*'unary'"):
+    with pytest.raises(UnsupportedError, match=r"layer 'odd' of type custom"):
         train(spec, {"x": RNG.normal(size=(4, 3)), "y_true": RNG.normal(size=(4, 1))})
 
 

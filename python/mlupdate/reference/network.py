@@ -2,7 +2,14 @@
 
 The frozen prefix is every layer whose inputs do not depend on an updatable layer. Its activations cannot
 change during an update task, so the trainer computes them once per job (`frozen_activations`) and every
-mini-batch runs only the live part of the graph (`forward_live` / `backward_live`).
+mini-batch runs only the live part of the graph (`forward_live` / `backward_live`): the layers between the
+updatable ones and the loss. Layers that depend on an updatable layer but do not lead to the loss (the tail,
+e.g. an identity renaming the output) run only for predictions.
+
+Two layouts meet here. The frozen prefix runs any NeuralNetwork layer forward (`mlupdate.reference.forward`)
+on each example's Core ML tensor (`[N, *shape]`, its rank the model's: rank 5 for the legacy mapping, the
+declared shape for EXACT_ARRAY_MAPPING). The live part trains on `[N, C, H, W]`; `as_network_array` turns the
+blobs crossing over into that layout.
 """
 
 from __future__ import annotations
@@ -15,11 +22,16 @@ import numpy as np
 
 from mlupdate.errors import DataError, UnsupportedError
 from mlupdate.models.spec import Spec, class_labels, neural_network
+from mlupdate.reference.forward import ForwardLayer, forward_layer
 from mlupdate.reference.layers import Array, Layer, Params
 from mlupdate.reference.spec_layers import layer_from_spec
 
 _CHUNK = 64  # examples per frozen-prefix chunk: bounds input conversion and im2col temporaries (~7 MB for 32x14x14 3x3)
 _RGB_BIASES = ("redBias", "greenBias", "blueBias")
+_EXACT_ARRAYS = 1  # NeuralNetworkMultiArrayShapeMapping.EXACT_ARRAY_MAPPING
+_RANK4_IMAGES = 1  # NeuralNetworkImageShapeMapping.RANK4_IMAGE_MAPPING
+# Element-wise layers run the same on any layout, so the tail may hold them.
+_TAIL_KINDS = frozenset({"activation", "copy", "unary", "clip", "add", "multiply", "softmax"})
 
 
 @dataclass(frozen=True)
@@ -35,22 +47,46 @@ class LossSpec:
 
 
 def as_network_array(values: Any, *, name: str, dtype: np.dtype[Any]) -> Array:
-    """A multiArray feature `[N, *shape]` in the `[N, C, H, W]` layout (Core ML's rank-5 mapping)."""
+    """Per-example tensors `[N, *shape]` in the live part's `[N, C, H, W]` layout.
+
+    Leading unit axes go (a Core ML `[1, 1, C, H, W]` or `[1, D]` is one example's `[C, H, W]` or vector); what
+    is left must be a vector `[C]` (-> `[C, 1, 1]`) or at most `[C, H, W]`.
+    """
     array = np.asarray(values, dtype=dtype)
-    shape = array.shape[1:]
-    while len(shape) > 3 and shape[0] == 1:
+    shape = list(array.shape[1:])
+    while len(shape) > 1 and shape[0] == 1:
         shape = shape[1:]
-    if len(shape) == 1:
-        return array.reshape(array.shape[0], shape[0], 1, 1)
-    if len(shape) == 3:
-        return array.reshape(array.shape[0], *shape)
-    if len(shape) == 0:
-        return array.reshape(array.shape[0], 1, 1, 1)
+    if len(shape) <= 1:
+        return array.reshape(array.shape[0], shape[0] if shape else 1, 1, 1)
+    if len(shape) <= 3:
+        return array.reshape(array.shape[0], *([1] * (3 - len(shape))), *shape)
     raise UnsupportedError(
-        f"feature {name!r} has per-example shape {list(array.shape[1:])}; neural networks take [C] or [C, H, W]",
-        where=f"feature {name}",
-        fix="reshape the feature to [C] or [C, H, W] as the model declares it",
+        f"{name!r} has per-example shape {list(array.shape[1:])}; the trained part of a network takes [C] or "
+        "[C, H, W] (leading axes of size 1 allowed)",
+        where=f"blob {name}",
+        fix="make the updatable layers read a vector or a [C, H, W] tensor",
     )
+
+
+def _dependents(messages: Sequence[Any], updatable: set[str]) -> list[Any]:
+    """Layers that read (directly or not) the output of an updatable layer, in spec order."""
+    tainted: set[str] = set()
+    found = []
+    for message in messages:
+        if message.name in updatable or any(blob in tainted for blob in message.input):
+            tainted.update(message.output)
+            found.append(message)
+    return found
+
+
+def _needed(dependents: Sequence[Any], blob: str) -> set[str]:
+    """Names of the `dependents` on the path to `blob`."""
+    needed, names = {blob}, set()
+    for message in reversed(dependents):
+        if any(out in needed for out in message.output):
+            names.add(message.name)
+            needed.update(message.input)
+    return names
 
 
 class Network:
@@ -60,64 +96,62 @@ class Network:
         self.spec = spec
         self.dtype = np.dtype(dtype)
         message = neural_network(spec)
+        messages = list(message.layers)
+        self.updatable = tuple(layer.name for layer in messages if layer.isUpdatable)
+        self.preprocessing = {p.featureName: p for p in message.preprocessing}
+        self.exact_arrays = message.arrayInputShapeMapping == _EXACT_ARRAYS
+        self.rank4_images = message.imageInputShapeMapping == _RANK4_IMAGES
+        self.loss = self._loss_spec(message, messages)
+        dependents = _dependents(messages, set(self.updatable))
+        live = {m.name for m in dependents} if self.loss is None else _needed(dependents, self.loss.input)
+        tail = {m.name for m in dependents} - live
         self.layers: list[Layer] = []
         self.params: dict[str, Params] = {}
-        for layer_message in message.layers:
+        for layer_message in (m for m in messages if m.name in live):
             layer, params = layer_from_spec(layer_message)
             self.layers.append(layer)
             self.params[layer.name] = {k: v.astype(self.dtype) for k, v in params.items()}
-        self.updatable = tuple(layer.name for layer in message.layers if layer.isUpdatable)
-        self.preprocessing = {p.featureName: p for p in message.preprocessing}
-        self.loss = self._loss_spec(message)
-        live = self._live_layers()
-        self.live = tuple(layer for layer in self.layers if layer.name in live)
-        self.frozen = tuple(layer for layer in self.layers if layer.name not in live)
+        self.live = tuple(self.layers)
         # Fixed per network, used every mini-batch: the live layers a step runs forward (the CCE softmax is
         # fused into the loss) and the blobs they produce (only those receive gradients).
         self._step_layers = tuple(layer for layer in self.live if self.loss is None or layer.name != self.loss.softmax)
         self._produced_live = frozenset(layer.output for layer in self.live)
+        self.frozen: tuple[ForwardLayer, ...] = tuple(
+            forward_layer(m) for m in messages if m.name not in live and m.name not in tail
+        )
+        self.tail: tuple[ForwardLayer, ...] = tuple(forward_layer(m) for m in messages if m.name in tail)
+        for forward in self.tail:
+            if forward.kind not in _TAIL_KINDS:
+                raise UnsupportedError(
+                    f"layer {forward.name!r} ({forward.kind}) reads the trained part but does not lead to the loss; "
+                    "the reference runs only element-wise layers there",
+                    where=f"layer {forward.name}",
+                    fix="move it before the updatable layers or remove it from the model",
+                )
 
     # --- structure ------------------------------------------------------------------------------------
 
-    def _loss_spec(self, message: Any) -> LossSpec | None:
+    def _loss_spec(self, message: Any, messages: Sequence[Any]) -> LossSpec | None:
         if not message.HasField("updateParams") or not message.updateParams.lossLayers:
             return None
         loss = message.updateParams.lossLayers[0]
         which = loss.WhichOneof("LossLayerType")
         if which == "categoricalCrossEntropyLossLayer":
             cce = loss.categoricalCrossEntropyLossLayer
-            producer = next((layer for layer in self.layers if layer.output == cce.input), None)
-            if producer is None or producer.kind != "softmax":
+            producer = next((m for m in messages if cce.input in m.output), None)
+            if producer is None or producer.WhichOneof("layer") != "softmax":
                 raise UnsupportedError(
                     f"the CCE loss input {cce.input!r} is not the output of a softmax layer",
                     where=f"loss layer {loss.name}",
                     fix="feed the categorical cross-entropy loss directly from a softmax layer",
                 )
-            return LossSpec(loss.name, "cce", cce.input, cce.target, producer.inputs[0], producer.name)
+            return LossSpec(loss.name, "cce", cce.input, cce.target, producer.input[0], producer.name)
         if which == "meanSquaredErrorLossLayer":
             mse = loss.meanSquaredErrorLossLayer
             return LossSpec(loss.name, "mse", mse.input, mse.target, None, None)
         raise UnsupportedError(
             f"loss layer type {which!r}", where=f"loss layer {loss.name}", fix="use a CCE or MSE loss layer"
         )
-
-    def _live_layers(self) -> set[str]:
-        """Layers that depend on an updatable layer and lead to the loss: the part every mini-batch runs."""
-        tainted: set[str] = set()
-        dependent: list[Layer] = []
-        for layer in self.layers:
-            if layer.name in self.updatable or any(blob in tainted for blob in layer.inputs):
-                tainted.add(layer.output)
-                dependent.append(layer)
-        if self.loss is None:
-            return {layer.name for layer in dependent}
-        needed = {self.loss.input}
-        live: set[str] = set()
-        for layer in reversed(dependent):
-            if layer.output in needed:
-                live.add(layer.name)
-                needed.update(layer.inputs)
-        return live
 
     def class_labels(self) -> list[str] | list[int] | None:
         return class_labels(self.spec)
@@ -145,15 +179,29 @@ class Network:
         return counts.pop()
 
     def prepare_inputs(self, features: Mapping[str, Any]) -> dict[str, Array]:
-        """Model inputs as network arrays: images get the spec's scale/bias preprocessing, arrays the layout."""
+        """Model inputs as Core ML tensors `[N, *shape]`: images preprocessed, arrays mapped as the spec says."""
         prepared: dict[str, Array] = {}
         for feature in self.spec.description.input:
             values = self._input(features, feature.name)
             if feature.type.WhichOneof("Type") == "imageType":
-                prepared[feature.name] = self._preprocess_image(feature, np.asarray(values))
+                image = self._preprocess_image(feature, np.asarray(values))
+                lead = (1,) if self.rank4_images else (1, 1)
+                prepared[feature.name] = image.reshape(image.shape[0], *lead, *image.shape[1:])
             else:
-                prepared[feature.name] = as_network_array(values, name=feature.name, dtype=self.dtype)
+                prepared[feature.name] = self._array_tensor(feature, values)
         return prepared
+
+    def _array_tensor(self, feature: Any, values: Any) -> Array:
+        array = np.asarray(values, dtype=self.dtype)
+        declared = [int(d) for d in feature.type.multiArrayType.shape]
+        count = array.shape[0] if array.ndim else 1
+        if declared and int(np.prod(declared)) * count == array.size:
+            array = array.reshape(count, *declared)  # e.g. an earlier pipeline stage's [N, 1, 1, C, 1, 1]
+        shape = list(array.shape[1:])
+        if self.exact_arrays or len(shape) not in (1, 3):
+            return array if shape else array.reshape(count, 1)
+        c, h, w = (shape[0], 1, 1) if len(shape) == 1 else shape
+        return array.reshape(count, 1, 1, c, h, w)
 
     def _preprocess_image(self, feature: Any, images: np.ndarray[Any, Any]) -> Array:
         if images.ndim != 4:
@@ -202,11 +250,34 @@ class Network:
                 fix="check the layer order and the model's input names",
             ) from None
 
+    def run_forward(self, layers: Iterable[ForwardLayer], env: dict[str, Array], count: int) -> None:
+        """Run forward-only layers over `env` (updated in place) for `count` examples."""
+        for layer in layers:
+            xs = self._inputs_of(layer, env)
+            with np.errstate(all="ignore"):  # NaN and Inf flow on as they do in Core ML; the trainer checks its own
+                outputs = layer.run(xs, count)
+            if len(outputs) < len(layer.outputs):
+                raise UnsupportedError(
+                    f"layer {layer.name!r} ({layer.kind}) names {len(layer.outputs)} outputs; it produces "
+                    f"{len(outputs)}",
+                    where=f"layer {layer.name}",
+                    fix="check the layer's outputs against NeuralNetwork.proto",
+                )
+            env.update(zip(layer.outputs, outputs, strict=False))
+
+    def _trained_layout(self, env: Mapping[str, Array], blobs: Iterable[str]) -> dict[str, Array]:
+        return {blob: as_network_array(env[blob], name=blob, dtype=self.dtype) for blob in blobs if blob in env}
+
     def forward(self, inputs: Mapping[str, Array]) -> dict[str, Array]:
-        """Every blob of the network for already prepared inputs (inference)."""
+        """Every blob of the network for already prepared inputs (inference): frozen, live, then tail."""
         env = dict(inputs)
-        self.run(self.layers, env)
-        return env
+        count = len(next(iter(inputs.values()))) if inputs else 1
+        self.run_forward(self.frozen, env, count)
+        live = self._trained_layout(env, self.frontier())
+        self.run(self.layers, live)
+        tail = self._trained_layout(env, (b for layer in self.tail for b in layer.inputs if b not in live)) | live
+        self.run_forward(self.tail, tail, count)
+        return env | tail
 
     def frontier(self) -> tuple[str, ...]:
         """Blobs the live layers read from the frozen part or from the inputs."""
@@ -218,15 +289,16 @@ class Network:
 
     def frozen_activations(self, features: Mapping[str, Any]) -> dict[str, Array]:
         """The frontier blobs for all examples, computed once from the raw features (as `prepare_inputs` takes
-        them), one chunk of examples at a time.
+        them), one chunk of examples at a time, in the live part's `[N, C, H, W]` layout.
 
-        Each chunk is converted to the network's dtype and preprocessed on its own, and the frozen layers keep
-        no backward caches and drop every blob once its last reader has run, so beyond the frontier arrays
-        (allocated once, filled chunk by chunk) the peak is one chunk's temporaries."""
+        Each chunk is converted to the network's dtype and preprocessed on its own, only the frozen layers on
+        the way to the frontier run, and every blob is dropped once its last reader has run, so beyond the
+        frontier arrays (allocated once, filled chunk by chunk) the peak is one chunk's temporaries."""
         count = self.example_count(features)
         raw = {f.name: _sliceable(self._input(features, f.name)) for f in self.spec.description.input}
         wanted = self.frontier()
-        last_reader = {blob: i for i, layer in enumerate(self.frozen) for blob in layer.inputs}
+        needed = self._needed_frozen(wanted)
+        last_reader = {blob: i for i, layer in enumerate(needed) for blob in layer.inputs}
         out: dict[str, Array] = {}
         for start in range(0, count, _CHUNK):
             env = self.prepare_inputs({name: values[start : start + _CHUNK] for name, values in raw.items()})
@@ -235,17 +307,26 @@ class Network:
                     raise DataError(
                         f"feature {name!r} contains NaN or Inf", where=f"feature {name}", fix="clean the data"
                     )
-            for i, layer in enumerate(self.frozen):
-                env[layer.output] = layer.infer(self._inputs_of(layer, env), self.params[layer.name])
+            chunk = len(next(iter(env.values())))
+            for i, layer in enumerate(needed):
+                self.run_forward((layer,), env, chunk)
                 for blob in layer.inputs:
                     if last_reader[blob] == i and blob not in wanted:
                         env.pop(blob, None)
-            for blob in wanted:
-                part = env[blob]
+            for blob, part in self._trained_layout(env, wanted).items():
                 if blob not in out:
                     out[blob] = np.empty((count, *part.shape[1:]), dtype=part.dtype)
                 out[blob][start : start + len(part)] = part
         return out
+
+    def _needed_frozen(self, blobs: Iterable[str]) -> list[ForwardLayer]:
+        """The frozen layers on the way to `blobs` (a branch nobody reads is not computed)."""
+        wanted, kept = set(blobs), []
+        for layer in reversed(self.frozen):
+            if any(out in wanted for out in layer.outputs):
+                kept.append(layer)
+                wanted.update(layer.inputs)
+        return kept[::-1]
 
     def forward_live(self, env: dict[str, Array], params: Mapping[str, Params] | None = None) -> dict[str, Any]:
         caches = self.run(self._step_layers, env, params)
