@@ -174,6 +174,21 @@ def _bilstm_case() -> Case:
 
 
 CASES: list[Case] = [
+    Case(
+        "innerProduct",
+        {"x": (2, 3)},
+        lambda b: b.add_inner_product("d", W34.T, GAMMA, 3, 4, True, "x", "y"),
+        lambda x: x @ W34 + GAMMA,
+        name="rank-2",
+    ),
+    Case(
+        "pooling",
+        {"x": (2, 4, 4)},
+        lambda b: b.add_pooling("p", 2, 2, 2, 2, "L2", "VALID", "x", "y"),
+        lambda x: jnp.sqrt((x.reshape(2, 2, 2, 2, 2) ** 2).sum(axis=(2, 4))),
+        exact=False,
+        name="L2",
+    ),
     # --- the layers real models are seen to hold in their frozen prefix
     Case(
         "embeddingND",

@@ -117,9 +117,9 @@ class Network:
         self._step_layers = tuple(layer for layer in self.live if self.loss is None or layer.name != self.loss.softmax)
         self._produced_live = frozenset(layer.output for layer in self.live)
         self.frozen: tuple[ForwardLayer, ...] = tuple(
-            forward_layer(m) for m in messages if m.name not in live and m.name not in tail
+            forward_layer(m, dtype) for m in messages if m.name not in live and m.name not in tail
         )
-        self.tail: tuple[ForwardLayer, ...] = tuple(forward_layer(m) for m in messages if m.name in tail)
+        self.tail: tuple[ForwardLayer, ...] = tuple(forward_layer(m, dtype) for m in messages if m.name in tail)
         for forward in self.tail:
             if forward.kind not in _TAIL_KINDS:
                 raise UnsupportedError(
@@ -240,7 +240,7 @@ class Network:
         return caches
 
     @staticmethod
-    def _inputs_of(layer: Layer, env: Mapping[str, Array]) -> list[Array]:
+    def _inputs_of(layer: Layer | ForwardLayer, env: Mapping[str, Array]) -> list[Array]:
         try:
             return [env[blob] for blob in layer.inputs]
         except KeyError as missing:

@@ -13,10 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from mlupdate.errors import UnsupportedError
 from mlupdate.models.spec import Spec, is_neural_network, neural_network, walk_models
 from mlupdate.reference.forward import activations, classic, nd, recurrent  # noqa: F401  (they register)
 from mlupdate.reference.forward.base import REGISTRY, Array, ForwardLayer
+from mlupdate.reference.forward.shared import SHARED_KINDS, shared_run
 
 # Why the remaining layer types do not run; everything else in NeuralNetwork.proto does.
 NOT_SUPPORTED: dict[str, str] = {
@@ -47,9 +50,15 @@ NOT_SUPPORTED: dict[str, str] = {
 }
 
 
-def forward_layer(layer: Any) -> ForwardLayer:
-    """The forward computation of one `NeuralNetworkLayer`; UnsupportedError names the layer and why not."""
+def forward_layer(layer: Any, dtype: type[np.floating[Any]] = np.float32) -> ForwardLayer:
+    """The forward computation of one `NeuralNetworkLayer`; UnsupportedError names the layer and why not.
+
+    Kinds the trainer also runs use its layers (parameters in `dtype`), so a layer computes the same bits
+    frozen or live."""
     kind = str(layer.WhichOneof("layer"))
+    run = shared_run(layer, np.dtype(dtype)) if kind in SHARED_KINDS else None
+    if run is not None:
+        return ForwardLayer(layer.name, kind, tuple(layer.input), tuple(layer.output), run)
     builder = REGISTRY.get(kind)
     if builder is None:
         reason = NOT_SUPPORTED.get(kind, "this layer type is unknown to the reference")
