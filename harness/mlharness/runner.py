@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,9 @@ from typing import Any, TypeVar
 from mlharness.errors import AppCrashed, HarnessError, JobTimeout, RunFailed, TargetError, ToolError
 from mlharness.targets.base import Feature, Target, TargetInfo, job_arguments, job_environment, tail
 from mlupdate.bundle import ResultsBundle, read_job, read_results
-from mlupdate.errors import MlupdateError
+from mlupdate.bundle.schema import validate
+from mlupdate.contract import EVENTS, ProgressEvent
+from mlupdate.errors import MlupdateError, SchemaError
 from mlupdate.output_folder import check_destination, owned_output
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ class Progress:
 
     state: State
     message: str
-    event: Mapping[str, Any] | None = None
+    event: ProgressEvent | None = None
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -103,7 +105,8 @@ class _Run:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     state: State = State.PREPARED
     transitions: list[Transition] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[ProgressEvent] = field(default_factory=list)
+    lines_seen: int = 0
     info: TargetInfo | None = None
 
     @property
@@ -119,14 +122,21 @@ class _Run:
     def note_events(self, text: str) -> None:
         """Report the complete lines of an events.jsonl we have not reported yet."""
         lines = [line for line in text.split("\n")[:-1] if line.strip()]
-        for line in lines[len(self.events) :]:
+        for line in lines[self.lines_seen :]:
             try:
-                event = json.loads(line)
+                document = json.loads(line)
             except json.JSONDecodeError:
                 # A line the app is still writing; it is complete on the next read.
                 break
+            self.lines_seen += 1
+            try:
+                event = ProgressEvent.from_json(validate(document, "event", where=f"{EVENTS}: line {self.lines_seen}"))
+            except SchemaError as exc:
+                # Verification refuses the bundle later; a live line that is off is only logged here.
+                log.warning("job %s: ignoring a progress event line: %s", self.job_id, exc)
+                continue
             self.events.append(event)
-            self.progress(Progress(self.state, str(event.get("event", "")), event))
+            self.progress(Progress(self.state, str(event.event), event))
 
 
 def run_job(
@@ -160,7 +170,7 @@ def run_job(
                 results = _drive(run, job_dir, out_dir, app, deadlines, job_deadline, force)
                 results_path = results.path
                 since = time.monotonic()
-                run.note_events(_read_text(results_path / "events.jsonl"))
+                run.note_events(_read_text(results_path / EVENTS))
                 run.reached(State.VERIFIED, since)
             except (MlupdateError, OSError) as exc:
                 # Gathered before cleanup: cleanup stops the log capture and the app.
@@ -291,7 +301,7 @@ def _diagnose(run: _Run, exc: BaseException) -> dict[str, Any]:
         "target": _info_dict(run.info) if run.info is not None else type(run.target).__name__,
         "error": exc.to_dict() if isinstance(exc, MlupdateError) else {"type": type(exc).__name__, "what": str(exc)},
         "transitions": [{"state": t.state.value, "seconds": round(t.seconds, 3)} for t in run.transitions],
-        "last_events": run.events[-_EVENTS_KEPT:],
+        "last_events": [event.to_json() for event in run.events[-_EVENTS_KEPT:]],
     }
     if isinstance(exc, ToolError):
         diagnostics |= {"command": exc.argv, "exit_code": exc.returncode, "stderr": exc.stderr}

@@ -52,7 +52,7 @@ def test_golden_results_cover_success_failure_and_cancellation() -> None:
     assert succeeded.probe_outputs["probs"].classes == ("cat", "dog", "fish")
     assert succeeded.model_path is not None and succeeded.model_path.is_dir()
     failed = read_results(CONTRACT / "results" / "failed", "golden-classifier-image")
-    assert failed.error is not None and failed.error["phase"] == "train" and failed.model_path is None
+    assert failed.error is not None and failed.error.phase == "train" and failed.model_path is None
     cancelled = read_results(CONTRACT / "results" / "cancelled", "golden-classifier-image")
     assert cancelled.status == "cancelled" and all(e.event != "completion" for e in cancelled.events)
 

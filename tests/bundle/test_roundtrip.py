@@ -15,6 +15,16 @@ from PIL import Image
 from mlupdate.bundle import ResultsWriter, read_job, read_results, write_job
 from mlupdate.bundle.golden_models import image_classifier, index_classifier, knn_pipeline, model_bytes, regressor
 from mlupdate.bundle.hashing import sha256_bytes, sha256_file
+from mlupdate.contract import (
+    TIMED_PHASES,
+    DeviceInfo,
+    EventKind,
+    Producer,
+    ProducerName,
+    ProgressEvent,
+    TaskRecord,
+    TaskStatus,
+)
 from mlupdate.data import (
     ExampleSet,
     SetFeature,
@@ -159,34 +169,25 @@ def test_existing_job_folder_is_never_overwritten(tmp_path: Path) -> None:
     assert (tmp_path / "j" / "keep").read_text() == "old"
 
 
-def _device() -> dict[str, object]:
-    return {
-        "name": "test",
-        "model": "x",
-        "os_name": "iOS",
-        "os_version": "17",
-        "os_build": "b",
-        "is_simulator": True,
-        "chip": None,
-        "host": "linux",
-    }
+DEVICE = DeviceInfo("test", "x", "iOS", "17", "b", is_simulator=True, chip=None, host="linux")
+PRODUCER = Producer(ProducerName.REFERENCE, "test", {"cce": "mean"})
 
 
-def _task(status: str = "succeeded") -> dict[str, object]:
-    keys = ("compile_seconds", "load_seconds", "train_seconds", "write_seconds", "probe_seconds")
-    return {
-        "index": 0,
-        "status": status,
-        "error": None,
-        **dict.fromkeys(keys, 0.5),
-        "memory_before_bytes": 1,
-        "memory_after_bytes": 2,
-        "epochs_completed": 1,
-        "final_loss": 0.25,
-    }
+def _task(status: str = "succeeded") -> TaskRecord:
+    seconds = dict.fromkeys(f"{phase}_seconds" for phase in TIMED_PHASES)
+    return TaskRecord(
+        0,
+        TaskStatus(status),
+        **dict.fromkeys(seconds, 0.5),
+        memory_before_bytes=1,
+        memory_after_bytes=2,
+        epochs_completed=1,
+        final_loss=0.25,
+    )
 
 
-PRODUCER = {"name": "mlupdate-reference", "version": "test", "semantics": {"cce": "mean"}}
+def finish(writer: ResultsWriter, status: str, tasks: list[TaskRecord]) -> Path:
+    return writer.finish(TaskStatus(status), None, DEVICE, tasks, PRODUCER)
 
 
 def test_results_round_trip_every_tensor_and_event(tmp_path: Path) -> None:
@@ -199,12 +200,12 @@ def test_results_round_trip_every_tensor_and_event(tmp_path: Path) -> None:
         {"task": 0, "event": "miniBatchEnd", "epoch": 0, "mini_batch": 0, "loss": float("nan"), "t": 0.1},
     ]
     with ResultsWriter(tmp_path / "outbox", "job-9") as writer:
-        writer.add_events(events)
+        writer.add_events(ProgressEvent.from_json(event) for event in events)
         writer.add_parameter("conv", "model1", "weights", weights)
         writer.add_probe_output("classLabel", "int64", [3, 1])
         writer.add_probe_output("out", "multiArray", np.ones((2, 5)))
         writer.add_model(model)
-        path = writer.finish("succeeded", None, _device(), [_task()], PRODUCER)
+        path = finish(writer, "succeeded", [_task()])
     assert not (tmp_path / "outbox" / ".job-9.partial").exists()
     done = (path / "DONE").read_text().splitlines()
     assert done == ["job-9", sha256_file(path / "results.json")]
@@ -213,7 +214,7 @@ def test_results_round_trip_every_tensor_and_event(tmp_path: Path) -> None:
     assert results.probe_outputs["classLabel"].values == [3, 1]
     assert np.array_equal(results.probe_outputs["out"].values, np.ones((2, 5), np.float32))
     assert results.events[1].loss is None and results.events[1].mini_batch == 0  # NaN loss is written as null
-    assert results.producer["semantics"] == {"cce": "mean"} and results.tasks[0]["final_loss"] == 0.25
+    assert results.producer.semantics == {"cce": "mean"} and results.tasks[0].final_loss == 0.25
     assert results.model_path is not None and (results.model_path / "sub" / "weights.bin").read_bytes() == b"\x00\x01"
 
 
@@ -227,7 +228,7 @@ def test_exception_inside_the_results_writer_publishes_nothing(tmp_path: Path) -
 def test_results_writer_refuses_bad_events_and_mismatched_probe_rows(tmp_path: Path) -> None:
     with ResultsWriter(tmp_path, "job-y") as writer:
         with pytest.raises(BundleError, match="event"):
-            writer.add_events([{"task": 0, "event": "batchEnd", "epoch": 0, "mini_batch": 0, "loss": 1.0, "t": 0.0}])
+            writer.add_events([ProgressEvent(EventKind.EPOCH_END, epoch=-1)])
         writer.add_probe_output("a", "string", ["x", "y"])
         with pytest.raises(BundleError, match="has 1 rows, earlier outputs have 2"):
             writer.add_probe_output("b", "string", ["x"])
@@ -236,7 +237,7 @@ def test_results_writer_refuses_bad_events_and_mismatched_probe_rows(tmp_path: P
 
 def test_reader_refuses_results_without_done_even_if_everything_else_is_there(tmp_path: Path) -> None:
     with ResultsWriter(tmp_path, "job-z") as writer:
-        path = writer.finish("cancelled", None, _device(), [_task("cancelled")], PRODUCER)
+        path = finish(writer, "cancelled", [_task("cancelled")])
     (path / "DONE").unlink()
     with pytest.raises(BundleError, match="DONE is missing"):
         read_results(path, "job-z")
@@ -283,7 +284,7 @@ def test_results_whose_tensors_disagree_with_the_manifest_are_refused_before_rea
     with ResultsWriter(tmp_path, "job-t") as writer:
         writer.add_parameter("dense", "", "weights", np.zeros((2, 3)))
         writer.add_probe_output("label", "string", ["a", "b"])
-        path = writer.finish("succeeded", None, _device(), [_task()], PRODUCER)
+        path = finish(writer, "succeeded", [_task()])
     manifest = json.loads((path / "results.json").read_text())
     for field, value, problem in (
         ("parameters", [{**manifest["parameters"][0], "shape": [3, 2]}], r"parameters\[0\]"),

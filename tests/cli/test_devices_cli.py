@@ -16,6 +16,7 @@ from mlharness.process import ScriptedRunner
 from mlharness.targets import Host
 from mlharness.targets.fake import FAKE_DEVICE, AppOutcome, FakeTarget
 from mlupdate.bundle import ResultsWriter
+from mlupdate.contract import Producer, ProducerName, RunError, RunPhase, TaskRecord, TaskStatus
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
 
@@ -108,23 +109,10 @@ def test_run_of_a_job_the_device_reports_failed_exits_1(
     monkeypatch: pytest.MonkeyPatch, job_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def failing_app(job: Path, outbox: Path, job_id: str) -> None:
-        error = {"phase": "train", "domain": "com.apple.CoreML", "code": 0, "message": "Training kernels not enabled"}
-        task = {
-            "index": 0,
-            "status": "failed",
-            "error": error,
-            "compile_seconds": None,
-            "load_seconds": None,
-            "train_seconds": None,
-            "write_seconds": None,
-            "probe_seconds": None,
-            "memory_before_bytes": None,
-            "memory_after_bytes": None,
-            "epochs_completed": 0,
-            "final_loss": None,
-        }
+        error = RunError(RunPhase.TRAIN, "com.apple.CoreML", 0, "Training kernels not enabled")
+        task = TaskRecord(0, TaskStatus.FAILED, error=error)
         with ResultsWriter(outbox, job_id) as writer:
-            writer.finish("failed", error, FAKE_DEVICE, [task], {"name": "mlupdate-reference", "version": "test"})
+            writer.finish(TaskStatus.FAILED, error, FAKE_DEVICE, [task], Producer(ProducerName.REFERENCE, "test"))
 
     use_target(monkeypatch, FakeTarget(tmp_path / "device", app=failing_app))
 

@@ -68,9 +68,9 @@ def test_swift_results_pass_the_python_reader_with_the_jobs_tasks_events_and_par
     results = read_results(write_results(companion_cli, job_id, tmp_path / "outbox"), job_id)
 
     assert results.job_id == job.job_id == job_id
-    assert results.producer["name"] == "companion-cli"
+    assert results.producer.name == "companion-cli"
     assert results.status == "succeeded"
-    assert [task["index"] for task in results.tasks] == list(range(manifest["repeat"]))
+    assert [task.index for task in results.tasks] == list(range(manifest["repeat"]))
     # Only the events the job asked for, plus one completion per task, in task order.
     assert {e.event for e in results.events} <= {*manifest["events"], "completion"}
     assert Counter(e.event for e in results.events)["completion"] == manifest["repeat"]
@@ -98,9 +98,9 @@ def test_swift_events_follow_the_jobs_epochs_and_requested_handlers(companion_cl
         ("completion", None, None),
     ]
     assert per_task == [expected, expected]
-    assert [task["epochs_completed"] for task in results.tasks] == [2, 2]
+    assert [task.epochs_completed for task in results.tasks] == [2, 2]
     completion = [e for e in results.events if e.event == "completion"]
-    assert [task["final_loss"] for task in results.tasks] == [e.loss for e in completion]
+    assert [task.final_loss for task in results.tasks] == [e.loss for e in completion]
 
 
 def test_swift_probe_outputs_are_read_as_labels_and_class_probabilities(companion_cli: Path, tmp_path: Path) -> None:
@@ -132,8 +132,8 @@ def test_swift_unfinished_runs_have_no_completion_and_no_artifacts(
         write_results(companion_cli, "golden-classifier-image", tmp_path, status), "golden-classifier-image"
     )
     assert results.status == status
-    assert all(task["status"] == status for task in results.tasks)
-    assert all(task["error"] is not None for task in results.tasks)
+    assert all(task.status == status for task in results.tasks)
+    assert all(task.error is not None for task in results.tasks)
     assert not any(e.event == "completion" for e in results.events)
     assert results.parameters == {}
     assert results.manifest["probe"] is None

@@ -107,4 +107,4 @@ def test_case_job_builds_and_the_reference_trains_it(real_models: Path, tmp_path
     job = read_job(case.build_job(tmp_path / "job"))
     results = read_results(run_reference(job.path, tmp_path / "reference"), job.job_id)
     assert (job.job_id, results.status) == (case.name, "succeeded")
-    assert results.tasks[0]["epochs_completed"] >= 1
+    assert results.tasks[0].epochs_completed >= 1

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from mlupdate.bundle import ResultsBundle, ResultsWriter, read_results
+from mlupdate.contract import DeviceInfo, DumpSource, Producer, ProgressEvent, RunError, TaskRecord, TaskStatus
 from mlupdate.models.spec import layers_by_name, load_spec
 
 MNIST = "mnist-classifier/MNISTClassifier"
@@ -138,10 +139,10 @@ def write_results(tmp_path: Path) -> Writer:
     def write(ingredients: Ingredients, folder: str) -> ResultsBundle:
         parent = tmp_path / folder
         with ResultsWriter(parent, ingredients.job_id) as writer:
-            writer.add_events(ingredients.events)
+            writer.add_events(ProgressEvent.from_json(event) for event in ingredients.events)
             dumps = [(ingredients.parameters, None)]
             if ingredients.cross_check is not None:
-                dumps = [(ingredients.parameters, "context"), (ingredients.cross_check, "reloaded")]
+                dumps = [(ingredients.parameters, DumpSource.CONTEXT), (ingredients.cross_check, DumpSource.RELOADED)]
             for dump, source in dumps:
                 for (layer, kind), values in dump.items():
                     writer.add_parameter(layer, "", kind, values, source=source)
@@ -150,7 +151,11 @@ def write_results(tmp_path: Path) -> Writer:
                 writer.add_probe_output("classLabel", "int64", ingredients.labels)
             writer.add_model(ingredients.model)
             final = writer.finish(
-                ingredients.status, ingredients.error, ingredients.device, ingredients.tasks, ingredients.producer
+                TaskStatus(ingredients.status),
+                RunError.from_json(ingredients.error) if ingredients.error else None,
+                DeviceInfo.from_json(ingredients.device),
+                [TaskRecord.from_json(task) for task in ingredients.tasks],
+                Producer.from_json(ingredients.producer),
             )
         return read_results(final, ingredients.job_id)
 

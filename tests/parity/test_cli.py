@@ -12,6 +12,7 @@ import pytest
 
 from mlharness.cli import main
 from mlupdate.bundle import ResultsWriter
+from mlupdate.contract import DeviceInfo, Producer, ProgressEvent, TaskRecord, TaskStatus
 from mlupdate.models.spec import layers_by_name, load_spec
 from mlupdate.output_folder import MARKER
 
@@ -64,13 +65,14 @@ def write_bundle(parent: Path, producer: dict[str, Any], *, weight_delta: float 
         "final_loss": events()[-1]["loss"],
     }
     with ResultsWriter(parent, JOB_ID) as writer:
-        writer.add_events(events())
+        writer.add_events(ProgressEvent.from_json(event) for event in events())
         writer.add_parameter("dense", "", "weights", weights)
         writer.add_parameter("dense", "", "biases", np.asarray(dense.bias.floatValue, np.float32))
         writer.add_probe_output("probs", "dictionary", [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], ["cat", "dog", "fish"])
         writer.add_probe_output("label", "string", ["cat", "fish"])
         writer.add_model(MODEL)
-        return writer.finish("succeeded", None, SIMULATOR, [task], producer)
+        device, record = DeviceInfo.from_json(SIMULATOR), TaskRecord.from_json(task)
+        return writer.finish(TaskStatus.SUCCEEDED, None, device, [record], Producer.from_json(producer))
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def reference_results(job: str, tmp_path: Path) -> Path:
 def rewrite(bundle: ResultsBundle, parent: Path, *, scale: float) -> Path:
     """The same results with every updated parameter multiplied by `scale` (a device that trained elsewhere)."""
     with ResultsWriter(parent, bundle.job_id) as writer:
-        writer.add_events([vars(event) for event in bundle.events])
+        writer.add_events(bundle.events)
         for (layer, kind), values in bundle.parameters.items():
             writer.add_parameter(layer, "", kind, values * scale)
         assert bundle.model_path is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlupdate.bundle import read_job
-from mlupdate.bundle.results_reader import Event
+from mlupdate.contract import ProgressEvent
 from mlupdate.models.spec import load_spec
 from mlupdate.parity.job_info import job_info
 from mlupdate.parity.timing import Spread, epoch_durations, memory_growth_per_task, mini_batch_intervals
@@ -16,8 +16,8 @@ from mlupdate.parity.timing import Spread, epoch_durations, memory_growth_per_ta
 JOBS = Path(__file__).resolve().parents[1] / "data" / "contract" / "jobs"
 
 
-def event(name: str, t: float, epoch: int | None = None) -> Event:
-    return Event(task=0, event=name, epoch=epoch, mini_batch=None, loss=None, t=t)
+def event(name: str, t: float, epoch: int | None = None) -> ProgressEvent:
+    return ProgressEvent.from_json({"task": 0, "event": name, "epoch": epoch, "mini_batch": None, "loss": None, "t": t})
 
 
 def test_epoch_durations_are_differences_of_epoch_end_times() -> None:

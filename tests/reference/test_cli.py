@@ -44,7 +44,7 @@ def test_reference_command_uses_a_semantics_profile(tmp_path: Path) -> None:
     profile.write_text(json.dumps({"kind": "mlupdate.semantics-profile", "knobs": {"mse_scale": "half_squared"}}))
     assert main(["reference", str(job), "-o", str(tmp_path / "out"), "--semantics", str(profile)]) == 0
     results = read_results(tmp_path / "out" / "prof-1", "prof-1")
-    assert results.producer["semantics"]["knobs"]["mse_scale"] == "half_squared"
+    assert results.producer.semantics["knobs"]["mse_scale"] == "half_squared"
 
 
 def test_diverging_training_exits_1_with_a_failed_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

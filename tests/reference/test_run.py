@@ -48,8 +48,8 @@ def test_network_results_hold_the_trained_weights_model_events_and_probe(tmp_pat
     expected = train(spec, load_examples(job.training), events=["epochEnd"])
     results = read_results(run_reference(job_path, tmp_path / "out"), "ttt-1")
     assert results.status == "succeeded"
-    assert results.producer["name"] == "mlupdate-reference"
-    assert results.producer["semantics"] == Semantics().report()
+    assert results.producer.name == "mlupdate-reference"
+    assert results.producer.semantics == Semantics().report()
     for layer, arrays in expected.weights.items():
         np.testing.assert_array_equal(results.parameters[(layer, "weights")], arrays["weights"])
         np.testing.assert_array_equal(results.parameters[(layer, "biases")], arrays["biases"])
@@ -61,7 +61,7 @@ def test_network_results_hold_the_trained_weights_model_events_and_probe(tmp_pat
         layer.name for layer in neural_network(spec).layers
     ]
     # events: epochEnd x 10 + completion, for each of the two tasks; both tasks train identically
-    assert [task["final_loss"] for task in results.tasks] == [expected.final_loss] * 2
+    assert [task.final_loss for task in results.tasks] == [expected.final_loss] * 2
     assert results.manifest["events"]["count"] == 2 * 11
     # probe predictions are those of the trained weights
     probe = predict(spec, {"gameboard": load_examples(job.training)["gameboard"][:3]}, weights=expected.weights)
@@ -107,7 +107,7 @@ def test_divergence_is_written_as_a_failed_task_with_the_train_phase(tmp_path: P
     )
     results = read_results(run_reference(job_path, tmp_path / "out"), "nan-1")
     assert results.status == "failed"
-    assert results.error is not None and results.error["phase"] == "train" and "epoch" in results.error["message"]
+    assert results.error is not None and results.error.phase == "train" and "epoch" in results.error.message
     assert results.model_path is None and results.parameters == {}
 
 
@@ -115,8 +115,8 @@ def test_a_profile_changes_the_recorded_semantics(tmp_path: Path, real_models: P
     job_path = _tictactoe_job(tmp_path, real_models)
     knobs = Semantics(cce_reduction="sum")
     results = read_results(run_reference(job_path, tmp_path / "out", semantics=knobs), "ttt-1")
-    assert results.producer["semantics"]["knobs"]["cce_reduction"] == "sum"
-    assert results.producer["semantics"]["calibrated"]["batch_reduction"] is True
+    assert results.producer.semantics["knobs"]["cce_reduction"] == "sum"
+    assert results.producer.semantics["calibrated"]["batch_reduction"] is True
 
 
 def test_missing_job_is_refused(tmp_path: Path) -> None:

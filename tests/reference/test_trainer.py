@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from mlupdate._coreml import NeuralNetworkBuilder, SgdParams, datatypes
+from mlupdate.contract import ProgressEvent
 from mlupdate.errors import DataError, ModelInvalidError, ParameterError, TrainingError, UnsupportedError
 from mlupdate.models.spec import load_spec, neural_network
 from mlupdate.reference.network import Network
 from mlupdate.reference.semantics import Semantics
-from mlupdate.reference.trainer import Event, batch_rows, train
+from mlupdate.reference.trainer import batch_rows, train
 
 RNG = np.random.default_rng(3)
 
@@ -54,7 +55,7 @@ def test_epoch_end_reports_the_last_mini_batch_loss(real_models: Path) -> None:
 
 def test_only_requested_events_are_recorded_plus_completion(real_models: Path) -> None:
     spec = load_spec(real_models / "tictactoe" / "UpdatableNNClassifier.mlmodel")
-    seen: list[Event] = []
+    seen: list[ProgressEvent] = []
     result = train(spec, _tictactoe_examples(spec, 3), events=["epochEnd"], on_event=seen.append)
     assert {e.event for e in result.events} == {"epochEnd", "completion"}
     # the progress callback sees everything, the unrequested events included, and the same recorded ones
@@ -125,7 +126,7 @@ def test_reshuffle_can_be_made_to_depend_on_an_epoch_end_handler() -> None:
 def test_nan_during_training_names_the_epoch_and_mini_batch() -> None:
     spec = _mse_model(lr=1.0, epochs=10)
     examples = {"x": RNG.normal(size=(8, 3)) * 30, "y_true": RNG.normal(size=(8, 1))}
-    seen: list[Event] = []
+    seen: list[ProgressEvent] = []
     with pytest.raises(TrainingError) as caught:
         train(spec, examples, on_event=seen.append)
     batches = [(e.epoch, e.mini_batch) for e in seen if e.event == "miniBatchEnd"]

@@ -45,7 +45,7 @@ def test_successful_run_returns_verified_results_and_reports_every_state(job_dir
         State.PULLED,
         State.VERIFIED,
     ]
-    events = [p.event["event"] for p in seen if p.event is not None]
+    events = [p.event.event for p in seen if p.event is not None]
     assert events == ["trainingBegin", "completion"]
     assert target.launched_with == [(["--job", "tictactoe-0001"], {"MLHARNESS_JOB": "tictactoe-0001"})]
     assert target.calls.count("cleanup") == 1
@@ -57,7 +57,7 @@ def test_without_partial_events_the_progress_still_reports_events_from_the_verif
 ) -> None:
     seen: list[Progress] = []
     run(FakeTarget(tmp_path / "device", partial_events=False), job_dir, tmp_path, progress=seen.append)
-    assert [p.event["event"] for p in seen if p.event is not None] == ["trainingBegin", "completion"]
+    assert [p.event.event for p in seen if p.event is not None] == ["trainingBegin", "completion"]
 
 
 @pytest.mark.parametrize(
@@ -256,8 +256,8 @@ def test_a_failed_rerun_keeps_the_verified_results_of_the_earlier_run(job_dir: P
 def test_the_reference_app_trains_the_pushed_job_for_a_dry_run(job_dir: Path, tmp_path: Path) -> None:
     result = run(FakeTarget(tmp_path / "device", app=reference_app), job_dir, tmp_path)
 
-    assert result.results.producer["name"] == "mlupdate-reference"
-    assert result.results.tasks[0]["epochs_completed"] > 0
+    assert result.results.producer.name == "mlupdate-reference"
+    assert result.results.tasks[0].epochs_completed > 0
 
 
 def test_push_clears_a_stale_partial_folder_like_every_real_target(job_dir: Path, tmp_path: Path) -> None:

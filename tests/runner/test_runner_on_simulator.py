@@ -70,7 +70,7 @@ def test_a_job_runs_end_to_end_over_simctl(job_dir: Path, tmp_path: Path) -> Non
 
     assert result.target.kind == "simulator"
     assert result.results.status == "succeeded"
-    assert [p.event["event"] for p in seen if p.event is not None] == ["trainingBegin", "completion"]
+    assert [p.event.event for p in seen if p.event is not None] == ["trainingBegin", "completion"]
     commands = [argv[2] for argv, _ in runner.calls]
     assert commands.count("launch") == 1
     assert commands[-1] == "terminate"

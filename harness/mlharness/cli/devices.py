@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +16,7 @@ from mlharness.doctor import Check, Checkup, run_checks, verdict
 from mlharness.errors import RunFailed
 from mlharness.runner import Deadlines, Progress, RunResult, run_job
 from mlharness.targets import default_host, discover, open_target
+from mlupdate.contract import ProgressEvent, TaskStatus
 
 _STYLE = {"ok": "green", "missing": "red", "info": "yellow"}
 
@@ -120,14 +119,14 @@ def _run(args: argparse.Namespace) -> int:
     return _report_result(result)
 
 
-def _event_line(event: Mapping[str, Any]) -> str:
-    parts = [f"task {event.get('task')}", str(event.get("event"))]
-    if event.get("epoch") is not None:
-        parts.append(f"epoch {event['epoch']}")
-    if event.get("mini_batch") is not None:
-        parts.append(f"batch {event['mini_batch']}")
-    if event.get("loss") is not None:
-        parts.append(f"loss {event['loss']:.6g}")
+def _event_line(event: ProgressEvent) -> str:
+    parts = [f"task {event.task}", str(event.event)]
+    if event.epoch is not None:
+        parts.append(f"epoch {event.epoch}")
+    if event.mini_batch is not None:
+        parts.append(f"batch {event.mini_batch}")
+    if event.loss is not None:
+        parts.append(f"loss {event.loss:.6g}")
     return "  ".join(parts)
 
 
@@ -138,12 +137,12 @@ def _report_result(result: RunResult) -> int:
     )
     for task in results.tasks:
         print(
-            f"  task {task['index']}: {task['status']}, epochs {task['epochs_completed']}, "
-            f"final loss {task['final_loss']}, train {task['train_seconds']} s"
+            f"  task {task.index}: {task.status}, epochs {task.epochs_completed}, "
+            f"final loss {task.final_loss}, train {task.train_seconds} s"
         )
     if results.error is not None:
-        print(f"  error ({results.error['phase']}): {results.error['message']}")
-    return EXIT_OK if results.status == "succeeded" else EXIT_NO
+        print(f"  error ({results.error.phase}): {results.error.message}")
+    return EXIT_OK if results.status is TaskStatus.SUCCEEDED else EXIT_NO
 
 
 def _report_failure(console: Console, failure: RunFailed, out: Path) -> int:
@@ -156,7 +155,7 @@ def _report_failure(console: Console, failure: RunFailed, out: Path) -> int:
         console.print(f"  command:   {' '.join(diagnostics['command'])}", highlight=False)
         console.print(f"  exit code: {diagnostics['exit_code']}", highlight=False)
     for event in diagnostics.get("last_events", [])[-3:]:
-        console.print(f"  last event: {_event_line(event)}", highlight=False)
+        console.print(f"  last event: {_event_line(ProgressEvent.from_json(event))}", highlight=False)
     if diagnostics.get("device_log"):
         console.print("  device log (tail):", highlight=False)
         for line in str(diagnostics["device_log"]).splitlines()[-10:]:

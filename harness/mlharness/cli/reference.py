@@ -40,9 +40,9 @@ def run_reference_command(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mlupdate.bundle import read_job, read_results
+    from mlupdate.contract import EventKind, ProgressEvent, TaskStatus
     from mlupdate.reference.run import run_reference
     from mlupdate.reference.semantics import Semantics, load_profile
-    from mlupdate.reference.trainer import Event
 
     semantics = load_profile(args.semantics) if args.semantics else Semantics()
     console = Console()
@@ -55,15 +55,15 @@ def run_reference_command(args: argparse.Namespace) -> int:
     with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
         bar = progress.add_task("epochs", total=_total_epochs(args.job), loss="-")
 
-        def on_event(task: int, event: Event) -> None:
-            if event.event == "epochEnd":
+        def on_event(task: int, event: ProgressEvent) -> None:
+            if event.event is EventKind.EPOCH_END:
                 progress.update(bar, advance=1, loss=f"{event.loss:.6g}", description=f"task {task} epochs")
 
         path = run_reference(args.job, args.output, semantics=semantics, on_event=on_event, force=args.force)
     results = read_results(path, read_job(args.job).job_id)
-    if results.status != "succeeded":
-        message = (results.error or {}).get("message", "")
+    if results.status is not TaskStatus.SUCCEEDED:
+        message = results.error.message if results.error else ""
         console.print(f"training {results.status}: {message}\nresults: {path}")
         return EXIT_NO
-    console.print(f"results: {path} (final loss {results.tasks[0]['final_loss']})")
+    console.print(f"results: {path} (final loss {results.tasks[0].final_loss})")
     return EXIT_OK

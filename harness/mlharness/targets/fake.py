@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from mlharness.errors import TargetError
 from mlharness.targets.base import (
@@ -30,6 +29,17 @@ from mlharness.targets.base import (
 )
 from mlupdate import __version__
 from mlupdate.bundle import ResultsWriter, read_job
+from mlupdate.contract import (
+    DONE,
+    EVENTS,
+    DeviceInfo,
+    EventKind,
+    Producer,
+    ProducerName,
+    ProgressEvent,
+    TaskRecord,
+    TaskStatus,
+)
 
 # A fake app: given the pushed job folder, the outbox folder and the job id, write `outbox/<job_id>` + DONE.
 FakeApp = Callable[[Path, Path, str], None]
@@ -61,15 +71,15 @@ def canned_app(job_dir: Path, outbox: Path, job_id: str) -> None:
     repeat = job.repeat
     with ResultsWriter(outbox, job_id) as writer:
         for task in range(repeat):
-            if "trainingBegin" in job.events:
-                writer.add_events([_event(task, "trainingBegin")])
-            writer.add_events([_event(task, "completion")])
+            if EventKind.TRAINING_BEGIN in job.events:
+                writer.add_events([ProgressEvent(EventKind.TRAINING_BEGIN, task=task)])
+            writer.add_events([ProgressEvent(EventKind.COMPLETION, task=task)])
         writer.finish(
-            status="succeeded",
+            status=TaskStatus.SUCCEEDED,
             error=None,
             device=FAKE_DEVICE,
-            tasks=[_untrained_task(index) for index in range(repeat)],
-            producer={"name": "mlupdate-reference", "version": f"canned (fake target, no training; {__version__})"},
+            tasks=[TaskRecord(index, TaskStatus.SUCCEEDED) for index in range(repeat)],
+            producer=Producer(ProducerName.REFERENCE, f"canned (fake target, no training; {__version__})"),
         )
 
 
@@ -82,34 +92,16 @@ def reference_app(job_dir: Path, outbox: Path, job_id: str) -> None:
         raise TargetError(f"the reference wrote {written.name}, not {job_id}", target="fake", step="running")
 
 
-FAKE_DEVICE: dict[str, Any] = {
-    "name": "fake target",
-    "model": "fake",
-    "os_name": "none",
-    "os_version": "0",
-    "os_build": "none",
-    "is_simulator": False,
-    "chip": None,
-    "host": "in-process fake",
-}
-
-
-def _event(task: int, name: str) -> dict[str, Any]:
-    return {"task": task, "event": name, "epoch": None, "mini_batch": None, "loss": None, "t": 0.0}
-
-
-def _untrained_task(index: int) -> dict[str, Any]:
-    timings = ("compile", "load", "train", "write", "probe")
-    return {
-        "index": index,
-        "status": "succeeded",
-        "error": None,
-        **{f"{name}_seconds": None for name in timings},
-        "memory_before_bytes": None,
-        "memory_after_bytes": None,
-        "epochs_completed": 0,
-        "final_loss": None,
-    }
+FAKE_DEVICE = DeviceInfo(
+    name="fake target",
+    model="fake",
+    os_name="none",
+    os_version="0",
+    os_build="none",
+    is_simulator=False,
+    chip=None,
+    host="in-process fake",
+)
 
 
 class FakeTarget:
@@ -192,8 +184,9 @@ class FakeTarget:
         # Like the app: events the job asked for are appended to the partial bundle as they happen.
         partial = self.root / partial_path(job_id)
         partial.mkdir(parents=True, exist_ok=True)
-        begun = "trainingBegin" in read_job(self.root / inbox_path(job_id)).events
-        (partial / "events.jsonl").write_text(json.dumps(_event(0, "trainingBegin")) + "\n" if begun else "", "utf-8")
+        begun = EventKind.TRAINING_BEGIN in read_job(self.root / inbox_path(job_id)).events
+        line = json.dumps(ProgressEvent(EventKind.TRAINING_BEGIN).to_json()) + "\n"
+        (partial / EVENTS).write_text(line if begun else "", "utf-8")
         self._say(f"launched with {' '.join(arguments)}")
         return 4242
 
@@ -202,11 +195,11 @@ class FakeTarget:
         self._polls += 1
         if self._running and self._polls >= self.polls_to_finish:
             self._finish(job_id)
-        done = (self.root / outbox_path(job_id) / "DONE").is_file()
+        done = (self.root / outbox_path(job_id) / DONE).is_file()
         return JobStatus(done=done, alive=self._running)
 
     def read_partial_events(self, job_id: str) -> str:
-        path = self.root / partial_path(job_id) / "events.jsonl"
+        path = self.root / partial_path(job_id) / EVENTS
         return path.read_text(encoding="utf-8") if path.is_file() else ""
 
     def pull_results(self, job_id: str, dest: Path) -> Path:
@@ -214,7 +207,7 @@ class FakeTarget:
         local = dest / job_id
         shutil.copytree(self.root / outbox_path(job_id), local)
         if self.outcome is AppOutcome.PARTIAL_PULL:
-            (local / "events.jsonl").unlink()
+            (local / EVENTS).unlink()
         return local
 
     def collect_logs(self, since: datetime) -> str:
@@ -253,5 +246,5 @@ class FakeTarget:
         shutil.rmtree(self.root / partial_path(job_id), ignore_errors=True)
         self.app(self.root / inbox_path(job_id), outbox, job_id)
         if self.outcome is AppOutcome.TAMPERED:
-            events = outbox / job_id / "events.jsonl"
+            events = outbox / job_id / EVENTS
             events.write_text(events.read_text(encoding="utf-8") + "\n", encoding="utf-8")

@@ -2,14 +2,12 @@
 
 from mlupdate.bundle.job_reader import ExampleSetView, JobBundle, read_job
 from mlupdate.bundle.job_writer import write_job
-from mlupdate.bundle.results_reader import Event, ProbeOutput, ResultsBundle, read_results
+from mlupdate.bundle.results_reader import ResultsBundle, read_results
 from mlupdate.bundle.results_writer import ResultsWriter
 
 __all__ = [
-    "Event",
     "ExampleSetView",
     "JobBundle",
-    "ProbeOutput",
     "ResultsBundle",
     "ResultsWriter",
     "read_job",

@@ -11,6 +11,7 @@ A test regenerates them into a temporary folder and compares bytes, so they neve
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -35,7 +36,27 @@ from mlupdate.bundle.hashing import sha256_bytes
 from mlupdate.bundle.job_writer import write_job
 from mlupdate.bundle.results_writer import ResultsWriter, done_text
 from mlupdate.bundle.schema import dumps
-from mlupdate.contract import DONE, RELOAD_COMPUTE_UNITS, RESULTS_MANIFEST, DumpSource, ReloadTiming
+from mlupdate.contract import (
+    ALL_PROGRESS_EVENTS,
+    DONE,
+    RELOAD_COMPUTE_UNITS,
+    RESULTS_MANIFEST,
+    ComputeUnits,
+    DeviceInfo,
+    DumpSource,
+    EventKind,
+    ParameterKind,
+    ProbeType,
+    Producer,
+    ProducerName,
+    ProgressEvent,
+    ReloadTiming,
+    RunError,
+    RunPhase,
+    TaskRecord,
+    TaskState,
+    TaskStatus,
+)
 from mlupdate.data.examples import ExampleSet, from_arrays, set_feature
 from mlupdate.models.features import inputs, training_inputs
 from mlupdate.models.spec import Spec
@@ -43,18 +64,16 @@ from mlupdate.models.spec import Spec
 GENERATED = ("jobs", "results", "invalid")
 CLASSIFIER_JOB = "golden-classifier-image"
 KNN_JOB = "golden-knn-pipeline"
-SYNTHETIC_DEVICE = {
-    "name": "synthetic golden fixture (no device ran this)",
-    "model": "iPhone16,1",
-    "os_name": "iOS",
-    "os_version": "17.5",
-    "os_build": "synthetic",
-    "is_simulator": False,
-    "chip": None,
-    "host": None,
-}
+SYNTHETIC_DEVICE = DeviceInfo(
+    name="synthetic golden fixture (no device ran this)",
+    model="iPhone16,1",
+    os_name="iOS",
+    os_version="17.5",
+    os_build="synthetic",
+    is_simulator=False,
+)
 # `companion-cli` is the contract's producer name for synthetic results that are never a training result.
-SYNTHETIC_PRODUCER = {"name": "companion-cli", "version": "golden-1"}
+SYNTHETIC_PRODUCER = Producer(ProducerName.COMPANION_CLI, "golden-1")
 
 
 def generate(out: Path) -> None:
@@ -91,7 +110,7 @@ def _jobs(out: Path, models: Path) -> None:
         training=_set(spec, {"image": _pixels(10, (4, 4, 4, 3)), "label": ["cat", "dog", "fish", "dog"]}),
         probe=_set(spec, {"image": _pixels(11, (2, 4, 4, 3))}, probe=True),
         parameters={"learningRate": 0.02, "epochs": 2},
-        events=("trainingBegin", "epochEnd", "miniBatchEnd"),
+        events=ALL_PROGRESS_EVENTS,
         repeat=2,
         deadline_seconds=120,
         job_id=CLASSIFIER_JOB,
@@ -104,8 +123,8 @@ def _jobs(out: Path, models: Path) -> None:
         training=_set(spec, {"x": x, "probs_true": np.array([[0], [2], [1], [2], [0]], dtype=np.int32)}),
         probe=_set(spec, {"x": x[:2]}, probe=True),
         parameters={"miniBatchSize": 2, "shuffle": False},
-        events=("epochEnd",),
-        compute_units="all",
+        events=(EventKind.EPOCH_END,),
+        compute_units=ComputeUnits.ALL,
         job_id="golden-index-classifier",
     )
     spec = regressor()
@@ -114,7 +133,7 @@ def _jobs(out: Path, models: Path) -> None:
         out,
         model_path=_save(spec, models, "TinyRegressor"),
         training=_set(spec, {"features": features, "y_true": features.sum(axis=1, keepdims=True)}),
-        events=("miniBatchEnd",),
+        events=(EventKind.MINI_BATCH_END,),
         job_id="golden-regressor",
     )
     spec = knn_pipeline()
@@ -129,40 +148,43 @@ def _jobs(out: Path, models: Path) -> None:
     )
 
 
-def _task(index: int, status: str, error: dict[str, Any] | None, *, trained: bool) -> dict[str, Any]:
-    return {
-        "index": index,
-        "status": status,
-        "error": error,
-        "compile_seconds": 0.031,
-        "load_seconds": 0.012,
-        "train_seconds": 0.25 if trained else 0.01,
-        "write_seconds": 0.02 if status == "succeeded" else None,
-        "probe_seconds": 0.004 if status == "succeeded" else None,
-        "memory_before_bytes": 52428800,
-        "memory_after_bytes": 53477376,
-        "epochs_completed": 2 if status == "succeeded" else 0,
-        "final_loss": 0.75 if status == "succeeded" else None,
-    }
+def _task(index: int, status: TaskStatus, error: RunError | None, *, trained: bool) -> TaskRecord:
+    succeeded = status is TaskStatus.SUCCEEDED
+    return TaskRecord(
+        index=index,
+        status=status,
+        error=error,
+        compile_seconds=0.031,
+        load_seconds=0.012,
+        train_seconds=0.25 if trained else 0.01,
+        write_seconds=0.02 if succeeded else None,
+        probe_seconds=0.004 if succeeded else None,
+        memory_before_bytes=52428800,
+        memory_after_bytes=53477376,
+        epochs_completed=2 if succeeded else 0,
+        final_loss=0.75 if succeeded else None,
+    )
 
 
-def _events(task: int, *, complete: bool) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = [_event(task, "trainingBegin", None, None, None, 0.0)]
+def _events(task: int, *, complete: bool) -> list[ProgressEvent]:
+    events = [_event(task, EventKind.TRAINING_BEGIN, None, None, None, 0.0)]
     t = 0.0
     for epoch in range(2 if complete else 1):
         for batch in range(2):
             t += 0.01
-            events.append(_event(task, "miniBatchEnd", epoch, batch, 1.25 - 0.125 * (2 * epoch + batch), t))
+            events.append(_event(task, EventKind.MINI_BATCH_END, epoch, batch, 1.25 - 0.125 * (2 * epoch + batch), t))
         if complete:
             t += 0.005
-            events.append(_event(task, "epochEnd", epoch, None, 1.125 - 0.25 * epoch, t))
+            events.append(_event(task, EventKind.EPOCH_END, epoch, None, 1.125 - 0.25 * epoch, t))
     if complete:
-        events.append(_event(task, "completion", None, None, 0.75, t + 0.01))
+        events.append(_event(task, EventKind.COMPLETION, None, None, 0.75, t + 0.01))
     return events
 
 
-def _event(task: int, event: str, epoch: int | None, batch: int | None, loss: float | None, t: float) -> dict[str, Any]:
-    return {"task": task, "event": event, "epoch": epoch, "mini_batch": batch, "loss": loss, "t": round(t, 6)}
+def _event(
+    task: int, kind: EventKind, epoch: int | None, batch: int | None, loss: float | None, t: float
+) -> ProgressEvent:
+    return ProgressEvent(kind, epoch, batch, loss, task=task, t=round(t, 6))
 
 
 def _fake_compiled(folder: Path) -> Path:
@@ -199,39 +221,43 @@ def _succeeded(writer: ResultsWriter, models: Path) -> None:
     # The app's two reads of the updated layer: context.model in the completion handler (primary) and the
     # written model loaded again (cross-check). They agree here; parity tests tamper with one to disagree.
     for source in (DumpSource.CONTEXT, DumpSource.RELOADED):
-        writer.add_parameter("dense", "", "weights", weights, source=source)
-        writer.add_parameter("dense", "", "biases", biases, source=source)
+        writer.add_parameter("dense", "", ParameterKind.WEIGHTS, weights, source=source)
+        writer.add_parameter("dense", "", ParameterKind.BIASES, biases, source=source)
     for units, load, first in zip(RELOAD_COMPUTE_UNITS, (0.011, 0.013, 0.42), (0.002, 0.003, 0.05), strict=True):
         writer.add_reload(ReloadTiming(units, load, first))
-    writer.add_probe_output("label", "string", ["dog", "cat"])
-    writer.add_probe_output("probs", "dictionary", [[0.25, 0.5, 0.25], [0.5, 0.25, 0.25]], classes=CLASSES)
+    writer.add_probe_output("label", ProbeType.STRING, ["dog", "cat"])
+    probabilities = [[0.25, 0.5, 0.25], [0.5, 0.25, 0.25]]
+    writer.add_probe_output("probs", ProbeType.DICTIONARY, probabilities, classes=CLASSES)
     writer.add_model(_fake_compiled(models))
-    tasks = [_task(0, "succeeded", None, trained=True), _task(1, "succeeded", None, trained=True)]
-    tasks = [{**task, "task_state": "completed"} for task in tasks]
-    writer.finish("succeeded", None, SYNTHETIC_DEVICE, tasks, SYNTHETIC_PRODUCER)
+    succeeded = TaskStatus.SUCCEEDED
+    tasks = [_task(0, succeeded, None, trained=True), _task(1, succeeded, None, trained=True)]
+    tasks = [dataclasses.replace(task, task_state=TaskState.COMPLETED) for task in tasks]
+    writer.finish(succeeded, None, SYNTHETIC_DEVICE, tasks, SYNTHETIC_PRODUCER)
 
 
 def _failed(writer: ResultsWriter) -> None:
-    error = {"phase": "train", "domain": "com.apple.CoreML", "code": 0, "message": "synthetic failure"}
+    error = RunError(RunPhase.TRAIN, "com.apple.CoreML", 0, "synthetic failure")
     writer.add_events(_events(0, complete=False)[:1])
-    writer.finish("failed", error, SYNTHETIC_DEVICE, [_task(0, "failed", error, trained=False)], SYNTHETIC_PRODUCER)
+    failed = TaskStatus.FAILED
+    writer.finish(failed, error, SYNTHETIC_DEVICE, [_task(0, failed, error, trained=False)], SYNTHETIC_PRODUCER)
 
 
 def _cancelled(writer: ResultsWriter) -> None:
     writer.add_events(_events(0, complete=False))
     # Core ML had not finished cancelling when the runner stopped waiting: a repeat would be contaminated.
-    task = {**_task(0, "cancelled", None, trained=True), "task_state": "cancelling"}
-    writer.finish("cancelled", None, SYNTHETIC_DEVICE, [task], SYNTHETIC_PRODUCER)
+    cancelled = TaskStatus.CANCELLED
+    task = dataclasses.replace(_task(0, cancelled, None, trained=True), task_state=TaskState.CANCELLING)
+    writer.finish(cancelled, None, SYNTHETIC_DEVICE, [task], SYNTHETIC_PRODUCER)
 
 
 def _reference_knn(writer: ResultsWriter, models: Path) -> None:
-    writer.add_events([_event(0, "completion", None, None, None, 0.001)])
-    writer.add_probe_output("label", "string", ["heart"])
+    writer.add_events([_event(0, EventKind.COMPLETION, None, None, None, 0.001)])
+    writer.add_probe_output("label", ProbeType.STRING, ["heart"])
     writer.add_model(_save(knn_pipeline(), models, "TinyStickerPipeline"))
-    reference = {"name": "mlupdate-reference", "version": "golden-1", "semantics": {"knn_ties": "lowest-index"}}
-    device = {**SYNTHETIC_DEVICE, "name": "mlupdate reference trainer", "model": "host", "os_name": "Linux"}
-    task = {**_task(0, "succeeded", None, trained=True), "compile_seconds": None, "epochs_completed": 1}
-    writer.finish("succeeded", None, device, [task], reference)
+    reference = Producer(ProducerName.REFERENCE, "golden-1", {"knn_ties": "lowest-index"})
+    device = dataclasses.replace(SYNTHETIC_DEVICE, name="mlupdate reference trainer", model="host", os_name="Linux")
+    task = dataclasses.replace(_task(0, TaskStatus.SUCCEEDED, None, trained=True), compile_seconds=None)
+    writer.finish(TaskStatus.SUCCEEDED, None, device, [dataclasses.replace(task, epochs_completed=1)], reference)
 
 
 @dataclass(frozen=True)

@@ -27,65 +27,60 @@ from mlupdate.bundle.integrity import (
 )
 from mlupdate.bundle.paths import resolve_entry
 from mlupdate.bundle.schema import parse_json, validate
-from mlupdate.contract import DONE, EVENTS, RESULTS_MANIFEST, DumpSource, ReloadTiming, scoped_layer
+from mlupdate.contract import (
+    DONE,
+    EVENTS,
+    RESULTS_MANIFEST,
+    DeviceInfo,
+    DumpSource,
+    ProbeOutput,
+    ProbeType,
+    Producer,
+    ProgressEvent,
+    ReloadTiming,
+    RunError,
+    TaskRecord,
+    TaskStatus,
+    scoped_layer,
+)
 from mlupdate.errors import HashMismatchError, IncompleteBundleError, SchemaError
 
 
 @dataclass(frozen=True)
-class Event:
-    """One progress event of one update task (see events.jsonl in docs/contract.md)."""
-
-    task: int
-    event: str
-    epoch: int | None
-    mini_batch: int | None
-    loss: float | None
-    t: float
-
-
-@dataclass(frozen=True)
-class ProbeOutput:
-    """The probe predictions of one model output: an array [M, ...] or a list of M labels."""
-
-    name: str
-    type: str
-    values: np.ndarray | list[Any]
-    classes: tuple[str | int, ...] | None
-
-
-@dataclass(frozen=True)
 class ResultsBundle:
-    """A results bundle whose sentinel, job id, schema, paths and hashes have all been checked."""
+    """A results bundle whose sentinel, job id, schema, paths and hashes have all been checked.
+
+    The typed fields are read from `manifest` once; `manifest` stays available as the checked document.
+    """
 
     path: Path
     manifest: dict[str, Any]
-    events: tuple[Event, ...]
+    events: tuple[ProgressEvent, ...]
+    status: TaskStatus
+    error: RunError | None
+    producer: Producer
+    device: DeviceInfo
+    tasks: tuple[TaskRecord, ...]
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_manifest(cls, path: Path, manifest: dict[str, Any], events: tuple[ProgressEvent, ...]) -> ResultsBundle:
+        """The bundle of a manifest the results schema has accepted."""
+        error = manifest["error"]
+        return cls(
+            path=path,
+            manifest=manifest,
+            events=events,
+            status=TaskStatus(manifest["status"]),
+            error=RunError.from_json(error) if error is not None else None,
+            producer=Producer.from_json(manifest["producer"]),
+            device=DeviceInfo.from_json(manifest["device"]),
+            tasks=tuple(TaskRecord.from_json(task) for task in manifest["tasks"]),
+        )
 
     @property
     def job_id(self) -> str:
         return str(self.manifest["job_id"])
-
-    @property
-    def status(self) -> str:
-        return str(self.manifest["status"])
-
-    @property
-    def error(self) -> dict[str, Any] | None:
-        error: dict[str, Any] | None = self.manifest["error"]
-        return error
-
-    @property
-    def producer(self) -> dict[str, Any]:
-        return dict(self.manifest["producer"])
-
-    @property
-    def device(self) -> dict[str, Any]:
-        return dict(self.manifest["device"])
-
-    @property
-    def tasks(self) -> list[dict[str, Any]]:
-        return [dict(task) for task in self.manifest["tasks"]]
 
     @property
     def model_path(self) -> Path | None:
@@ -141,8 +136,8 @@ class ResultsBundle:
             self._cache["probe"] = {
                 o["name"]: ProbeOutput(
                     o["name"],
-                    o["type"],
-                    self._array(o["path"]) if o["path"].endswith(".npy") else self._labels(o["path"]),
+                    ProbeType(o["type"]),
+                    self._array(o["path"]) if ProbeType(o["type"]).is_array else self._labels(o["path"]),
                     tuple(o["classes"]) if "classes" in o else None,
                 )
                 for o in outputs
@@ -209,7 +204,7 @@ def read_results(path: str | Path, expected_job_id: str) -> ResultsBundle:
     _check_references(manifest, files, where)
     _check_tensors(root, manifest, where)
     events = _read_events(root, manifest["events"]["count"], where)
-    return ResultsBundle(root, manifest, events)
+    return ResultsBundle.from_manifest(root, manifest, events)
 
 
 def _check_references(manifest: dict[str, Any], files: dict[str, str], where: str) -> None:
@@ -236,7 +231,7 @@ def _check_references(manifest: dict[str, Any], files: dict[str, str], where: st
         seen.add(key)
     probe = manifest["probe"]
     for index, output in enumerate(probe["outputs"] if probe is not None else []):
-        suffix = ".npy" if output["type"] in ("multiArray", "dictionary") else ".json"
+        suffix = ".npy" if ProbeType(output["type"]).is_array else ".json"
         if not output["path"].endswith(suffix):
             raise schema_problem(f"a {output['type']} output is a {suffix} file", field="probe", where=where)
         require_listed(files, output["path"], field=f"probe.outputs[{index}].path", where=where)
@@ -252,7 +247,7 @@ def _check_tensors(root: Path, manifest: dict[str, Any], where: str) -> None:
     probe = manifest["probe"]
     for index, output in enumerate(probe["outputs"] if probe is not None else []):
         path, field = root / output["path"], f"probe.outputs[{index}]"
-        if output["type"] in ("multiArray", "dictionary"):
+        if ProbeType(output["type"]).is_array:
             dtype, shape = npy.read_header(path, where=str(path))
             classes = output.get("classes")
             wrong_columns = output["type"] == "dictionary" and (classes is None or list(shape[1:]) != [len(classes)])
@@ -271,7 +266,7 @@ def _check_tensors(root: Path, manifest: dict[str, Any], where: str) -> None:
                 raise schema_problem(what, field=field, where=where)
 
 
-def _read_events(root: Path, count: int, where: str) -> tuple[Event, ...]:
+def _read_events(root: Path, count: int, where: str) -> tuple[ProgressEvent, ...]:
     path = root / EVENTS
     text = limits.read_bounded(path, limits.EVENTS_BYTES, error=SchemaError, what=EVENTS, fix="pull the bundle again")
     limits.check_json_depth(text, error=SchemaError, where=str(path), fix="write one flat JSON object per line")
@@ -288,5 +283,5 @@ def _read_events(root: Path, count: int, where: str) -> tuple[Event, ...]:
         line_where = f"{path}: line {number}"
         document = parse_json(line.encode(), where=line_where, depth_checked=True)
         event = validate(document, "event", where=line_where)
-        events.append(Event(**event))
+        events.append(ProgressEvent.from_json(event))
     return tuple(events)

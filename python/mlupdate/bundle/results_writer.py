@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -24,17 +24,27 @@ from mlupdate.bundle.schema import SCHEMA_VERSION, check_job_id, dumps, validate
 from mlupdate.contract import (
     DONE,
     EVENTS,
+    MODEL_DIR,
     RESULTS_KIND,
     RESULTS_MANIFEST,
+    DeviceInfo,
     DumpSource,
+    ModelFormat,
+    ParameterKind,
+    ProbeType,
+    Producer,
+    ProgressEvent,
     ReloadTiming,
+    RunError,
+    TaskRecord,
+    TaskStatus,
+    parameter_entry,
     partial_name,
+    probe_entry,
     reloaded_parameter_entry,
+    scoped_layer,
 )
 from mlupdate.errors import BundleError, SchemaError
-
-Status = Literal["succeeded", "failed", "cancelled"]
-ProbeType = Literal["multiArray", "dictionary", "string", "int64"]
 
 
 def done_text(job_id: str, results_sha256: str) -> bytes:
@@ -42,10 +52,9 @@ def done_text(job_id: str, results_sha256: str) -> bytes:
     return f"{job_id}\n{results_sha256}\n".encode()
 
 
-def event_line(event: Mapping[str, Any]) -> str:
+def event_line(event: ProgressEvent) -> str:
     """One events.jsonl line in the contract's key order."""
-    keys = ("task", "event", "epoch", "mini_batch", "loss", "t")
-    return json.dumps({key: event[key] for key in keys}, allow_nan=False)
+    return json.dumps(event.to_json(), allow_nan=False)
 
 
 class ResultsWriter:
@@ -56,7 +65,7 @@ class ResultsWriter:
         self.job_id = check_job_id(job_id, where=str(self.parent))
         self.final = self.parent / job_id
         self.root = self.parent / partial_name(job_id)
-        self._events: list[dict[str, Any]] = []
+        self._events: list[ProgressEvent] = []
         self._parameters: list[dict[str, Any]] = []
         self._outputs: list[dict[str, Any]] = []
         self._probe_count: int | None = None
@@ -78,39 +87,37 @@ class ResultsWriter:
         if kind is not None or not self._finished:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def add_events(self, events: Iterable[Mapping[str, Any]]) -> None:
-        """Append progress events (dicts with task, event, epoch, mini_batch, loss, t), checked one by one."""
+    def add_events(self, events: Iterable[ProgressEvent]) -> None:
+        """Append progress events, each checked against the event schema (a non-finite loss is written as null)."""
         for event in events:
-            document = dict(event)
-            if isinstance(document.get("loss"), float) and not np.isfinite(document["loss"]):
-                document["loss"] = None  # the contract writes a non-finite loss as null (plus a task error)
-            validate(document, "event", where=f"{self.root / EVENTS}: line {len(self._events) + 1}")
-            self._events.append(document)
+            validate(event.to_json(), "event", where=f"{self.root / EVENTS}: line {len(self._events) + 1}")
+            self._events.append(event)
 
     def add_parameter(
         self,
         layer: str,
         scope: str,
-        kind: Literal["weights", "biases"],
+        kind: ParameterKind,
         array: np.ndarray,
         *,
-        source: DumpSource | str | None = None,
+        source: DumpSource | None = None,
     ) -> Path:
         """Store a layer's updated weights or biases as float32 `parameters/<scope.>layer.kind.npy`.
 
         `source` is the app's: `context` for the primary dump (context.model in the completion handler),
         `reloaded` for the cross-check read from the written model (kept under `parameters/reloaded/`).
         """
-        if kind not in ("weights", "biases"):
+        if kind not in tuple(ParameterKind):
             raise SchemaError(f"parameter kind {kind!r}", where=layer, fix="use 'weights' or 'biases'")
-        scoped = f"{scope}.{layer}" if scope else layer
+        scoped = scoped_layer(layer, scope)
         if source is not None and source not in tuple(DumpSource):
             raise SchemaError(f"parameter source {source!r}", where=scoped, fix="use 'context' or 'reloaded'")
-        path = reloaded_parameter_entry(layer, scope, kind) if source == DumpSource.RELOADED else None
-        entry = check_entry(path or f"parameters/{scoped}.{kind}.npy", where=f"parameter {scoped!r}")
+        reloaded = source == DumpSource.RELOADED
+        path = reloaded_parameter_entry(layer, scope, kind) if reloaded else parameter_entry(layer, scope, kind)
+        entry = check_entry(path, where=f"parameter {scoped!r}")
         values = np.asarray(array, dtype=np.float32)
         self._save(entry, values)
-        document: dict[str, Any] = {"layer": layer, "scope": scope, "kind": kind, "path": entry}
+        document: dict[str, Any] = {"layer": layer, "scope": scope, "kind": str(kind), "path": entry}
         document["shape"] = list(values.shape)
         if source is not None:
             document["source"] = str(source)
@@ -125,10 +132,13 @@ class ResultsWriter:
         self, name: str, type: ProbeType, values: Any, classes: Sequence[str | int] | None = None
     ) -> Path:
         """Store the probe predictions of one output: arrays as float32 `.npy`, labels as a JSON list."""
-        if type in ("multiArray", "dictionary"):
-            entry = check_entry(f"probe/{name}.npy", where=f"probe output {name!r}")
+        if type not in tuple(ProbeType):
+            raise SchemaError(f"probe output type {type!r}", where=name, fix="use multiArray/dictionary/string/int64")
+        type = ProbeType(type)
+        entry = check_entry(probe_entry(name, type), where=f"probe output {name!r}")
+        if type.is_array:
             array = np.asarray(values, dtype=np.float32)
-            if type == "dictionary" and (classes is None or array.ndim != 2 or array.shape[1] != len(classes)):
+            if type is ProbeType.DICTIONARY and (classes is None or array.ndim != 2 or array.shape[1] != len(classes)):
                 raise SchemaError(
                     f"dictionary output {name!r} needs values [M, C] and C classes",
                     where=f"probe output {name!r}",
@@ -136,20 +146,17 @@ class ResultsWriter:
                 )
             self._save(entry, array)
             count = int(array.shape[0]) if array.ndim else 0
-        elif type in ("string", "int64"):
-            entry = check_entry(f"probe/{name}.json", where=f"probe output {name!r}")
-            labels = [str(v) for v in values] if type == "string" else [int(v) for v in values]
+        else:
+            labels = [str(v) for v in values] if type is ProbeType.STRING else [int(v) for v in values]
             self._write(entry, (json.dumps(labels, ensure_ascii=False) + "\n").encode())
             count = len(labels)
-        else:
-            raise SchemaError(f"probe output type {type!r}", where=name, fix="use multiArray/dictionary/string/int64")
         if self._probe_count is not None and count != self._probe_count:
             raise SchemaError(
                 f"probe output {name!r} has {count} rows, earlier outputs have {self._probe_count}",
                 where=f"probe output {name!r}",
             )
         self._probe_count = count
-        output: dict[str, Any] = {"name": name, "type": type, "path": entry}
+        output: dict[str, Any] = {"name": name, "type": str(type), "path": entry}
         if classes is not None:
             output["classes"] = list(classes)
         self._outputs.append(output)
@@ -159,11 +166,12 @@ class ResultsWriter:
         """Copy the updated model: a `.mlmodel` file or a `.mlmodelc` folder (links are refused)."""
         source = Path(path)
         suffix = source.suffix
-        if suffix not in (".mlmodel", ".mlmodelc") or (suffix == ".mlmodelc") != source.is_dir():
+        formats = {f".{format}" for format in ModelFormat}
+        if suffix not in formats or (suffix == f".{ModelFormat.MLMODELC}") != source.is_dir():
             raise BundleError(
                 "not a .mlmodel file or .mlmodelc folder", where=str(source), fix="pass the model Core ML wrote"
             )
-        entry = check_entry(f"model/{source.name}", where=str(source))
+        entry = check_entry(f"{MODEL_DIR}/{source.name}", where=str(source))
         target = self.root / entry
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
@@ -171,16 +179,16 @@ class ResultsWriter:
             shutil.copytree(source, target)
         else:
             shutil.copyfile(source, target)
-        self._model = {"path": entry, "format": suffix[1:]}
+        self._model = {"path": entry, "format": str(ModelFormat(suffix[1:]))}
         return target
 
     def finish(
         self,
-        status: Status,
-        error: Mapping[str, Any] | None,
-        device: Mapping[str, Any],
-        tasks: Sequence[Mapping[str, Any]],
-        producer: Mapping[str, Any],
+        status: TaskStatus,
+        error: RunError | None,
+        device: DeviceInfo,
+        tasks: Sequence[TaskRecord],
+        producer: Producer,
     ) -> Path:
         """Write events.jsonl and results.json, rename the bundle into place, write DONE; return its path."""
         self._write(EVENTS, "".join(event_line(event) + "\n" for event in self._events).encode())
@@ -189,11 +197,11 @@ class ResultsWriter:
             "schema_version": SCHEMA_VERSION,
             "kind": RESULTS_KIND,
             "job_id": self.job_id,
-            "producer": dict(producer),
-            "status": status,
-            "error": dict(error) if error is not None else None,
-            "device": dict(device),
-            "tasks": [dict(task) for task in tasks],
+            "producer": producer.to_json(),
+            "status": str(TaskStatus(status)),
+            "error": error.to_json() if error is not None else None,
+            "device": device.to_json(),
+            "tasks": [task.to_json() for task in tasks],
             "model": self._model,
             "parameters": self._parameters,
             "probe": {"count": self._probe_count, "outputs": self._outputs} if self._outputs else None,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlupdate.bundle.results_reader import ResultsBundle, read_done, read_results
+from mlupdate.contract import DONE, TaskStatus
 from mlupdate.errors import InputError
 from mlupdate.parity.report import REPORT_KIND, read_report
 from mlupdate.parity.semantics_info import os_label
@@ -55,10 +56,10 @@ def _num(value: float | None, pattern: str = "{:.3g}") -> str:
     return "-" if value is None else pattern.format(value)
 
 
-def _kind(device: dict[str, Any], producer_name: str | None) -> str:
+def _kind(is_simulator: bool, producer_name: str | None) -> str:
     if producer_name == REFERENCE_PRODUCER:
         return DRY_RUN_LABEL
-    return "simulator" if device.get("is_simulator") else "device"
+    return "simulator" if is_simulator else "device"
 
 
 def _details(checks: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def row_from_report(document: dict[str, Any], source: str) -> Row:
         job=str(document.get("job_id")),
         device=str(document.get("provenance", {}).get("device", "?")),
         os=str(document.get("provenance", {}).get("os", "?")),
-        kind=_kind(document.get("device", {}), document.get("producer", {}).get("name")),
+        kind=_kind(bool(document.get("device", {}).get("is_simulator")), document.get("producer", {}).get("name")),
         result=str(document.get("result")),
         level=str(document.get("level")),
         train_median_seconds=train.get("median"),
@@ -93,21 +94,21 @@ def row_from_report(document: dict[str, Any], source: str) -> Row:
 
 def row_from_results(bundle: ResultsBundle, source: str) -> Row:
     tasks = bundle.tasks
-    train = Spread.of([float(t["train_seconds"]) for t in tasks if t.get("train_seconds") is not None])
-    growth = memory_growth_per_task([float(t["memory_after_bytes"]) for t in tasks if t.get("memory_after_bytes")])
+    train = Spread.of([t.train_seconds for t in tasks if t.train_seconds is not None])
+    growth = memory_growth_per_task([float(t.memory_after_bytes) for t in tasks if t.memory_after_bytes])
     error = bundle.error
     return Row(
         source=source,
         job=bundle.job_id,
-        device=str(bundle.device.get("name", "?")),
+        device=bundle.device.name,
         os=os_label(bundle.device),
-        kind=_kind(bundle.device, bundle.producer.get("name")),
-        result=NOT_EVALUATED if bundle.status == "succeeded" else bundle.status,
+        kind=_kind(bundle.device.is_simulator, bundle.producer.name),
+        result=NOT_EVALUATED if bundle.status is TaskStatus.SUCCEEDED else str(bundle.status),
         level="-",
         train_median_seconds=train.median if train else None,
         memory_growth_mb_per_task=growth / 1e6 if growth is not None else None,
-        final_loss=tasks[0].get("final_loss") if tasks else None,
-        first_failure=str(error.get("message", "")) if error else "",
+        final_loss=tasks[0].final_loss if tasks else None,
+        first_failure=error.message if error else "",
     )
 
 
@@ -116,7 +117,7 @@ def load_row(path: str | Path) -> Row:
     folder = Path(path)
     if (folder / "report.json").is_file() or (folder.is_file() and folder.name == "report.json"):
         return row_from_report(read_report(folder), str(folder))
-    if (folder / "DONE").is_file():
+    if (folder / DONE).is_file():
         job_id, _ = read_done(folder)
         return row_from_results(read_results(folder, job_id), str(folder))
     raise InputError(

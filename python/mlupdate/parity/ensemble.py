@@ -6,13 +6,14 @@ relative epsilon; each run becomes an `EnsembleMember` keyed like a results bund
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from mlupdate.bundle import read_job
+from mlupdate.contract import ProgressEvent, TaskRecord, TaskStatus
 from mlupdate.models.spec import load_spec
 from mlupdate.parity.compare import Array
 from mlupdate.parity.model_params import ParameterKey
@@ -23,26 +24,16 @@ from mlupdate.reference.trainer import TrainingResult, prepare
 
 
 @dataclass(frozen=True)
-class MemberEvent:
-    """A reference event as parity reads it; ensemble runs are not timed, so `t` is 0."""
-
-    task: int
-    event: str
-    epoch: int | None
-    mini_batch: int | None
-    loss: float | None
-    t: float = 0.0
-
-
-@dataclass(frozen=True)
 class EnsembleMember:
+    """One perturbed reference run as parity reads it: task 0, untimed (every event's `t` is 0)."""
+
     parameters: dict[ParameterKey, Array]
-    events: tuple[MemberEvent, ...]
+    events: tuple[ProgressEvent, ...]
     final_loss: float | None
 
     @property
-    def tasks(self) -> list[dict[str, Any]]:
-        return [{"index": 0, "final_loss": self.final_loss}]
+    def tasks(self) -> tuple[TaskRecord, ...]:
+        return (TaskRecord(0, TaskStatus.SUCCEEDED, final_loss=self.final_loss),)
 
 
 def member_from_training(result: TrainingResult) -> EnsembleMember:
@@ -51,7 +42,7 @@ def member_from_training(result: TrainingResult) -> EnsembleMember:
         for layer, arrays in result.weights.items()
         for kind, values in arrays.items()
     }
-    events = tuple(MemberEvent(0, e.event, e.epoch, e.mini_batch, e.loss) for e in result.events)
+    events = tuple(dataclasses.replace(event, task=0, t=0.0) for event in result.events)
     return EnsembleMember(parameters, events, result.final_loss)
 
 

@@ -12,10 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from mlupdate.contract import ReloadTiming
+from mlupdate.contract import (
+    DeviceInfo,
+    EventKind,
+    ProbeOutput,
+    Producer,
+    ProgressEvent,
+    ReloadTiming,
+    RunError,
+    TaskRecord,
+    TaskStatus,
+)
 from mlupdate.errors import ParityError
 from mlupdate.parity.compare import Array
-from mlupdate.parity.events import EventLike, compare_events, task_events
+from mlupdate.parity.events import compare_events, task_events
 from mlupdate.parity.model_params import ParameterKey
 from mlupdate.parity.parameters import (
     compare_dump_paths,
@@ -23,7 +33,7 @@ from mlupdate.parity.parameters import (
     compare_parameter_structure,
     compare_parameters,
 )
-from mlupdate.parity.probe import ProbeLike, compare_probes
+from mlupdate.parity.probe import compare_probes
 from mlupdate.parity.semantics_info import semantics_info
 from mlupdate.parity.timing import summarize_timing
 from mlupdate.parity.tolerances import Precision, Tolerances, case_of, for_case
@@ -35,9 +45,9 @@ class MemberLike(Protocol):
     """What trajectory checks read from an ensemble run (a ResultsBundle or a parity.ensemble.EnsembleMember)."""
 
     @property
-    def tasks(self) -> list[dict[str, Any]]: ...
+    def tasks(self) -> Sequence[TaskRecord]: ...
     @property
-    def events(self) -> Sequence[EventLike]: ...
+    def events(self) -> Sequence[ProgressEvent]: ...
     @property
     def parameters(self) -> Mapping[ParameterKey, Array]: ...
 
@@ -48,21 +58,25 @@ class ResultsLike(Protocol):
     @property
     def job_id(self) -> str: ...
     @property
-    def status(self) -> str: ...
+    def status(self) -> TaskStatus | None:
+        """None: not recorded (a trained model file read on its own has no task status)."""
+
     @property
-    def error(self) -> dict[str, Any] | None: ...
+    def error(self) -> RunError | None: ...
     @property
-    def producer(self) -> dict[str, Any]: ...
+    def producer(self) -> Producer | None:
+        """None: no results bundle was written (a trained model file read on its own)."""
+
     @property
-    def device(self) -> dict[str, Any]: ...
+    def device(self) -> DeviceInfo: ...
     @property
-    def tasks(self) -> list[dict[str, Any]]: ...
+    def tasks(self) -> Sequence[TaskRecord]: ...
     @property
-    def events(self) -> Sequence[EventLike]: ...
+    def events(self) -> Sequence[ProgressEvent]: ...
     @property
     def parameters(self) -> Mapping[ParameterKey, Array]: ...
     @property
-    def probe_outputs(self) -> Mapping[str, ProbeLike]: ...
+    def probe_outputs(self) -> Mapping[str, ProbeOutput]: ...
     @property
     def model_path(self) -> Path | None: ...
     @property
@@ -73,8 +87,8 @@ class ResultsLike(Protocol):
 
 def require_succeeded(reference: ResultsLike) -> None:
     """Parity against a failed reference run cannot be computed: that is an error, not a verdict."""
-    if reference.status != "succeeded":
-        message = (reference.error or {}).get("message", "no error recorded")
+    if reference.status is not TaskStatus.SUCCEEDED:
+        message = reference.error.message if reference.error else "no error recorded"
         raise ParityError(
             f"the reference run did not succeed ({reference.status}): {message}",
             where=f"job {reference.job_id}",
@@ -85,10 +99,10 @@ def require_succeeded(reference: ResultsLike) -> None:
 def count_steps(reference: ResultsLike, steps_per_epoch: int | None) -> int:
     """Optimizer steps of one task: the reference's miniBatchEnd events, else epochs x steps per epoch."""
     events = task_events(reference.events, 0)
-    mini_batches = sum(1 for event in events if event.event == "miniBatchEnd")
+    mini_batches = sum(1 for event in events if event.event is EventKind.MINI_BATCH_END)
     if mini_batches or steps_per_epoch == 0:
         return mini_batches  # steps_per_epoch 0: a k-NN update appends examples and takes no optimizer step
-    epochs = sum(1 for event in events if event.event == "epochEnd") or _epochs_completed(reference)
+    epochs = sum(1 for event in events if event.event is EventKind.EPOCH_END) or _epochs_completed(reference)
     if steps_per_epoch is not None and epochs:
         return epochs * steps_per_epoch
     raise ParityError(
@@ -100,12 +114,12 @@ def count_steps(reference: ResultsLike, steps_per_epoch: int | None) -> int:
 
 def _epochs_completed(results: ResultsLike) -> int:
     tasks = results.tasks
-    return int(tasks[0].get("epochs_completed") or 0) if tasks else 0
+    return tasks[0].epochs_completed if tasks else 0
 
 
 def _final_loss(results: MemberLike) -> float | None:
     tasks = results.tasks
-    value = tasks[0].get("final_loss") if tasks else None
+    value = tasks[0].final_loss if tasks else None
     return float(value) if value is not None else None
 
 
@@ -131,7 +145,7 @@ def evaluate(
     steps = count_steps(reference, steps_per_epoch)
     level: Level = "step" if steps <= tol.step_level_max_steps else "trajectory"
     checks = [_status_check(device)]
-    if device.status in ("succeeded", STATUS_NOT_RECORDED):
+    if device.status in (TaskStatus.SUCCEEDED, None):
         source = _Source(dict(precision or {}), parameters_from_model)
         checks += _training_checks(reference, device, ensemble, tol, level, steps, steps_per_epoch, source)
     else:
@@ -150,22 +164,18 @@ def evaluate(
     )
 
 
-# A results source that records no task status (a trained model file written by any app, read on its own).
-STATUS_NOT_RECORDED = "not recorded"
-
-
 def _status_check(device: ResultsLike) -> Check:
-    if device.status == STATUS_NOT_RECORDED:
+    if device.status is None:
         return Check.not_recorded("status", "the results hold no task status; the trained model is judged as found")
-    if device.status == "succeeded":
+    if device.status is TaskStatus.SUCCEEDED:
         return Check("status", "pass", f"status: succeeded ({len(device.tasks)} task(s))")
-    error = device.error or {}
-    where = f" in phase {error.get('phase')}" if error.get("phase") else ""
+    error = device.error
+    where = f" in phase {error.phase}" if error else ""
     return Check(
         "status",
         "fail",
-        f"status: {device.status}{where}: {error.get('message', 'no error recorded')}",
-        {"error": error},
+        f"status: {device.status}{where}: {error.message if error else 'no error recorded'}",
+        {"error": error.to_json() if error else {}},
     )
 
 

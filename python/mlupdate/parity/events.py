@@ -8,59 +8,45 @@ it (long, chaotic runs) it must lie inside the ensemble's envelope when an ensem
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from mlupdate.contract import EventKind, ProgressEvent
 from mlupdate.parity.tolerances import Tolerances
 from mlupdate.parity.verdict import Check
 
 
-class EventLike(Protocol):
-    @property
-    def task(self) -> int: ...
-    @property
-    def event(self) -> str: ...
-    @property
-    def epoch(self) -> int | None: ...
-    @property
-    def mini_batch(self) -> int | None: ...
-    @property
-    def loss(self) -> float | None: ...
-    @property
-    def t(self) -> float: ...
-
-
-def task_events(events: Sequence[EventLike], task: int) -> list[EventLike]:
+def task_events(events: Sequence[ProgressEvent], task: int) -> list[ProgressEvent]:
     return [event for event in events if event.task == task]
 
 
-def step_counts(events: Sequence[EventLike], steps_per_epoch: int | None) -> list[int]:
+def step_counts(events: Sequence[ProgressEvent], steps_per_epoch: int | None) -> list[int]:
     """Optimizer steps completed at each event of one task (for its loss tolerance)."""
     counts: list[int] = []
     done = 0
     for event in events:
-        if event.event == "miniBatchEnd":
+        if event.event is EventKind.MINI_BATCH_END:
             done += 1
-        elif event.event == "epochEnd" and steps_per_epoch is not None and event.epoch is not None:
+        elif event.event is EventKind.EPOCH_END and steps_per_epoch is not None and event.epoch is not None:
             done = max(done, (event.epoch + 1) * steps_per_epoch)
         counts.append(done)
     return counts
 
 
-def _describe(event: EventLike | None) -> str:
+def _describe(event: ProgressEvent | None) -> str:
     if event is None:
         return "nothing"
     return f"{event.event}(epoch={event.epoch}, mini_batch={event.mini_batch})"
 
 
 def compare_events(
-    reference: Sequence[EventLike],
-    device: Sequence[EventLike],
+    reference: Sequence[ProgressEvent],
+    device: Sequence[ProgressEvent],
     tolerances: Tolerances,
     *,
     steps_per_epoch: int | None,
-    ensemble: Sequence[Sequence[EventLike]] = (),
+    ensemble: Sequence[Sequence[ProgressEvent]] = (),
 ) -> Check:
     """Compare every device task with the reference's first task; names the first event that differs."""
     ref = task_events(reference, 0)
@@ -91,11 +77,11 @@ def compare_events(
 
 
 def _compare_task(
-    ref: list[EventLike],
-    got: list[EventLike],
+    ref: list[ProgressEvent],
+    got: list[ProgressEvent],
     steps: list[int],
     tolerances: Tolerances,
-    members: list[list[EventLike]],
+    members: list[list[ProgressEvent]],
 ) -> tuple[str | None, int]:
     for index in range(max(len(ref), len(got))):
         expected = ref[index] if index < len(ref) else None
@@ -129,7 +115,7 @@ def _compare_task(
     return None, outside
 
 
-def _inside_envelope(index: int, loss: float, members: list[list[EventLike]], tolerances: Tolerances) -> bool:
+def _inside_envelope(index: int, loss: float, members: list[list[ProgressEvent]], tolerances: Tolerances) -> bool:
     values = [value for m in members if index < len(m) and (value := m[index].loss) is not None]
     if len(values) < 2:
         return True
@@ -137,9 +123,9 @@ def _inside_envelope(index: int, loss: float, members: list[list[EventLike]], to
     return abs(loss - mean) <= tolerances.trajectory_max_spread_units * std + tolerances.loss_atol
 
 
-def _key(event: EventLike) -> tuple[str, int | None, int | None]:
+def _key(event: ProgressEvent) -> tuple[str, int | None, int | None]:
     return event.event, event.epoch, event.mini_batch
 
 
-def _curve(events: Sequence[EventLike]) -> list[dict[str, Any]]:
+def _curve(events: Sequence[ProgressEvent]) -> list[dict[str, Any]]:
     return [{"event": e.event, "epoch": e.epoch, "mini_batch": e.mini_batch, "loss": e.loss, "t": e.t} for e in events]

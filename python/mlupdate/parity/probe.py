@@ -4,28 +4,18 @@ example-by-example equality for predicted labels (network classifiers and k-NN a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from mlupdate.contract import ProbeOutput, ProbeType
 from mlupdate.parity.compare import Array, compare_arrays
 from mlupdate.parity.tolerances import Tolerance, Tolerances
 from mlupdate.parity.verdict import Check
 
 
-class ProbeLike(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def values(self) -> Any: ...
-    @property
-    def classes(self) -> tuple[str | int, ...] | None: ...
-
-
 def compare_probes(
-    reference: Mapping[str, ProbeLike], device: Mapping[str, ProbeLike], tolerances: Tolerances, *, gating: bool
+    reference: Mapping[str, ProbeOutput], device: Mapping[str, ProbeOutput], tolerances: Tolerances, *, gating: bool
 ) -> list[Check]:
     """One check per reference output. At trajectory level (`gating=False`) differences only warn: after a
     chaotic run the device's model is another member of the ensemble, not the reference's twin."""
@@ -44,13 +34,13 @@ def compare_probes(
     return checks
 
 
-def _compare_output(expected: ProbeLike, actual: ProbeLike | None, tolerances: Tolerances) -> Check:
+def _compare_output(expected: ProbeOutput, actual: ProbeOutput | None, tolerances: Tolerances) -> Check:
     name = f"probe:{expected.name}"
     if actual is None:
         return Check(name, "fail", f"probe: output {expected.name!r} is missing from the device's results")
     if actual.type != expected.type:
         return Check(name, "fail", f"{name}: type {actual.type}, expected {expected.type}")
-    if expected.type in ("string", "int64"):
+    if not expected.type.is_array:
         return _compare_labels(name, list(expected.values), list(actual.values))
     exp, act = np.asarray(expected.values), np.asarray(actual.values)
     if expected.classes is not None:
@@ -58,7 +48,7 @@ def _compare_output(expected: ProbeLike, actual: ProbeLike | None, tolerances: T
         if reordered is None:
             return Check(name, "fail", f"{name}: classes {actual.classes}, expected {expected.classes}")
         act = reordered
-    tol = tolerances.probe_probabilities() if expected.type == "dictionary" else _value_tolerance(tolerances)
+    tol = tolerances.probe_probabilities() if expected.type is ProbeType.DICTIONARY else _value_tolerance(tolerances)
     result = compare_arrays({expected.name: exp}, {expected.name: act}, tol, what=name)
     details: dict[str, Any] = result.to_dict() | {"tolerance": tol.to_dict()}
     if not result.passed:

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from mlupdate.bundle.hashing import sha256_file
+from mlupdate.contract import RESULTS_MANIFEST, DeviceInfo, Producer
 from mlupdate.parity.semantics_info import os_label
+from mlupdate.parity.verdict import NO_PRODUCER
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +81,8 @@ def git_revision(cwd: Path) -> str | None:
 def provenance(
     *,
     job_id: str,
-    producer: dict[str, Any],
-    device: dict[str, Any],
+    producer: Producer | None,
+    device: DeviceInfo,
     model_path: Path | None,
     results_path: Path | None,
     reference_results_path: Path | None = None,
@@ -89,11 +91,11 @@ def provenance(
 ) -> Provenance:
     return Provenance(
         job_id=job_id,
-        producer=f"{producer.get('name', '?')} {producer.get('version', '')}".strip(),
-        device=str(device.get("name", "?")),
-        device_model=str(device.get("model", "?")),
+        producer=f"{producer.name} {producer.version}".strip() if producer else NO_PRODUCER,
+        device=device.name,
+        device_model=device.model,
         os=os_label(device),
-        is_simulator=bool(device.get("is_simulator", False)),
+        is_simulator=device.is_simulator,
         xcode=xcode,
         model_sha256=model_sha256(model_path),
         bundle_sha256=_manifest_hash(results_path),
@@ -103,5 +105,5 @@ def provenance(
 
 
 def _manifest_hash(results_path: Path | None) -> str | None:
-    manifest = results_path / "results.json" if results_path is not None else None
+    manifest = results_path / RESULTS_MANIFEST if results_path is not None else None
     return sha256_file(manifest) if manifest is not None and manifest.is_file() else None

@@ -22,7 +22,7 @@ from mlupdate.parity.html_report import render_html
 from mlupdate.parity.junit import render_junit
 from mlupdate.parity.markdown import render_markdown
 from mlupdate.parity.provenance import Provenance
-from mlupdate.parity.verdict import DRY_RUN_LABEL, Verdict
+from mlupdate.parity.verdict import DRY_RUN_LABEL, NO_PRODUCER, Verdict
 
 REPORT_SCHEMA_VERSION = 1
 REPORT_KIND = "mlupdate.parity-report"
@@ -49,8 +49,8 @@ def build_report(verdict: Verdict, provenance: Provenance, *, generated_at: date
         "rests_on": list(verdict.rests_on),
         "not_recorded": list(verdict.not_recorded),
         "basis": verdict.basis(),
-        "device": verdict.device,
-        "producer": verdict.producer,
+        "device": verdict.device.to_json(),
+        "producer": verdict.producer.to_json() if verdict.producer else {"name": NO_PRODUCER, "version": ""},
         "provenance": provenance.to_dict(),
         "semantics": verdict.semantics.to_dict(),
         "tolerances": verdict.tolerances,

@@ -5,29 +5,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mlupdate.contract import DeviceInfo, Producer
 from mlupdate.parity.verdict import KnobStatus, SemanticsInfo
 
 
-def os_label(device: Mapping[str, Any]) -> str:
-    name, version, build = device.get("os_name", "?"), device.get("os_version", "?"), device.get("os_build", "")
-    return f"{name} {version}" + (f" ({build})" if build else "")
+def os_label(device: DeviceInfo) -> str:
+    build = device.os_build
+    return f"{device.os_name} {device.os_version}" + (f" ({build})" if build else "")
 
 
 def semantics_info(
-    reference_producer: Mapping[str, Any],
-    device: Mapping[str, Any],
+    reference_producer: Producer | None,
+    device: DeviceInfo,
     *,
     profile: str | None = None,
     profile_document: Mapping[str, Any] | None = None,
 ) -> SemanticsInfo:
-    """`reference_producer["semantics"]` is `{"knobs": {...}, "calibrated": {...}}` as the reference records it.
+    """`reference_producer.semantics` is `{"knobs": {...}, "calibrated": {...}}` as the reference records it.
 
     `profile` names the calibration profile the reference ran with and `profile_document` is its JSON (as
     `mlharness calibrate` writes it: `os_name`, `os_version`, decided `knobs`). A knob the profile decided, with
     the value the reference used, is calibrated for the profile's OS version. Without a profile a knob marked
     calibrated was calibrated on the project's calibration run, not on this OS version.
     """
-    recorded = reference_producer.get("semantics") or {}
+    recorded = (reference_producer.semantics if reference_producer else None) or {}
     knobs = recorded.get("knobs", {}) if isinstance(recorded, Mapping) else {}
     calibrated = recorded.get("calibrated", {}) if isinstance(recorded, Mapping) else {}
     decided = dict(profile_document.get("knobs", {})) if profile_document else {}
@@ -52,7 +53,7 @@ def _profile_os(document: Mapping[str, Any] | None) -> str | None:
 
 
 def _note(
-    statuses: tuple[KnobStatus, ...], os: str, profile: str | None, profile_os: str | None, device: Mapping[str, Any]
+    statuses: tuple[KnobStatus, ...], os: str, profile: str | None, profile_os: str | None, device: DeviceInfo
 ) -> str:
     if not statuses:
         return "the reference recorded no semantics knobs: every behaviour counts as uncalibrated"
@@ -61,7 +62,7 @@ def _note(
             f"no calibration profile for {os}: knobs marked calibrated were calibrated on the project's calibration "
             "run (DESIGN.md), not on this OS version; uncalibrated knobs are documented guesses"
         )
-    device_os = f"{device.get('os_name', '?')} {device.get('os_version', '?')}"
+    device_os = f"{device.os_name} {device.os_version}"
     if profile_os is None:
         return f"calibration profile {profile} (it names no OS version) for results from {os}"
     if profile_os != device_os:

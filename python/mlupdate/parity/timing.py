@@ -10,18 +10,18 @@ Timing informs, it does not gate parity; a suspected leak is a warning. A task t
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mlupdate.contract import ReloadTiming
-from mlupdate.parity.events import EventLike, task_events
+from mlupdate.contract import TIMED_PHASES, EventKind, ProgressEvent, ReloadTiming, TaskRecord
+from mlupdate.parity.events import task_events
 from mlupdate.parity.tolerances import Tolerances
 from mlupdate.parity.verdict import Check
 
-PHASES = ("compile", "load", "train", "write", "probe")
+PHASES = TIMED_PHASES
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,14 @@ class Spread:
         }
 
 
-def epoch_durations(events: Sequence[EventLike]) -> list[float]:
+def epoch_durations(events: Sequence[ProgressEvent]) -> list[float]:
     """Seconds per epoch of one task: differences of successive epochEnd times, the first from t = 0."""
-    ends = [event.t for event in events if event.event == "epochEnd"]
+    ends = [event.t for event in events if event.event is EventKind.EPOCH_END]
     return [end - start for start, end in itertools.pairwise([0.0, *ends])]
 
 
-def mini_batch_intervals(events: Sequence[EventLike]) -> list[float]:
-    times = [event.t for event in events if event.event == "miniBatchEnd"]
+def mini_batch_intervals(events: Sequence[ProgressEvent]) -> list[float]:
+    times = [event.t for event in events if event.event is EventKind.MINI_BATCH_END]
     return [b - a for a, b in itertools.pairwise(times)]
 
 
@@ -97,19 +97,19 @@ class MemoryVerdict:
         }
 
 
-def memory_verdict(tasks: Sequence[Mapping[str, Any]], warn_bytes_per_task: float) -> MemoryVerdict:
+def memory_verdict(tasks: Sequence[TaskRecord], warn_bytes_per_task: float) -> MemoryVerdict:
     series = tuple(
         {
-            "index": int(t["index"]),
-            "before_bytes": t.get("memory_before_bytes"),
-            "after_bytes": t.get("memory_after_bytes"),
+            "index": t.index,
+            "before_bytes": t.memory_before_bytes,
+            "after_bytes": t.memory_after_bytes,
             "growth_bytes": _growth(t),
-            "contaminated": bool(t.get("contaminated", False)),
+            "contaminated": t.contaminated,
         }
         for t in tasks
     )
     usable = [
-        (int(t["index"]), float(t["memory_after_bytes"])) for t, s in zip(tasks, series, strict=True) if _counts(s)
+        (t.index, float(t.memory_after_bytes)) for t in tasks if t.memory_after_bytes is not None and not t.contaminated
     ]
     if len(usable) < LEAK_MIN_TASKS:
         why = f"{len(usable)} uncontaminated task(s) with a footprint; a verdict needs {LEAK_MIN_TASKS}"
@@ -130,49 +130,41 @@ def memory_verdict(tasks: Sequence[Mapping[str, Any]], warn_bytes_per_task: floa
     return MemoryVerdict("undetermined", why, slope, series)
 
 
-def _counts(point: Mapping[str, Any]) -> bool:
-    return point["after_bytes"] is not None and not point["contaminated"]
-
-
-def _growth(task: Mapping[str, Any]) -> int | None:
-    before, after = task.get("memory_before_bytes"), task.get("memory_after_bytes")
-    return int(after) - int(before) if before is not None and after is not None else None
+def _growth(task: TaskRecord) -> int | None:
+    before, after = task.memory_before_bytes, task.memory_after_bytes
+    return after - before if before is not None and after is not None else None
 
 
 def summarize_timing(
-    tasks: Sequence[Mapping[str, Any]],
-    events: Sequence[EventLike],
+    tasks: Sequence[TaskRecord],
+    events: Sequence[ProgressEvent],
     tolerances: Tolerances,
     *,
     reloads: Sequence[ReloadTiming] = (),
 ) -> Check:
-    contaminated = [int(t["index"]) for t in tasks if t.get("contaminated")]
-    all_tasks, tasks = tasks, [t for t in tasks if not t.get("contaminated")]
-    phases = {
-        phase: Spread.of([float(t[f"{phase}_seconds"]) for t in tasks if t.get(f"{phase}_seconds") is not None])
-        for phase in PHASES
-    }
-    per_task = [task_events(events, int(task["index"])) for task in tasks]
+    contaminated = [t.index for t in tasks if t.contaminated]
+    all_tasks, tasks = tasks, [t for t in tasks if not t.contaminated]
+    phases = {phase: Spread.of([s for t in tasks if (s := t.seconds(phase)) is not None]) for phase in PHASES}
+    per_task = [task_events(events, task.index) for task in tasks]
     epochs = [epoch_durations(task) for task in per_task]
     by_epoch = [
         Spread.of([e[i] for e in epochs if i < len(e)]) for i in range(max((len(e) for e in epochs), default=0))
     ]
     intervals = Spread.of([v for task in per_task for v in mini_batch_intervals(task)])
-    before = [t.get("memory_before_bytes") for t in tasks]
-    after = [float(v) for v in (t.get("memory_after_bytes") for t in tasks) if v is not None]
+    before = [t.memory_before_bytes for t in tasks]
+    after = [float(v) for v in (t.memory_after_bytes for t in tasks) if v is not None]
     growth = memory_growth_per_task(after)
     memory = memory_verdict(all_tasks, tolerances.memory_growth_warn_bytes_per_task)
     details: dict[str, Any] = {
         "phases": {name: spread.to_dict() if spread else None for name, spread in phases.items()},
         "per_task": [
-            {"index": t["index"], **{p: t.get(f"{p}_seconds") for p in PHASES}, "epochs": epochs[i]}
-            for i, t in enumerate(tasks)
+            {"index": t.index, **{p: t.seconds(p) for p in PHASES}, "epochs": epochs[i]} for i, t in enumerate(tasks)
         ],
         "per_epoch": [spread.to_dict() if spread else None for spread in by_epoch],
         "mini_batch_interval": intervals.to_dict() if intervals else None,
         "memory": {
             "before": before,
-            "after": [t.get("memory_after_bytes") for t in tasks],
+            "after": [t.memory_after_bytes for t in tasks],
             "growth_per_task_bytes": growth,
             "warn_above_bytes_per_task": tolerances.memory_growth_warn_bytes_per_task,
             **memory.to_dict(),

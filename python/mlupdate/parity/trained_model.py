@@ -10,17 +10,21 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mlupdate.compiled.layers import StoragePrecision
-from mlupdate.contract import ReloadTiming
+from mlupdate.contract import (
+    DeviceInfo,
+    ProbeOutput,
+    Producer,
+    ProgressEvent,
+    ReloadTiming,
+    RunError,
+    TaskRecord,
+    TaskStatus,
+)
 from mlupdate.errors import ParityError
 from mlupdate.parity.compare import Array
-from mlupdate.parity.evaluate import STATUS_NOT_RECORDED
 from mlupdate.parity.model_params import ParameterKey, model_parameters
-from mlupdate.parity.probe import ProbeLike
-
-PRODUCER = "trained model file"
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,11 @@ class TrainedModel:
     parameters: dict[ParameterKey, Array]
     precision: dict[ParameterKey, StoragePrecision]
     ignored: tuple[str, ...] = ()  # the model's other weighted layers (frozen): not part of the update
-    status: str = STATUS_NOT_RECORDED
-    error: dict[str, Any] | None = None
-    tasks: list[dict[str, Any]] = field(default_factory=list)
-    events: tuple[Any, ...] = ()
-    probe_outputs: dict[str, ProbeLike] = field(default_factory=dict)
+    status: TaskStatus | None = None  # not recorded
+    error: RunError | None = None
+    tasks: tuple[TaskRecord, ...] = ()
+    events: tuple[ProgressEvent, ...] = ()
+    probe_outputs: dict[str, ProbeOutput] = field(default_factory=dict)
     # A model file holds one copy of the weights and no timings: nothing to cross-check, no reloads.
     cross_check_parameters: dict[ParameterKey, Array] = field(default_factory=dict)
     reloads: tuple[ReloadTiming, ...] = ()
@@ -46,13 +50,13 @@ class TrainedModel:
         return self.model_path
 
     @property
-    def producer(self) -> dict[str, Any]:
-        return {"name": PRODUCER, "version": "", "path": str(self.model_path)}
+    def producer(self) -> Producer | None:
+        return None  # no results bundle: reports name the model file instead
 
     @property
-    def device(self) -> dict[str, Any]:
+    def device(self) -> DeviceInfo:
         # Nothing says where the model was trained: the report shows the file instead of a device.
-        return {"name": self.model_path.name, "model": "unknown", "os_name": "unknown", "os_version": "unknown"}
+        return DeviceInfo(self.model_path.name, "unknown", "unknown", "unknown", "", is_simulator=False)
 
 
 def read_trained_model(path: str | Path, job_id: str, updatable: Collection[ParameterKey]) -> TrainedModel:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mlupdate.contract import DeviceInfo, Producer, ProducerName
+
 # "not_recorded": the evidence a check needs is absent from the results (no event log, no probe predictions, no
 # timings: an app other than the companion wrote them). Such a check neither passes nor fails the verdict.
 Status = Literal["pass", "fail", "warn", "skip", "not_recorded"]
@@ -21,7 +23,9 @@ STATUS_LABELS: dict[str, str] = {
 # Checks that inform without judging the device's training: they never carry a verdict.
 INFORMATIVE_CHECKS = frozenset({"timing"})
 
-REFERENCE_PRODUCER = "mlupdate-reference"
+REFERENCE_PRODUCER = ProducerName.REFERENCE
+# What reports name as the producer of parameters read from a trained model file (no results bundle).
+NO_PRODUCER = "trained model file"
 DRY_RUN_LABEL = "reference dry run - not a device result"
 
 
@@ -105,8 +109,8 @@ class Verdict:
     steps: int
     checks: tuple[Check, ...]
     semantics: SemanticsInfo
-    device: dict[str, Any]
-    producer: dict[str, Any]
+    device: DeviceInfo
+    producer: Producer | None  # None: the parameters came from a trained model file, not a results bundle
     tolerances: dict[str, Any]
 
     @property
@@ -125,7 +129,7 @@ class Verdict:
 
     @property
     def dry_run(self) -> bool:
-        return self.producer.get("name") == REFERENCE_PRODUCER
+        return self.producer is not None and self.producer.name is ProducerName.REFERENCE
 
     @property
     def failures(self) -> list[Check]:

@@ -8,6 +8,6 @@ Modules: `semantics` (the calibrated and open knobs), `shuffle` (libc++ port), `
 """
 
 from mlupdate.reference.semantics import Semantics, load_profile
-from mlupdate.reference.trainer import Event, TrainingResult, prepare, run_prepared, train
+from mlupdate.reference.trainer import TrainingResult, prepare, run_prepared, train
 
-__all__ = ["Event", "Semantics", "TrainingResult", "load_profile", "prepare", "run_prepared", "train"]
+__all__ = ["Semantics", "TrainingResult", "load_profile", "prepare", "run_prepared", "train"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from mlupdate._coreml import Model_pb2
+from mlupdate.contract import ProbeOutput, ProbeType
 from mlupdate.models.arrays import set_layer_weights
 from mlupdate.models.spec import KNN_KIND, Spec, model_kind, neural_network, updatable_leaf, walk_models
 from mlupdate.reference import knn
@@ -16,18 +16,6 @@ from mlupdate.reference.layers import Params
 from mlupdate.reference.network import Network
 from mlupdate.reference.pipeline import leaf_features
 from mlupdate.reference.semantics import Semantics
-
-OutputType = Literal["multiArray", "dictionary", "string", "int64"]
-
-
-@dataclass(frozen=True)
-class ProbeOutput:
-    """One model output for all probe examples: arrays `[M, *shape]`, probabilities `[M, C]`, or labels."""
-
-    name: str
-    type: OutputType
-    values: Any
-    classes: list[str] | list[int] | None = None
 
 
 def updated_spec(spec: Spec, weights: Mapping[str, Params]) -> Spec:
@@ -69,22 +57,24 @@ def predict(
         values = blobs[feature.name]
         if labels is not None and feature.name == description.predictedProbabilitiesName:
             probabilities = values.reshape(count, -1)
-            outputs.append(ProbeOutput(feature.name, "dictionary", probabilities, labels))
+            outputs.append(ProbeOutput(feature.name, ProbeType.DICTIONARY, probabilities, tuple(labels)))
             predicted = [labels[i] for i in probabilities.argmax(axis=1)]
-            kind: OutputType = "string" if labels and isinstance(labels[0], str) else "int64"
+            kind = ProbeType.STRING if labels and isinstance(labels[0], str) else ProbeType.INT64
             outputs.append(ProbeOutput(description.predictedFeatureName, kind, predicted))
             continue
         shape = tuple(int(d) for d in feature.type.multiArrayType.shape) or values.shape[1:]
-        outputs.append(ProbeOutput(feature.name, "multiArray", values.reshape(count, *shape)))
+        outputs.append(ProbeOutput(feature.name, ProbeType.MULTI_ARRAY, values.reshape(count, *shape)))
     return outputs
 
 
 def _knn_outputs(spec: Spec, features: Mapping[str, Any], semantics: Semantics | None) -> list[ProbeOutput]:
     result = knn.predict(spec, features, semantics=semantics)
     description = spec.description
-    kind: OutputType = "string" if result.classes and isinstance(result.classes[0], str) else "int64"
+    kind = ProbeType.STRING if result.classes and isinstance(result.classes[0], str) else ProbeType.INT64
     classes: Any = result.classes
     outputs = [ProbeOutput(description.predictedFeatureName, kind, result.labels)]
     if description.predictedProbabilitiesName:
-        outputs.append(ProbeOutput(description.predictedProbabilitiesName, "dictionary", result.probabilities, classes))
+        outputs.append(
+            ProbeOutput(description.predictedProbabilitiesName, ProbeType.DICTIONARY, result.probabilities, classes)
+        )
     return outputs

@@ -7,66 +7,73 @@ every task's events are kept. The updated model is `model/<Name>.mlmodel`: the s
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mlupdate import __version__
 from mlupdate.bundle import JobBundle, ResultsWriter, read_job
 from mlupdate.bundle.job_reader import ExampleSetView
+from mlupdate.contract import (
+    DeviceInfo,
+    EventKind,
+    ModelFormat,
+    ParameterKind,
+    ProbeOutput,
+    Producer,
+    ProducerName,
+    ProgressEvent,
+    RunError,
+    RunPhase,
+    TaskRecord,
+    TaskStatus,
+)
 from mlupdate.errors import TrainingError, UnsupportedError
 from mlupdate.models.spec import KNN_KIND, Spec, load_spec, model_kind, save_spec, walk_models
 from mlupdate.output_folder import owned_output
 from mlupdate.reference import knn
-from mlupdate.reference.predict import ProbeOutput, predict, updated_spec
+from mlupdate.reference.predict import predict, updated_spec
 from mlupdate.reference.semantics import Semantics
-from mlupdate.reference.trainer import Event, TrainingResult, prepare, run_prepared
+from mlupdate.reference.trainer import TrainingResult, prepare, run_prepared
 
-PRODUCER = "mlupdate-reference"
-ProgressCallback = Callable[[int, Event], None]  # (task index, event)
+PRODUCER = ProducerName.REFERENCE
+ProgressCallback = Callable[[int, ProgressEvent], None]  # (task index, event)
 
 
 def load_examples(view: ExampleSetView) -> dict[str, Any]:
     return {feature.name: view.load(feature.name) for feature in view.features}
 
 
-def _device() -> dict[str, Any]:
-    return {
-        "name": "mlupdate reference trainer",
-        "model": "reference",
-        "os_name": platform.system(),
-        "os_version": platform.release(),
-        "os_build": platform.version()[:64],
-        "is_simulator": False,
-        "chip": None,
-        "host": platform.node() or None,
-    }
+def _device() -> DeviceInfo:
+    return DeviceInfo(
+        name="mlupdate reference trainer",
+        model="reference",
+        os_name=platform.system(),
+        os_version=platform.release(),
+        os_build=platform.version()[:64],
+        is_simulator=False,
+        chip=None,
+        host=platform.node() or None,
+    )
 
 
-def _task(
-    index: int, seconds: float | None, result: TrainingResult | None, error: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    return {
-        "index": index,
-        "status": "failed" if error else "succeeded",
-        "error": dict(error) if error else None,
-        "compile_seconds": None,
-        "load_seconds": None,
-        "train_seconds": seconds,
-        "write_seconds": None,
-        "probe_seconds": None,
-        "memory_before_bytes": None,
-        "memory_after_bytes": None,
-        "epochs_completed": result.epochs_completed if result else 0,
-        "final_loss": result.final_loss if result else None,
-    }
+def _task(index: int, seconds: float | None, result: TrainingResult | None, error: RunError | None) -> TaskRecord:
+    return TaskRecord(
+        index=index,
+        status=TaskStatus.FAILED if error else TaskStatus.SUCCEEDED,
+        error=error,
+        train_seconds=seconds,
+        epochs_completed=result.epochs_completed if result else 0,
+        final_loss=result.final_loss if result else None,
+    )
 
 
-def _event_rows(task: int, events: list[tuple[Event, float]]) -> list[dict[str, Any]]:
-    return [{"task": task, **event.to_dict(), "t": round(t, 6)} for event, t in events]
+def _timed(task: int, events: list[tuple[ProgressEvent, float]]) -> list[ProgressEvent]:
+    return [dataclasses.replace(event, task=task, t=round(t, 6)) for event, t in events]
 
 
 def _write_probe(writer: ResultsWriter, outputs: list[ProbeOutput]) -> None:
@@ -104,7 +111,7 @@ def write_reference_results(
     exist (no output marker; a fake device's outbox uses this)."""
     semantics = semantics or Semantics()
     job = read_job(job_path)
-    if job.manifest["model"]["format"] != "mlmodel":
+    if job.manifest["model"]["format"] != ModelFormat.MLMODEL:
         raise UnsupportedError(
             "the reference trains .mlmodel specs, not compiled .mlmodelc folders",
             where=str(job.model_path),
@@ -119,12 +126,12 @@ def write_reference_results(
 
 def _recorder(
     index: int, wanted: tuple[str, ...], start: float, on_event: ProgressCallback | None
-) -> tuple[list[tuple[Event, float]], Callable[[Event], None]]:
+) -> tuple[list[tuple[ProgressEvent, float]], Callable[[ProgressEvent], None]]:
     """The events a task's results keep (with seconds since the task started), and the callback filling them."""
-    timeline: list[tuple[Event, float]] = []
+    timeline: list[tuple[ProgressEvent, float]] = []
 
-    def record(event: Event) -> None:
-        if event.event in wanted or event.event == "completion":
+    def record(event: ProgressEvent) -> None:
+        if event.event in wanted or event.event is EventKind.COMPLETION:
             timeline.append((event, time.monotonic() - start))
         if on_event is not None:
             on_event(index, event)
@@ -142,28 +149,28 @@ def _run_network(
 ) -> Path:
     prepared = prepare(spec, examples, job.parameters)
     first: TrainingResult | None = None
-    tasks: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    failure: dict[str, Any] | None = None
+    tasks: list[TaskRecord] = []
+    rows: list[ProgressEvent] = []
+    failure: RunError | None = None
     for index in range(job.repeat):
         start = time.monotonic()
         timeline, record = _recorder(index, job.events, start, on_event)
         try:
             result = run_prepared(prepared, events=job.events, semantics=semantics, on_event=record)
         except TrainingError as exc:
-            failure = {"phase": "train", "domain": PRODUCER, "code": 1, "message": exc.message}
+            failure = RunError(RunPhase.TRAIN, PRODUCER, 1, exc.message)
             tasks.append(_task(index, time.monotonic() - start, None, failure))
-            rows += _event_rows(index, timeline)
+            rows += _timed(index, timeline)
             continue
         tasks.append(_task(index, time.monotonic() - start, result, None))
-        rows += _event_rows(index, timeline)
+        rows += _timed(index, timeline)
         first = first or result
     with ResultsWriter(out_dir, job.job_id) as writer, tempfile.TemporaryDirectory() as scratch:
         writer.add_events(rows)
         if first is not None:
             scope = ".".join(first.scope)
             for layer, arrays in first.weights.items():
-                for kind in ("weights", "biases"):
+                for kind in ParameterKind:
                     if kind in arrays:
                         writer.add_parameter(layer, scope, kind, arrays[kind])
             model = save_spec(updated_spec(spec, first.weights), Path(scratch) / job.model_path.name)
@@ -172,25 +179,23 @@ def _run_network(
                 _write_probe(
                     writer, predict(spec, load_examples(job.probe), weights=first.weights, semantics=semantics)
                 )
-        return writer.finish("failed" if failure else "succeeded", failure, _device(), tasks, _producer(semantics))
+        status = TaskStatus.FAILED if failure else TaskStatus.SUCCEEDED
+        return writer.finish(status, failure, _device(), tasks, _producer(semantics))
 
 
 def _run_knn(job: JobBundle, spec: Spec, examples: dict[str, Any], out_dir: Path, semantics: Semantics) -> Path:
     start = time.monotonic()
     updated = knn.update(spec, examples, job.parameters)
     seconds = time.monotonic() - start
-    rows = [
-        {"task": i, "event": "completion", "epoch": None, "mini_batch": None, "loss": None, "t": 0.0}
-        for i in range(job.repeat)
-    ]
-    tasks = [{**_task(i, seconds, None, None), "epochs_completed": 1} for i in range(job.repeat)]
+    rows = [ProgressEvent(EventKind.COMPLETION, task=i) for i in range(job.repeat)]
+    tasks = [dataclasses.replace(_task(i, seconds, None, None), epochs_completed=1) for i in range(job.repeat)]
     with ResultsWriter(out_dir, job.job_id) as writer, tempfile.TemporaryDirectory() as scratch:
         writer.add_events(rows)
         writer.add_model(save_spec(updated, Path(scratch) / job.model_path.name))
         if job.probe is not None:
             _write_probe(writer, predict(updated, load_examples(job.probe), semantics=semantics))
-        return writer.finish("succeeded", None, _device(), tasks, _producer(semantics))
+        return writer.finish(TaskStatus.SUCCEEDED, None, _device(), tasks, _producer(semantics))
 
 
-def _producer(semantics: Semantics) -> dict[str, Any]:
-    return {"name": PRODUCER, "version": __version__, "semantics": semantics.report()}
+def _producer(semantics: Semantics) -> Producer:
+    return Producer(PRODUCER, __version__, semantics.report())

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
-from mlupdate.contract import ALL_PROGRESS_EVENTS
+from mlupdate.contract import ALL_PROGRESS_EVENTS, EventKind, ProgressEvent
 from mlupdate.errors import DataError, ModelInvalidError, TrainingError, UnsupportedError
 from mlupdate.models.params import resolve_parameters
 from mlupdate.models.spec import Spec, is_neural_network, neural_network
@@ -34,25 +34,12 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)  # Core ML reports the loss as a 
 
 
 @dataclass(frozen=True)
-class Event:
-    """One progress event as Core ML reports it (`epoch` / `mini_batch` 0-based, `loss` a float32 value)."""
-
-    event: str
-    epoch: int | None = None
-    mini_batch: int | None = None
-    loss: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"event": self.event, "epoch": self.epoch, "mini_batch": self.mini_batch, "loss": self.loss}
-
-
-@dataclass(frozen=True)
 class TrainingResult:
     """What an update task leaves behind: trained parameters per updatable layer, events and the final loss."""
 
     weights: dict[str, Params]  # updatable layer name -> {"weights", "biases"} in spec layout
     scope: tuple[str, ...]  # pipeline scope of the updatable model: () or ("model1",)
-    events: tuple[Event, ...]
+    events: tuple[ProgressEvent, ...]
     final_loss: float | None
     epochs_completed: int
     parameters: dict[str, float | int | bool]
@@ -303,13 +290,13 @@ class _Task:
             shuffle=bool(p.get("shuffle", False)),
             engine=engine_for(int(seed) if seed is not None else None, seeded_shuffle=semantics.seeded_shuffle),
         )
-        self.reshuffle = not semantics.reshuffle_requires_epoch_end_handler or "epochEnd" in events
+        self.reshuffle = not semantics.reshuffle_requires_epoch_end_handler or EventKind.EPOCH_END in events
         self.gather = _Gather(job.frontier, self.size)
 
-    def run(self, emit: Callable[[Event], None], *, exact: bool) -> float:
+    def run(self, emit: Callable[[ProgressEvent], None], *, exact: bool) -> float:
         """Train every epoch; `exact` checks every weight after every step and raises the TrainingError, else
         only the loss is checked per step and the weights once at the end (`_Diverged` on either)."""
-        emit(Event("trainingBegin"))
+        emit(ProgressEvent(EventKind.TRAINING_BEGIN))
         loss = math.nan
         # Overflow is detected after each step and reported as a TrainingError with its epoch and batch.
         with (
@@ -318,15 +305,15 @@ class _Task:
         ):
             for epoch in range(self.epochs):
                 loss = self._epoch(epoch, emit, exact)
-                emit(Event("epochEnd", epoch, None, loss))
+                emit(ProgressEvent(EventKind.EPOCH_END, epoch, None, loss))
                 if self.reshuffle:
                     self.order.reshuffle()
         if not exact and _first_non_finite(self.trained) is not None:
             raise _Diverged(self.epochs - 1, math.ceil(self.job.count / self.size) - 1)
-        emit(Event("completion", None, None, loss if self.epochs else None))
+        emit(ProgressEvent(EventKind.COMPLETION, None, None, loss if self.epochs else None))
         return loss
 
-    def _epoch(self, epoch: int, emit: Callable[[Event], None], exact: bool) -> float:
+    def _epoch(self, epoch: int, emit: Callable[[ProgressEvent], None], exact: bool) -> float:
         """One epoch of ceil(N/B) mini-batches; returns the last mini-batch's loss (what epochEnd reports)."""
         job, network, params = self.job, self.job.network, self.params
         order, partial = self.order.array, self.semantics.partial_batch
@@ -346,7 +333,7 @@ class _Task:
                     f"{bad[0]}.{bad[1]} became NaN or Inf", epoch=epoch, mini_batch=k, where=f"layer {bad[0]}", fix=_FIX
                 )
             loss = float(np.float32(raw_loss))
-            emit(Event("miniBatchEnd", epoch, k, loss))
+            emit(ProgressEvent(EventKind.MINI_BATCH_END, epoch, k, loss))
         return loss
 
 
@@ -356,7 +343,7 @@ def run_prepared(
     events: Collection[str] = EVENT_KINDS,
     semantics: Semantics | None = None,
     initial_weights: Mapping[str, Params] | None = None,
-    on_event: Callable[[Event], None] | None = None,
+    on_event: Callable[[ProgressEvent], None] | None = None,
     blas_threads: int | None = None,
 ) -> TrainingResult:
     """Train a prepared job from its (or the given) initial weights; the job itself is left unchanged.
@@ -368,9 +355,9 @@ def run_prepared(
     """
     semantics = semantics or Semantics()
     threads = blas_threads if blas_threads is not None else blas_threads_for(job)
-    log: list[Event] = []
+    log: list[ProgressEvent] = []
 
-    def emit(event: Event) -> None:
+    def emit(event: ProgressEvent) -> None:
         if event.event in events or event.event == "completion":
             log.append(event)
         if on_event is not None:  # progress display sees every event, asked for or not
@@ -405,7 +392,7 @@ def train(
     events: Collection[str] = EVENT_KINDS,
     semantics: Semantics | None = None,
     dtype: type[np.floating[Any]] = np.float32,
-    on_event: Callable[[Event], None] | None = None,
+    on_event: Callable[[ProgressEvent], None] | None = None,
 ) -> TrainingResult:
     """Run one update task on `examples` (feature name -> array, label list or uint8 images [N, C, H, W])."""
     job = prepare(spec, examples, parameters, dtype=dtype)
