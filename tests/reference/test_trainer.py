@@ -201,7 +201,7 @@ def test_a_weight_that_overflows_while_the_loss_stays_finite_is_named_at_its_min
     neural_network(builder.spec).updateParams.shuffle.defaultValue = False
     # example 0 pulls dense1 to -inf in one step (its loss, 1e36, is still finite); after that h = -inf -> 0
     examples = {"x": np.ones((3, 3)), "y_true": np.array([[-1e18], [0.0], [0.0]])}
-    seen: list[Event] = []
+    seen: list[ProgressEvent] = []
     with pytest.raises(TrainingError) as caught:
         train(builder.spec, examples, on_event=seen.append)
     assert (caught.value.epoch, caught.value.mini_batch) == (0, 0)
