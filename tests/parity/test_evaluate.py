@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlupdate.contract import DeviceInfo
 from mlupdate.errors import ParityError
 from mlupdate.parity import evaluate
 
@@ -245,7 +246,8 @@ def test_a_verdict_resting_on_nothing_does_not_pass() -> None:
     from mlupdate.parity.verdict import Check, SemanticsInfo, Verdict
 
     checks = (Check.not_recorded("events", "no events"), Check("timing", "pass", "timing: 1 s"))
-    verdict = Verdict("j", "default", "step", 1, checks, SemanticsInfo((), "?", None, ""), {}, {}, {})
+    device = DeviceInfo("d", "m", "iOS", "18", "", is_simulator=False)
+    verdict = Verdict("j", "default", "step", 1, checks, SemanticsInfo((), "?", None, ""), device, None, {})
     assert not verdict.passed
     assert verdict.rests_on == ()
     assert "rests on nothing" in verdict.summary()
