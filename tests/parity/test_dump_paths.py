@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from mlupdate.bundle import ResultsWriter, read_results
-from mlupdate.contract import DumpSource
+from mlupdate.contract import DeviceInfo, DumpSource, Producer, ProducerName, TaskRecord, TaskStatus
 from mlupdate.parity import evaluate
 from mlupdate.parity.parameters import compare_dump_paths
 from mlupdate.parity.tolerances import DEFAULT
@@ -48,12 +48,9 @@ def _two_reads(tmp_path: Path, reloaded_delta: float) -> Any:
         reloaded = weights.copy()
         reloaded[2, 5] += reloaded_delta
         writer.add_parameter("dense", "", "weights", reloaded, source="reloaded")
-        device = {"name": "d", "model": "m", "os_name": "iOS", "os_version": "18.5", "os_build": "x"}
-        device |= {"is_simulator": False, "chip": None, "host": None}
-        task = {"index": 0, "status": "succeeded", "error": None, "epochs_completed": 1, "final_loss": 0.5}
-        task |= {f"{p}_seconds": None for p in ("compile", "load", "train", "write", "probe")}
-        task |= {"memory_before_bytes": None, "memory_after_bytes": None}
-        final = writer.finish("succeeded", None, device, [task], {"name": "companion-ios", "version": "1"})
+        device = DeviceInfo("d", "m", "iOS", "18.5", "x", is_simulator=False)
+        task = TaskRecord(0, TaskStatus.SUCCEEDED, epochs_completed=1, final_loss=0.5)
+        final = writer.finish(TaskStatus.SUCCEEDED, None, device, [task], Producer(ProducerName.COMPANION_IOS, "1"))
     return read_results(final, "job-1")
 
 

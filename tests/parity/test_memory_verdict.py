@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from mlupdate.contract import TaskRecord, TaskStatus
 from mlupdate.parity.timing import memory_verdict, summarize_timing
 from mlupdate.parity.tolerances import DEFAULT
 
@@ -11,9 +10,11 @@ MB = 1_000_000
 WARN = DEFAULT.memory_growth_warn_bytes_per_task
 
 
-def tasks(after: list[int], contaminated: tuple[int, ...] = ()) -> list[dict[str, Any]]:
+def tasks(after: list[int], contaminated: tuple[int, ...] = ()) -> list[TaskRecord]:
     return [
-        {"index": i, "memory_before_bytes": 100 * MB, "memory_after_bytes": a, "contaminated": i in contaminated}
+        TaskRecord(
+            i, TaskStatus.SUCCEEDED, memory_before_bytes=100 * MB, memory_after_bytes=a, contaminated=i in contaminated
+        )
         for i, a in enumerate(after)
     ]
 
