@@ -141,6 +141,26 @@ def test_job_refuses_invalid_model_bad_parameters_and_mismatched_features(real_m
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_images_encoded_on_threads_land_in_order_even_from_a_source_that_reuses_its_buffer(tmp_path: Path) -> None:
+    images = _pixels(3, (40, 4, 4, 3))
+
+    def produce():  # type: ignore[no-untyped-def]
+        buffer = np.empty((4, 4, 3), dtype=np.uint8)
+        for image in images:
+            buffer[...] = image  # the next example overwrites what the last one yielded
+            yield {"image": buffer, "label": "cat"}
+
+    path = write_job(
+        tmp_path,
+        model_path=_save(image_classifier(), tmp_path, "M"),
+        training=ExampleSet((IMAGE, LABEL), len(images), produce, "reused buffer"),
+        job_id="threads",
+    )
+    job = read_job(path)  # checks every file against the hash job.json records
+    loaded = job.training.load("image")
+    assert np.array_equal(loaded, images.transpose(0, 3, 1, 2)[:, ::-1])  # type: ignore[arg-type]
+
+
 def test_failure_while_streaming_leaves_no_bundle_and_no_partial_folder(tmp_path: Path) -> None:
     def produce():  # type: ignore[no-untyped-def]
         yield {"image": _pixels(1, (4, 4, 3)), "label": "cat"}

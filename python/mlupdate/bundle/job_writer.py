@@ -2,17 +2,21 @@
 
 Examples are streamed to disk one at a time (images as PNG, multiArrays appended to one `.npy`), hashed as
 they are written, and the whole folder is renamed into place after job.json, so a reader never meets half a
-bundle.
+bundle. PNGs are encoded on a small thread pool (zlib releases the GIL), with a bounded number in flight so
+memory stays bounded by the pool, not by the set.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import secrets
 import shutil
+from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +158,19 @@ def _check_features(examples: ExampleSet, expected: list[Feature], role: str, de
             )
 
 
+PNG_THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
 def write_example_set(root: Path, prefix: str, examples: ExampleSet, files: dict[str, str]) -> dict[str, Any]:
     """Stream `examples` into `root/prefix/...`, add their hashes to `files`, return the manifest entry."""
-    sinks = [_sink_for(root, prefix, feature, examples.count) for feature in examples.features]
+    with ThreadPoolExecutor(PNG_THREADS, thread_name_prefix="png") as pool:
+        return _write_examples(root, prefix, examples, files, pool)
+
+
+def _write_examples(
+    root: Path, prefix: str, examples: ExampleSet, files: dict[str, str], pool: ThreadPoolExecutor
+) -> dict[str, Any]:
+    sinks = [_sink_for(root, prefix, feature, examples.count, pool) for feature in examples.features]
     written = 0
     try:
         for index, example in enumerate(examples):
@@ -179,10 +193,12 @@ def write_example_set(root: Path, prefix: str, examples: ExampleSet, files: dict
 class _Sink:
     """Where one feature's values go: a PNG folder, a `.npy` file, or a JSON list."""
 
-    def __init__(self, root: Path, entry: str, feature: SetFeature, count: int) -> None:
+    def __init__(self, root: Path, entry: str, feature: SetFeature, count: int, pool: ThreadPoolExecutor) -> None:
         self.root = root
         self.entry = entry
         self.feature = feature
+        self._pool = pool
+        self._pending: deque[tuple[str, Future[str]]] = deque()  # PNGs being encoded, oldest first
         self._labels: list[Any] = []
         self._files: dict[str, str] = {}
         self._npy: HashingWriter | None = None
@@ -200,13 +216,22 @@ class _Sink:
     def add(self, index: int, value: Any) -> None:
         if self.feature.kind == "image":
             name = f"{self.entry}/{index:06d}.png"
-            self._files[name] = write_hashed(self.root / name, encode_png(value))
+            # A copy: the source may reuse its buffer for the next example while this one is being encoded.
+            self._pending.append((name, self._pool.submit(_write_png, self.root / name, np.array(value))))
+            while len(self._pending) > 2 * PNG_THREADS:
+                self._settle()
         elif self._rows is not None:
             self._rows.write(value)
         else:
             self._labels.append(value)
 
+    def _settle(self) -> None:
+        name, future = self._pending.popleft()
+        self._files[name] = future.result()
+
     def close(self, files: dict[str, str]) -> None:
+        while self._pending:  # every write finishes (or fails) before the folder is published or removed
+            self._settle()
         if self._npy is not None:
             self._files[self.entry] = self._npy.close()
         elif self.feature.kind in ("string", "int64"):
@@ -223,10 +248,14 @@ class _Sink:
         return out
 
 
-def _sink_for(root: Path, prefix: str, feature: SetFeature, count: int) -> _Sink:
+def _sink_for(root: Path, prefix: str, feature: SetFeature, count: int, pool: ThreadPoolExecutor) -> _Sink:
     suffix = {"image": "", "multiArray": ".npy"}.get(feature.kind, ".json")
     entry = check_entry(f"{prefix}/{feature.name}{suffix}", where=f"feature {feature.name!r}")
-    return _Sink(root, entry, feature, count)
+    return _Sink(root, entry, feature, count, pool)
+
+
+def _write_png(path: Path, image: np.ndarray) -> str:
+    return write_hashed(path, encode_png(image))
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -61,6 +61,7 @@ class PreparedJob:
     count: int
     parameters: dict[str, float | int | bool]
     optimizer: str
+    largest_product: int = 0  # multiply-adds of the largest product in one mini-batch step (BLAS thread choice)
 
 
 def _require_updatable(spec: Spec, leaf: Spec) -> None:
@@ -160,7 +161,8 @@ def prepare(
             f"{len(targets)} targets for {count} examples", where="training", fix="give one target per example"
         )
     optimizer = neural_network(leaf.spec).updateParams.optimizer.WhichOneof("OptimizerType")
-    return PreparedJob(network, leaf.scope, frontier, targets, count, resolved, str(optimizer))
+    largest = largest_step_product(network, frontier, int(resolved["miniBatchSize"]), count)
+    return PreparedJob(network, leaf.scope, frontier, targets, count, resolved, str(optimizer), largest)
 
 
 # One thread is faster for small products (thread hand-off costs more than it saves, and far more on a busy
@@ -181,16 +183,14 @@ def blas_threads_available() -> int:
     return max(blas, default=1)
 
 
-def largest_step_product(job: PreparedJob) -> int:
+def largest_step_product(network: Network, frontier: Mapping[str, Array], size: int, count: int) -> int:
     """Multiply-adds of the largest matrix product one mini-batch step runs (forward; the backward products
     of a layer have the same count), from one forward pass over the first mini-batch."""
-    size = int(job.parameters["miniBatchSize"])
-    rows = np.arange(size) % job.count
-    env = blob_rows(job.frontier, rows)
-    job.network.forward_live(env)
+    env = blob_rows(frontier, np.arange(size) % count)
+    network.forward_live(env)
     largest = 0
-    for layer in job.network.live:
-        weights = job.network.params[layer.name].get("weights")
+    for layer in network.live:
+        weights = network.params[layer.name].get("weights")
         if weights is not None and layer.output in env:
             largest = max(largest, env[layer.output].size * (weights.size // max(1, env[layer.output].shape[1])))
     return largest
@@ -202,7 +202,7 @@ def blas_threads_for(job: PreparedJob) -> int:
     Float64 (the oracles' mode) always runs on one thread, so its weights stay bit-identical to every earlier
     version: OpenBLAS sums some products in another order on more threads, which moves float32 weights by
     rounding (ulps) and nothing else. The choice depends on the job alone, so a run is reproducible."""
-    if job.network.dtype != np.float32 or largest_step_product(job) < THREADED_PRODUCT_MIN:
+    if job.network.dtype != np.float32 or job.largest_product < THREADED_PRODUCT_MIN:
         return 1
     return blas_threads_available()
 
@@ -213,6 +213,14 @@ def batch_rows(order: np.ndarray[Any, Any], index: int, size: int, partial: str)
     if partial == "short":
         return order[start : start + size]
     return order[np.arange(start, start + size) % len(order)]
+
+
+def epoch_batches(order: np.ndarray[Any, Any], size: int, partial: str) -> list[np.ndarray[Any, Any]]:
+    """Every mini-batch of an epoch, `batch_rows` for k = 0 .. ceil(N/B) - 1, in one indexing operation."""
+    steps = -(-len(order) // size)
+    if partial == "short":
+        return [order[k * size : (k + 1) * size] for k in range(steps)]
+    return list(order[np.arange(steps * size) % len(order)].reshape(steps, size))
 
 
 def _loss(
@@ -316,10 +324,8 @@ class _Task:
     def _epoch(self, epoch: int, emit: Callable[[ProgressEvent], None], exact: bool) -> float:
         """One epoch of ceil(N/B) mini-batches; returns the last mini-batch's loss (what epochEnd reports)."""
         job, network, params = self.job, self.job.network, self.params
-        order, partial = self.order.array, self.semantics.partial_batch
         loss = math.nan
-        for k in range(math.ceil(job.count / self.size)):
-            rows = batch_rows(order, k, self.size, partial)
+        for k, rows in enumerate(epoch_batches(self.order.array, self.size, self.semantics.partial_batch)):
             env = self.gather(rows)
             caches = network.forward_live(env, params)
             raw_loss, start = _loss(job, env, rows, self.semantics)
