@@ -18,14 +18,14 @@ from mlupdate.models.validate import validate
 
 def register(subparsers: Any) -> None:
     inspect = subparsers.add_parser("inspect", help="describe a model: features, updatable layers, loss, parameters")
-    inspect.add_argument("model", type=Path, help="a .mlmodel file")
+    inspect.add_argument("model", type=Path, help="a .mlmodel file, .mlpackage or compiled .mlmodelc folder")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     inspect.set_defaults(handler=run_inspect)
 
     check = subparsers.add_parser(
         "validate", help="check a model against Core ML's rules for updatable models (exit 1 when invalid)"
     )
-    check.add_argument("model", type=Path, help="a .mlmodel file")
+    check.add_argument("model", type=Path, help="a .mlmodel file or .mlpackage")
     check.add_argument("--json", action="store_true", help="print the issues as JSON")
     check.set_defaults(handler=run_validate)
 
@@ -65,21 +65,45 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    report = inspect_model(load_spec(args.model), str(args.model))
+    from mlupdate.models.files import open_model
+    from mlupdate.reference.readiness import check_reference
+
+    opened = open_model(args.model)
+    if opened.compiled is not None:
+        from mlupdate.compiled.summary import summarize
+
+        summary = summarize(opened.compiled)
+        print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.to_text())
+        return EXIT_OK
+    spec = opened.require_spec("inspect")
+    report = inspect_model(spec, str(args.model), reference=check_reference(spec))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_text())
     return EXIT_OK
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    issues = validate(load_spec(args.model))
+    from mlupdate.models.files import open_model
+    from mlupdate.reference.readiness import check_reference
+
+    spec = open_model(args.model).require_spec("validate")
+    issues = validate(spec)
+    reference = check_reference(spec)
     if args.json:
-        print(json.dumps({"model": str(args.model), "valid": not issues, "issues": [i.to_dict() for i in issues]}))
+        document = {
+            "model": str(args.model),
+            "valid": not issues,
+            "issues": [i.to_dict() for i in issues],
+            "reference": reference.to_dict(),
+        }
+        print(json.dumps(document))
     elif issues:
         print(f"{args.model}: not a valid updatable model ({len(issues)} problem(s))")
         for issue in issues:
             print(f"  - [{issue.rule}] {issue.where}: {issue.message}\n    fix: {issue.fix}")
     else:
         print(f"{args.model}: valid updatable model")
+    if not args.json:
+        print(reference.describe())
     return EXIT_NO if issues else EXIT_OK
 
 

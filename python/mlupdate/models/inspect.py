@@ -62,6 +62,42 @@ class UpdatableLayer:
 
 
 @dataclass(frozen=True)
+class LayerInfo:
+    """One layer of a network in the model: where it is, its type, blobs, weights and whether it trains."""
+
+    scope: str
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    updatable: bool
+    shapes: dict[str, tuple[int, ...]]  # weight shapes of trainable kinds
+
+    @property
+    def scoped_name(self) -> str:
+        return f"{self.scope}.{self.name}" if self.scope else self.name
+
+    def to_dict(self, output_shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, Any]:
+        shapes = output_shapes or {}
+        return {
+            "name": self.name,
+            "scoped_name": self.scoped_name,
+            "type": self.kind,
+            "inputs": list(self.inputs),
+            "outputs": list(self.outputs),
+            "output_shapes": {
+                o: list(shapes[self.scoped_blob(o)]) for o in self.outputs if self.scoped_blob(o) in shapes
+            },
+            "updatable": self.updatable,
+            "can_be_updatable": self.kind in ("innerProduct", "convolution"),
+            "weights": {key: list(shape) for key, shape in self.shapes.items()},
+        }
+
+    def scoped_blob(self, blob: str) -> str:
+        return f"{self.scope}.{blob}" if self.scope else blob
+
+
+@dataclass(frozen=True)
 class LossInfo:
     name: str
     kind: str  # "categoricalCrossEntropy" / "meanSquaredError"
@@ -104,6 +140,9 @@ class ModelReport:
     parameters: tuple[UpdateParameter, ...]
     knn: KnnInfo | None
     issues: tuple[ValidationIssue, ...]
+    layers: tuple[LayerInfo, ...] = ()
+    program: str | None = None  # an ML Program's functions and operations, in one line
+    reference: Any = None  # mlupdate.reference.readiness.ReferenceCheck, when the caller asked for it
 
     @property
     def valid(self) -> bool:
@@ -128,7 +167,13 @@ class ModelReport:
             "knn": self.knn.to_dict() if self.knn else None,
             "valid": self.valid,
             "issues": [issue.to_dict() for issue in self.issues],
+            "layers": [layer.to_dict(self._output_shapes()) for layer in self.layers],
+            "program": self.program,
+            "reference": self.reference.to_dict() if self.reference is not None else None,
         }
+
+    def _output_shapes(self) -> dict[str, tuple[int, ...]]:
+        return dict(getattr(self.reference, "shapes", None) or {})
 
     def to_text(self) -> str:
         lines = [
@@ -156,6 +201,18 @@ class ModelReport:
                 + ", ".join(f"{key} {list(shape)}" for key, shape in layer.shapes.items())
                 for layer in self.updatable_layers
             ]
+        if self.program:
+            lines.append(f"ML Program: {self.program}")
+        if self.layers:
+            lines.append("layers (name: type -> output [shape per example], updatable):")
+            shapes = self._output_shapes()
+            for layer in self.layers:
+                out = ", ".join(
+                    f"{o} {list(shapes[layer.scoped_blob(o)])}" if layer.scoped_blob(o) in shapes else o
+                    for o in layer.outputs
+                )
+                flag = " [updatable]" if layer.updatable else (" (can be made updatable)" if layer.shapes else "")
+                lines.append(f"  {layer.scoped_name}: {layer.kind} -> {out}{flag}")
         if self.loss:
             lines.append(f"loss: {self.loss.name} {self.loss.kind}(input={self.loss.input}, target={self.loss.target})")
         if self.optimizer:
@@ -175,6 +232,8 @@ class ModelReport:
         else:
             lines.append(f"validation: {len(self.issues)} problem(s)")
             lines += [f"  - {issue}" for issue in self.issues]
+        if self.reference is not None:
+            lines.append(self.reference.describe())
         return "\n".join(lines)
 
 
@@ -194,8 +253,8 @@ def _describe_feature(feature: Feature) -> str:
     return f"{feature.name}: {feature.kind}"
 
 
-def inspect_model(spec: Spec, path: str | None = None) -> ModelReport:
-    """A report on `spec` (read from `path`, which is only quoted)."""
+def inspect_model(spec: Spec, path: str | None = None, *, reference: Any = None) -> ModelReport:
+    """A report on `spec` (read from `path`, which is only quoted); `reference` is a readiness check to show."""
     tree = list(walk_models(spec))
     leaf = _leaf(spec)
     description = spec.description
@@ -219,7 +278,45 @@ def inspect_model(spec: Spec, path: str | None = None) -> ModelReport:
         parameters=() if is_pipeline(leaf.spec) else tuple(update_parameters(leaf.spec).values()),
         knn=_knn(leaf.spec),
         issues=tuple(validate(spec)),
+        layers=_all_layers(spec),
+        program=_program(spec),
+        reference=reference,
     )
+
+
+def _all_layers(spec: Spec) -> tuple[LayerInfo, ...]:
+    """Every layer of every network in the model, updatable or not (the names `make-updatable --layers` takes)."""
+    found = []
+    for scoped in walk_models(spec):
+        if not is_neural_network(scoped.spec):
+            continue
+        for layer in neural_network(scoped.spec).layers:
+            kind = str(layer.WhichOneof("layer"))
+            shapes = weight_shapes(layer) if kind in ("innerProduct", "convolution") else {}
+            found.append(
+                LayerInfo(
+                    ".".join(scoped.scope),
+                    layer.name,
+                    kind,
+                    tuple(layer.input),
+                    tuple(layer.output),
+                    bool(layer.isUpdatable),
+                    shapes,
+                )
+            )
+    return tuple(found)
+
+
+def _program(spec: Spec) -> str | None:
+    if model_kind(spec) != "mlProgram":
+        return None
+    parts = []
+    for name, function in spec.mlProgram.functions.items():
+        ops = [op.type for block in function.block_specializations.values() for op in block.operations]
+        kinds = sorted(set(ops))
+        shown = ", ".join(kinds[:12]) + (", ..." if len(kinds) > 12 else "")
+        parts.append(f"function {name}: {len(ops)} operations ({shown})")
+    return "; ".join(parts) or "no functions"
 
 
 def _leaf(spec: Spec) -> ScopedModel:

@@ -68,10 +68,49 @@ def validate(spec: Spec) -> list[ValidationIssue]:
             "not-updatable",
             "isUpdatable",
             "The model is not marked as updatable (isUpdatable is false), so MLUpdateTask refuses it.",
-            "make it updatable: `mlharness make-updatable MODEL --layers ...` or mlupdate.models.make_updatable",
+            not_updatable_fix(spec),
         )
         return [not_updatable, *check_pipeline_flags(spec, ())]
     return _validate_updatable(spec, ())
+
+
+_TRAINABLE = ("innerProduct", "convolution")
+ML_PROGRAM_ROUTE = (
+    "ML Programs cannot be updated on device: convert the source model again with "
+    "coremltools.convert(..., convert_to='neuralnetwork', minimum_deployment_target=ct.target.iOS14), then "
+    "`mlharness make-updatable` that model"
+)
+
+
+def not_updatable_fix(spec: Spec) -> str:
+    """The fix that works for this model: which layers to pass to make-updatable, or why there is none."""
+    leaf = spec
+    while is_pipeline(leaf) and pipeline_message(leaf).models:
+        leaf = pipeline_message(leaf).models[-1]
+    kind = model_kind(leaf)
+    if kind in NEURAL_NETWORK_KINDS:
+        layers = [layer.name for layer in neural_network(leaf).layers if layer.WhichOneof("layer") in _TRAINABLE]
+        if not layers:
+            return (
+                "the network has no innerProduct or convolution layer to train: give it a dense head "
+                "(mlupdate.models.build) and make that updatable"
+            )
+        loss = "cce" if any(layer.WhichOneof("layer") == "softmax" for layer in neural_network(leaf).layers) else "mse"
+        return (
+            f"make it updatable: `mlharness make-updatable MODEL --layers {layers[-1]} --loss {loss} --optimizer sgd "
+            f"--lr 0.01 --batch 8 --epochs 10 -o Updatable.mlmodel` (trainable layers, last ones: "
+            f"{', '.join(layers[-4:])})"
+        )
+    if kind == KNN_KIND:
+        return "set isUpdatable on the k-NN classifier (mlupdate.models.knn.knn_classifier builds updatable ones)"
+    if kind == "mlProgram":
+        return ML_PROGRAM_ROUTE
+    where = "its last model is" if leaf is not spec else "it is"
+    return (
+        f"{where} a {kind}, which Core ML cannot update on device (only neural networks, k-NN classifiers and "
+        "pipelines ending in one are updatable): retrain it off-device, or put an updatable k-NN or network over "
+        "its features (mlupdate.models.knn)"
+    )
 
 
 def ensure_valid(spec: Spec, where: str) -> None:
@@ -126,7 +165,7 @@ def check_spec_version(spec: Spec, scope: tuple[str, ...]) -> list[ValidationIss
 def check_model_kind(spec: Spec, scope: tuple[str, ...]) -> list[ValidationIssue]:
     kind = model_kind(spec)
     fix = (
-        "convert with convert_to='neuralnetwork' (ML Programs cannot be updated on device)"
+        ML_PROGRAM_ROUTE
         if kind == "mlProgram"
         else "use a neural network, k-NN classifier or a pipeline ending in one, or clear isUpdatable"
     )

@@ -277,7 +277,7 @@ class Network:
         self.run(self.layers, live)
         tail = self._trained_layout(env, (b for layer in self.tail for b in layer.inputs if b not in live)) | live
         self.run_forward(self.tail, tail, count)
-        return env | tail
+        return env | {blob: value for blob, value in tail.items() if blob not in env}
 
     def frontier(self) -> tuple[str, ...]:
         """Blobs the live layers read from the frozen part or from the inputs."""
