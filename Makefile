@@ -7,7 +7,7 @@ OUT    ?= out/demo
 # swift on PATH, or the toolchain's usual Linux location.
 SWIFT  := $(or $(shell command -v swift 2>/dev/null),$(wildcard /opt/swift/usr/bin/swift))
 
-.PHONY: setup test test-python test-swift lint demo bench app app-device sim-e2e clean
+.PHONY: setup test test-python test-swift lint demo bench app app-device sim-e2e companion-macos mac-e2e clean
 
 setup: $(STAMP)
 
@@ -61,6 +61,14 @@ app-device:
 sim-e2e: $(STAMP) app
 	$(BIN)/python -m pytest tests/device --mlh-devices tests/device/devices.yaml --mlh-select 'kind=simulator' \
 	  --mlh-report-dir out/sim-e2e --mlh-min-cells 1
+
+# macOS 13+ only: companion-macos, the `mac` target (the Mac's own Core ML, no Simulator), and the device suite on it.
+companion-macos:
+	cd ios_app && swift build -c release --product companion-macos
+
+mac-e2e: $(STAMP) companion-macos
+	$(BIN)/python -m pytest tests/device --mlh-devices tests/device/devices.yaml --mlh-select 'kind=mac' \
+	  --mlh-report-dir out/mac-e2e --mlh-min-cells 1
 
 clean:
 	rm -rf $(VENV) out ios_app/.build ios_app/TypeCheck/.build

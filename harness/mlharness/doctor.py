@@ -17,6 +17,7 @@ from mlharness.targets import Host
 from mlharness.targets.base import COMPANION_APP_NAME, parse_version
 from mlharness.targets.device import RSD_FROM, DevicePort
 from mlharness.targets.devicectl import Devicectl
+from mlharness.targets.mac import BUILD_COMMAND
 from mlharness.targets.simulator import Simctl
 
 Status = Literal["ok", "missing", "info"]
@@ -48,7 +49,8 @@ class Checkup:
 
 def run_checks(host: Host, checkup: Checkup) -> list[Check]:
     """Every check, in the order a user would fix things."""
-    checks = [_host_os(host), *_xcode_checks(host), _usbmuxd(checkup), _pymobiledevice3(), _tunneld(checkup)]
+    checks = [_host_os(host), *_xcode_checks(host), *_mac_checks(host), _usbmuxd(checkup), _pymobiledevice3()]
+    checks.append(_tunneld(checkup))
     checks.extend(_device_checks(host.device_port))
     checks.extend(_app_checks(checkup.app_search_root))
     return checks
@@ -58,6 +60,8 @@ def verdict(checks: list[Check]) -> str:
     """One sentence: can this host run a job, and if not, why."""
     simulators = any(c.name == "simctl" and c.status == "ok" for c in checks)
     devices = any(c.name.startswith("device ") and c.status == "ok" for c in checks)
+    if any(c.name == "companion-macos" and c.status == "ok" for c in checks) and not (simulators or devices):
+        return "Jobs can run on this Mac with companion-macos (the mac target); no Simulator or device is ready."
     app = any(c.name.startswith("companion app") and c.status == "ok" for c in checks)
     missing = sum(c.status == "missing" for c in checks)
     if not (simulators or devices):
@@ -81,6 +85,23 @@ def _host_os(host: Host) -> Check:
         meaning="Simulator jobs need a Mac with Xcode (or a macOS CI runner)",
         fix="run Simulator jobs on a Mac, or in CI with .github/workflows/simulator.yml",
     )
+
+
+def _mac_checks(host: Host) -> list[Check]:
+    """On a Mac: companion-macos runs jobs with the Mac's own Core ML (the `mac` target), no Simulator needed."""
+    if not host.is_mac:
+        return []
+    if host.companion_macos is None:
+        return [
+            Check(
+                "companion-macos",
+                "info",
+                "companion-macos is not built",
+                meaning="no mac target (the quickest real MLUpdateTask: no Simulator, no device)",
+                fix=f"{BUILD_COMMAND} (or set MLHARNESS_COMPANION_MACOS to one built elsewhere)",
+            )
+        ]
+    return [Check("companion-macos", "ok", f"{host.companion_macos}: mac target available")]
 
 
 def _xcode_checks(host: Host) -> list[Check]:

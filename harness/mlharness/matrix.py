@@ -4,7 +4,7 @@ A matrix file lists the cells a device suite runs on::
 
     devices:
       - name: sim-iphone16-ios18            # the test id, the xdist group and the report folder
-        kind: simulator                     # simulator | device | devicectl
+        kind: simulator                     # simulator | device | devicectl | mac
         runtime: com.apple.CoreSimulator.SimRuntime.iOS-18-5
         devicetype: com.apple.CoreSimulator.SimDeviceType.iPhone-16
         features: [simulator]
@@ -33,8 +33,10 @@ from mlharness.errors import ConfigError, HarnessError
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["simulator", "device", "devicectl"]
-KINDS: tuple[Kind, ...] = ("simulator", "device", "devicectl")
+Kind = Literal["simulator", "device", "devicectl", "mac"]
+KINDS: tuple[Kind, ...] = ("simulator", "device", "devicectl", "mac")
+# There is one Mac, the host: a `mac` cell needs no udid (discovery lists it as this one).
+MAC_UDID = "local"
 CELL_FIELDS = ("name", "kind", "udid", "runtime", "devicetype", "features", "xfail")
 SELECT_KEYS = ("name", "kind", "feature")
 
@@ -145,6 +147,8 @@ def _parse_cell(entry: object, where: str, environ: Mapping[str, str]) -> Device
         )
     kind = _kind(entry.get("kind"), f"{where}.kind")
     udid, udid_env = _udid(entry.get("udid"), f"{where}.udid", environ)
+    if kind == "mac" and "udid" not in entry:
+        udid = MAC_UDID
     runtime = _string(entry, "runtime", where)
     devicetype = _string(entry, "devicetype", where)
     _check_identity(kind, udid_env or udid, runtime, devicetype, where)

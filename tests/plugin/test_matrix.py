@@ -31,9 +31,11 @@ def sim(name: str = "sim-a", **fields: object) -> dict[str, object]:
     return {"name": name, "kind": "simulator", "udid": "SIM-1", **fields}
 
 
-def test_example_matrix_in_the_repo_loads_with_a_simulator_and_a_device_cell() -> None:
+def test_example_matrix_in_the_repo_loads_with_a_simulator_a_device_and_a_mac_cell() -> None:
     matrix = load_matrix(REPO / "tests" / "device" / "devices.yaml", environ={})
-    assert {cell.kind for cell in matrix.cells} == {"simulator", "device"}
+    assert {cell.kind for cell in matrix.cells} == {"simulator", "device", "mac"}
+    (mac,) = [cell for cell in matrix.cells if cell.kind == "mac"]
+    assert mac.udid == "local"  # the host itself: no udid to configure
 
 
 def test_cells_keep_file_order_and_fields() -> None:

@@ -59,9 +59,10 @@ def test_a_linux_host_without_usbmuxd_has_no_targets_and_says_why() -> None:
     found = discover(host)
 
     assert found.candidates == ()
-    assert len(found.notes) == 3
+    assert len(found.notes) == 4
     assert "needs macOS with Xcode" in found.notes[0]
     assert "usbmuxd is not running" in found.notes[2]
+    assert found.notes[3] == "mac: needs macOS 13+ and a built companion-macos; this host is not a Mac"
 
 
 def test_open_target_prefers_the_simulator_then_devicectl_then_pymobiledevice3(

@@ -40,6 +40,15 @@ class CellTarget:
 
 def companion_app(rootdir: Path, cell: DeviceCell) -> Path:
     """The built companion app for a cell's kind, or a ConfigError saying how to build it."""
+    if cell.kind == "mac":
+        from mlharness.targets.mac import BUILD_COMMAND, find_executable
+
+        executable = find_executable(rootdir)
+        if executable is None:
+            raise ConfigError(
+                "companion-macos is not built for mac cells", where=str(rootdir / "ios_app"), fix=BUILD_COMMAND
+            )
+        return executable
     if cell.kind == "simulator":
         platform, command = "Debug-iphonesimulator", "make app"
     else:

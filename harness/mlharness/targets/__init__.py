@@ -10,6 +10,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlharness.errors import HarnessError, TargetUnavailable
 from mlharness.process import ProcessRunner, SubprocessRunner
@@ -24,6 +25,7 @@ from mlharness.targets.base import (
 )
 from mlharness.targets.device import DevicePort, DeviceTarget, Pmd3Port
 from mlharness.targets.devicectl import Devicectl, DevicectlTarget
+from mlharness.targets.mac import BUILD_COMMAND, MAC_UDID, MINIMUM_MACOS, MacHost, MacTarget, find_executable
 from mlharness.targets.simulator import Simctl, SimulatorTarget
 
 __all__ = [
@@ -42,8 +44,10 @@ __all__ = [
     "open_target",
 ]
 
+_REPO = Path(__file__).resolve().parents[3]  # the checkout, for an editable install's SwiftPM build
+
 # When one device is seen by several kinds, `open_target` prefers the first kind here.
-_PREFERENCE: tuple[TargetKind, ...] = ("simulator", "devicectl", "device")
+_PREFERENCE: tuple[TargetKind, ...] = ("simulator", "devicectl", "device", "mac")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Host:
     is_mac: bool
     has_xcrun: bool
     developer_dir: str | None = None
+    companion_macos: Path | None = None  # the built companion-macos executable, when there is one
 
 
 def default_host(developer_dir: str | None = None) -> Host:
@@ -65,6 +70,7 @@ def default_host(developer_dir: str | None = None) -> Host:
         is_mac=sys.platform == "darwin",
         has_xcrun=shutil.which("xcrun") is not None,
         developer_dir=developer_dir,
+        companion_macos=find_executable(_REPO) if sys.platform == "darwin" else None,
     )
 
 
@@ -77,11 +83,11 @@ class Discovery:
 
 
 def discover(host: Host | None = None) -> Discovery:
-    """Every Simulator, devicectl device and usbmux device this host can see, usable now or not."""
+    """Every Simulator, devicectl device, usbmux device and this Mac's companion-macos, usable now or not."""
     host = host or default_host()
     candidates: list[TargetCandidate] = []
     notes: list[str] = []
-    for finder in (_simulators, _devicectl_devices, _usb_devices):
+    for finder in (_simulators, _devicectl_devices, _usb_devices, _this_mac):
         found, note = finder(host)
         candidates.extend(found)
         if note:
@@ -114,7 +120,27 @@ def open_target(identifier: str, *, kind: TargetKind | None = None, host: Host |
         return SimulatorTarget(chosen.udid, Simctl(host.runner, developer_dir=host.developer_dir))
     if chosen.kind == "devicectl":
         return DevicectlTarget(chosen.udid, Devicectl(host.runner, developer_dir=host.developer_dir))
+    if chosen.kind == "mac":
+        return MacTarget(MacHost(host.runner), executable=host.companion_macos)
     return DeviceTarget(chosen.udid, host.device_port())
+
+
+def _this_mac(host: Host) -> tuple[list[TargetCandidate], str]:
+    if not host.is_mac:
+        return [], "mac: needs macOS 13+ and a built companion-macos; this host is not a Mac"
+    try:
+        facts = MacHost(host.runner).facts()
+    except HarnessError as exc:
+        return [], f"mac: could not describe this Mac: {exc.message}"
+    name = f"this Mac ({facts.model})"
+    if not facts.supported:
+        minimum = ".".join(map(str, MINIMUM_MACOS))
+        return [TargetCandidate(name, "mac", MAC_UDID, False, f"macOS {facts.os_version} is older than {minimum}")], ""
+    if host.companion_macos is None:
+        reason = f"companion-macos is not built: {BUILD_COMMAND} (or set MLHARNESS_COMPANION_MACOS)"
+        return [TargetCandidate(name, "mac", MAC_UDID, False, reason)], ""
+    reason = f"{facts.chip}, macOS {facts.os_version}, {host.companion_macos}"
+    return [TargetCandidate(name, "mac", MAC_UDID, True, reason)], ""
 
 
 def _simulators(host: Host) -> tuple[list[TargetCandidate], str]:

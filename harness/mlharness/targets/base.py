@@ -1,9 +1,9 @@
 """What every target kind offers: a narrow, typed `Target` protocol and the value objects around it.
 
 A target is one place the companion app can run: a Simulator (`simulator`), a real device through
-pymobiledevice3 (`device`) or through `xcrun devicectl` (`devicectl`), or the in-process `fake` used by
-tests. The runner drives any of them through the same eight steps; `supports(feature)` says what a kind
-can do beyond them.
+pymobiledevice3 (`device`) or through `xcrun devicectl` (`devicectl`), this Mac through `companion-macos`
+(`mac`), or the in-process `fake` used by tests. The runner drives any of them through the same eight
+steps; `supports(feature)` says what a kind can do beyond them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from mlupdate.contract import inbox_path as inbox_path
 from mlupdate.contract import outbox_path as outbox_path
 from mlupdate.contract import partial_path as partial_path
 
-TargetKind = Literal["simulator", "device", "devicectl", "fake"]
+TargetKind = Literal["simulator", "device", "devicectl", "mac", "fake"]
 
 # The companion app (ios_app/): its bundle identifier is also the os_log subsystem it logs under.
 COMPANION_BUNDLE_ID = "org.mlupdate.companion"

@@ -3,8 +3,9 @@
 //
 //   companion-macos JOB_DIR --out OUTBOX
 //
-// Exit codes: 0 results published (whatever the training status), 1 the job bundle was refused,
-// 2 usage error or the results could not be written.
+// Exit codes: 0 results published (whatever the training status), 1 the job bundle was refused (a `failed`
+// results bundle naming the refusal is published too, as the app does, when the folder's name is a valid job id),
+// 2 usage error or the results could not be written. The harness drives it as the `mac` target kind.
 
 import Foundation
 
@@ -19,14 +20,19 @@ import Foundation
         }
         let jobURL = URL(fileURLWithPath: arguments[0])
         let outbox = URL(fileURLWithPath: arguments[2])
+        let runner = CoreMLJobRunner(producer: .companionMacOS)
         let job: JobBundle
         do {
             job = try JobBundle.open(at: jobURL)
         } catch {
             FileHandle.standardError.write(Data("refused: \(error.kind): \(error)\n".utf8))
+            let jobID = jobURL.lastPathComponent
+            if JobID.isValid(jobID) {
+                // The host then reads the reason from a results bundle instead of only from this process's output.
+                _ = try? runner.publishRefusal(jobID: jobID, error: error, outbox: outbox)
+            }
             return 1
         }
-        let runner = CoreMLJobRunner(producer: .companionMacOS)
         do {
             let results = try await runner.run(job, outbox: outbox) { update in
                 if let event = update.event {
