@@ -61,11 +61,21 @@ def _environment(extra: Mapping[str, str] | None) -> dict[str, str] | None:
     return None if extra is None else {**os.environ, **extra}
 
 
-class _BackgroundProcess:
+class BackgroundProcess:
+    """A started child (`SubprocessRunner.start`): a `Background`, plus its pid and exit status."""
+
     def __init__(self, process: subprocess.Popen[bytes], sink: IO[bytes], argv: Sequence[str]) -> None:
         self._process = process
         self._sink = sink
         self._argv = list(argv)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def poll(self) -> int | None:
+        """The exit code, or None while it runs."""
+        return self._process.poll()
 
     def output(self) -> str:
         self._sink.flush()
@@ -116,7 +126,7 @@ class SubprocessRunner:
             raise ToolError(args, process.returncode, stderr)
         return Completed(tuple(args), stdout, stderr)
 
-    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Background:
+    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> BackgroundProcess:
         args = list(argv)
         # A file, not a pipe: a chatty child must never block on a full pipe nobody is reading yet.
         sink = tempfile.NamedTemporaryFile(prefix="mlharness-", suffix=".log")  # noqa: SIM115 (closed in stop())
@@ -130,7 +140,7 @@ class SubprocessRunner:
                 args, None, str(exc), what=f"cannot start {args[0]}", fix=f"install {args[0]} or put it on PATH"
             ) from exc
         log.info("started pid %s: %s", process.pid, " ".join(args))
-        return _BackgroundProcess(process, sink, args)
+        return BackgroundProcess(process, sink, args)
 
 
 @dataclass(frozen=True)

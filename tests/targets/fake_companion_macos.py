@@ -29,6 +29,9 @@ DEVICE = {
 }
 
 
+PRODUCER_JSON = {"name": "companion-macos", "version": "fake"}
+
+
 def make_executable(folder: Path, mode: str) -> Path:
     """An executable `companion-macos` in `folder` that runs this module in `mode` with this interpreter."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -37,12 +40,6 @@ def make_executable(folder: Path, mode: str) -> Path:
     path.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv.insert(1, {mode!r})\n{run}\n", encoding="utf-8")
     path.chmod(0o755)
     return path
-
-
-def _task(index: int, status: str, error: dict[str, object] | None) -> dict[str, object]:
-    task: dict[str, object] = {"index": index, "status": status, "error": error, "epochs_completed": 0}
-    task |= {f"{p}_seconds": None for p in ("compile", "load", "train", "write", "probe")}
-    return task | {"memory_before_bytes": None, "memory_after_bytes": None, "final_loss": None}
 
 
 def _event(name: str, epoch: int | None, loss: float | None, t: float) -> str:
@@ -59,16 +56,23 @@ def main(argv: list[str]) -> int:
     if mode == "no-coreml":
         sys.stderr.write((RECORDED / "companion-macos-no-coreml.stderr").read_text())
         return 2
-    producer = {"name": "companion-macos", "version": "fake"}
     if mode.startswith("refuse"):
         message = (RECORDED / "companion-macos-refused.stderr").read_text()
         sys.stderr.write(message)
         if mode == "refuse":
+            from mlupdate import contract as c
             from mlupdate.bundle import ResultsWriter
 
-            error = {"phase": "load", "domain": "org.mlupdate.companion", "code": 0, "message": message.strip()}
+            error = c.RunError(c.RunPhase.LOAD, "org.mlupdate.companion", 0, message.strip())
             with ResultsWriter(outbox, job_id) as writer:
-                writer.finish("failed", error, DEVICE, [_task(0, "failed", error)], producer)
+                task = c.TaskRecord(0, c.TaskStatus.FAILED, error)
+                writer.finish(
+                    c.TaskStatus.FAILED,
+                    error,
+                    c.DeviceInfo.from_json(DEVICE),
+                    [task],
+                    c.Producer.from_json(PRODUCER_JSON),
+                )
         return 1
     partial = outbox / f".{job_id}.partial"
     partial.mkdir(parents=True, exist_ok=True)
@@ -88,12 +92,19 @@ def main(argv: list[str]) -> int:
             time.sleep(1)
     for line in lines[5:]:
         print(line, flush=True)
-    from mlupdate.bundle import ResultsWriter  # imported late: a hung or crashing run never needs it
+    # Imported late: a hung or crashing run never needs them.
+    from mlupdate import contract as c
+    from mlupdate.bundle import ResultsWriter
 
     with ResultsWriter(outbox, job_id) as writer:
-        writer.add_events([json.loads(e) for e in events] + [json.loads(_event("completion", None, 0.5, 1.0))])
-        task = _task(0, "succeeded", None) | {"epochs_completed": 1, "final_loss": 0.5, "task_state": "completed"}
-        final = writer.finish("succeeded", None, DEVICE, [task], producer)
+        lines_written = [*events, _event("completion", None, 0.5, 1.0)]
+        writer.add_events([c.ProgressEvent.from_json(json.loads(line)) for line in lines_written])
+        task = c.TaskRecord(
+            0, c.TaskStatus.SUCCEEDED, epochs_completed=1, final_loss=0.5, task_state=c.TaskState.COMPLETED
+        )
+        final = writer.finish(
+            c.TaskStatus.SUCCEEDED, None, c.DeviceInfo.from_json(DEVICE), [task], c.Producer.from_json(PRODUCER_JSON)
+        )
     print(final, flush=True)
     return 0
 

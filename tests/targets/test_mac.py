@@ -105,7 +105,7 @@ def test_a_job_runs_through_the_fake_companion_macos_process(tmp_path: Path) -> 
         progress=lambda p: progress.append(p.message),
     )
     assert result.results.status == "succeeded"
-    assert result.results.producer["name"] == "companion-macos"
+    assert result.results.producer.name == "companion-macos"
     assert result.target.kind == "mac" and result.target.chip == "Apple M2 Pro"
     assert "trainingBegin" in progress and "epochEnd" in progress  # read live from the partial event log
     assert target.supports(Feature.REAL_HARDWARE) and target.supports(Feature.PARTIAL_EVENTS)
@@ -128,7 +128,7 @@ def test_a_refused_job_publishes_a_failed_bundle_naming_the_rule(tmp_path: Path)
     executable = make_executable(tmp_path / "bin", "refuse")
     result = run_job(MacTarget(MacHost(mac_runner())), GOLDEN_JOB, tmp_path / "out", app=executable, deadlines=FAST)
     assert result.results.status == "failed"
-    assert (result.results.error or {})["message"].startswith("refused: hashMismatch:")
+    assert result.results.error.message  # type: ignore[union-attr].startswith("refused: hashMismatch:")
 
 
 @pytest.mark.parametrize(
@@ -196,5 +196,5 @@ def test_the_golden_job_trains_with_the_real_core_ml_on_this_mac(tmp_path: Path)
         pytest.skip(f"companion-macos is not built: {BUILD_COMMAND}")
     target = open_target(MAC_UDID, kind="mac", host=real)
     result = run_job(target, GOLDEN_JOB, tmp_path / "out", app=real.companion_macos)
-    assert result.results.producer["name"] == "companion-macos"
+    assert result.results.producer.name == "companion-macos"
     assert result.results.status == "succeeded", result.results.error

@@ -17,17 +17,16 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 from mlharness.errors import TargetError, TargetUnavailable, ToolError
-from mlharness.process import ProcessRunner
+from mlharness.process import ProcessRunner, SubprocessRunner
 from mlharness.targets.base import (
     Feature,
     JobStatus,
@@ -49,7 +48,6 @@ EXECUTABLE_ENV = "MLHARNESS_COMPANION_MACOS"  # where a user keeps a companion-m
 BUILD_COMMAND = "cd ios_app && swift build -c release --product companion-macos"
 MINIMUM_MACOS = (13, 0)  # the runner uses MLModel.compileModel(at:) async (macOS 13)
 EXIT_REFUSED = 1
-_STOP_GRACE_SECONDS = 5.0
 
 
 def find_executable(repo: Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
@@ -131,45 +129,14 @@ class CompanionProcess(Protocol):
 Launcher = Callable[[Sequence[str]], CompanionProcess]
 
 
-class ChildProcess:
-    """A real child process: argv list, no shell, stdin closed, output into a file (never a full pipe)."""
-
-    def __init__(self, argv: Sequence[str]) -> None:
-        self._argv = list(argv)
-        self._sink: IO[bytes] = tempfile.NamedTemporaryFile(prefix="mlharness-mac-", suffix=".log")  # noqa: SIM115
-        try:
-            self._process = subprocess.Popen(
-                self._argv, stdout=self._sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        except OSError as exc:
-            self._sink.close()
-            raise ToolError(
-                self._argv, None, str(exc), what=f"cannot start {self._argv[0]}", fix=f"build it: {BUILD_COMMAND}"
-            ) from exc
-        log.info("started pid %s: %s", self._process.pid, " ".join(self._argv))
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    def poll(self) -> int | None:
-        return self._process.poll()
-
-    def output(self) -> str:
-        self._sink.flush()
-        return Path(self._sink.name).read_bytes().decode("utf-8", errors="replace")
-
-    def stop(self) -> str:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=_STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=_STOP_GRACE_SECONDS)
-        text = self.output()
-        self._sink.close()
-        return text
+def start_companion(argv: Sequence[str]) -> CompanionProcess:
+    """A real child process (argv list, no shell, stdin closed, output collected in a file)."""
+    try:
+        return SubprocessRunner().start(argv)
+    except ToolError as exc:
+        raise ToolError(
+            exc.argv, None, exc.stderr, what=f"cannot start {argv[0]}", fix=f"build it: {BUILD_COMMAND}"
+        ) from exc
 
 
 class MacTarget:
@@ -182,7 +149,7 @@ class MacTarget:
         *,
         executable: Path | None = None,
         root: Path | None = None,
-        launcher: Launcher = ChildProcess,
+        launcher: Launcher = start_companion,
     ) -> None:
         self._host = host
         self._executable = executable
