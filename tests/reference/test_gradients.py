@@ -208,13 +208,19 @@ def test_softmax_cross_entropy_gradient_with_respect_to_logits(reduction: str) -
     logits = RNG.normal(size=(4, 5, 1, 1))
     targets = np.array([0, 4, 2, 2])
 
-    def loss() -> float:
+    def softmax() -> np.ndarray:
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return categorical_cross_entropy(e / e.sum(axis=1, keepdims=True), targets, semantics)[0]
+        return e / e.sum(axis=1, keepdims=True)
 
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    _, grad = categorical_cross_entropy(e / e.sum(axis=1, keepdims=True), targets, semantics)
+    def loss() -> float:
+        return categorical_cross_entropy(logits, softmax(), targets, semantics)[0]
+
+    _, grad = categorical_cross_entropy(logits, softmax(), targets, semantics)
     np.testing.assert_allclose(grad, _numeric(loss, logits), rtol=TOL, atol=TOL)
+    # The fused loss is -log p[target] of the softmax, reduced as asked.
+    p = softmax().reshape(4, 5)[np.arange(4), targets]
+    expected = -np.log(p).mean() if reduction == "mean" else -np.log(p).sum()
+    assert loss() == pytest.approx(float(expected), rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,7 @@ def test_divergence_is_written_as_a_failed_task_with_the_train_phase(tmp_path: P
     job_path = write_job(
         tmp_path / "jobs",
         model_path=model,
-        training=from_arrays([x, y], {"features": RNG.normal(size=(8, 3)) * 1e3, "y_true": RNG.normal(size=(8, 1))}),
+        training=from_arrays([x, y], {"features": RNG.normal(size=(8, 3)) * 1e6, "y_true": RNG.normal(size=(8, 1))}),
         parameters={"learningRate": 1.0},
         job_id="nan-1",
     )

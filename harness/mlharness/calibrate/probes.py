@@ -115,6 +115,38 @@ def network_job(
     return ProbeJob(name, lambda: build_network(network, seed=0), training, parameters, events, labels=labels)
 
 
+def saturated_job(name: str, gaps: Sequence[float], lr: float = 0.001) -> ProbeJob:
+    """A classifier made fully confident in "a" on one-hot inputs, trained one example per mini-batch on "b":
+    example i has a logit gap of `gaps[i]` against its label, so its -log p is about `gaps[i]` exactly, and
+    what a clipped probability reports instead shows in that mini-batch's loss."""
+    from mlupdate.models.build import build_network
+
+    width = len(gaps)
+    network = Network(
+        inputs=[ArrayInput("x", (width,))],
+        layers=[Dense("fc", len(LABELS), updatable=True), Softmax()],
+        head=Classifier(LABELS),
+        loss=Loss("cce"),
+        optimizer=Sgd(lr=lr, batch=1),
+        epochs=1,
+        shuffle=False,
+    )
+    weights = np.zeros((len(LABELS), width))
+    weights[0] = gaps  # class "a" gets logit gaps[i] on example i, the others 0
+
+    def training(names: Sequence[str]) -> Values:
+        source, label = names
+        return {source: np.eye(width), label: ["b"] * width}
+
+    return ProbeJob(
+        name,
+        lambda: build_network(network, seed=0, weights={"fc": {"weights": weights, "biases": np.zeros(len(LABELS))}}),
+        training,
+        _params(1, lr),
+        labels=LABELS,
+    )
+
+
 def knn_job(
     name: str,
     weighting: Literal["uniform", "inverse_distance"],
@@ -241,6 +273,14 @@ def default_probes() -> tuple[Probe, ...]:
             ("cce_reduction",),
             (network_job("cce", _classifier(Sgd(lr=0.1, batch=4)), 4, _params(4, 0.1)),),
             "one batch of 4: a sum takes a step 4 times the mean's and reports 4 times the loss",
+        ),
+        Probe(
+            "cce-reported-loss",
+            ("cce_reported_loss",),
+            (saturated_job("saturated", (1.0, 30.0, 120.0)),),
+            "logit gaps of 1, 30 and 120 against the label: -log p is about 1.3, 30 and 120; a probability clipped "
+            "at 1e-7 reports 16.1 for both saturated examples, one clipped at the float32 minimum reports 87.3 "
+            "for the gap of 120 (whose float32 probability underflows to 0)",
         ),
         Probe(
             "momentum",

@@ -1,8 +1,11 @@
 """The two losses Core ML trains with, each returning the mini-batch loss and its gradient.
 
-CCE is always fed by a softmax (a Core ML rule), so its gradient is taken with respect to the softmax's input:
-(p - onehot) / B for a batch mean. MSE's gradient is with respect to the loss input: 2 (y - t) / B with the
-calibrated defaults.
+CCE is always fed by a softmax (a Core ML rule), so it is computed in the fused form from the softmax's input:
+the per-example loss is -log_softmax(logits)[target] (stable: finite for any finite logits, even when the
+softmax saturates and the target's probability underflows to 0 in float32), and the gradient with respect to
+the logits is p - onehot, scaled by the batch reduction. How Core ML reports the loss value of a saturated
+example is uncalibrated (`cce_reported_loss`); it changes the reported number only, never the gradient.
+MSE's gradient is with respect to the loss input: 2 (y - t) / B with the calibrated defaults.
 """
 
 from __future__ import annotations
@@ -14,17 +17,40 @@ import numpy as np
 from mlupdate.reference.layers import Array
 from mlupdate.reference.semantics import Semantics
 
+# cce_reported_loss -> the smallest probability the reported -log p may see (None: the exact log-softmax).
+# 1e-7 is the epsilon Keras and TensorFlow clip probabilities with; the float minimum is where a float32
+# probability stops being a normal number.
+CCE_PROBABILITY_FLOOR: dict[str, float | None] = {
+    "log_softmax": None,
+    "clipped_1e-7": 1e-7,
+    "clipped_float_min": float(np.finfo(np.float32).tiny),
+}
+
+
+def log_softmax(logits: Array) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """log p for every row of `logits` `[B, C]`, in float64 from the max-shifted logits (never -inf for finite
+    logits: the largest entry contributes exp(0) = 1 to the sum)."""
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    shifted: np.ndarray[Any, np.dtype[np.float64]] = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return shifted
+
+
+def reported_cce(log_p: np.ndarray[Any, Any], floor: float | None) -> np.ndarray[Any, Any]:
+    """Per-example -log p as reported: exact, or with p clipped from below at `floor`."""
+    clipped: np.ndarray[Any, Any] = -log_p if floor is None else -np.maximum(log_p, np.log(floor))
+    return clipped
+
 
 def categorical_cross_entropy(
-    probabilities: Array, targets: np.ndarray[Any, Any], semantics: Semantics
+    logits: Array, probabilities: Array, targets: np.ndarray[Any, Any], semantics: Semantics
 ) -> tuple[float, Array]:
-    """Loss -log p[target] reduced over the batch, and dL/dlogits; `probabilities` is `[B, C, 1, 1]`."""
+    """Loss reduced over the batch (from the logits, the softmax's input) and dL/dlogits = p - onehot, reduced
+    alike; `logits` and `probabilities` are `[B, C, 1, 1]`."""
     batch = probabilities.shape[0]
-    p = probabilities.reshape(batch, -1)
     rows = np.arange(batch)
-    with np.errstate(divide="ignore"):
-        per_example = -np.log(p[rows, targets])
-    grad = p.copy()
+    log_p = log_softmax(logits.reshape(batch, -1))[rows, targets]
+    per_example = reported_cce(log_p, CCE_PROBABILITY_FLOOR[semantics.cce_reported_loss])
+    grad = probabilities.reshape(batch, -1).copy()
     grad[rows, targets] -= 1
     if semantics.cce_reduction == "mean":
         loss, grad = per_example.mean(), grad / batch

@@ -8,6 +8,7 @@ every task's events are kept. The updated model is `model/<Name>.mlmodel`: the s
 from __future__ import annotations
 
 import dataclasses
+import math
 import platform
 import tempfile
 import time
@@ -68,12 +69,17 @@ def _task(index: int, seconds: float | None, result: TrainingResult | None, erro
         error=error,
         train_seconds=seconds,
         epochs_completed=result.epochs_completed if result else 0,
-        final_loss=result.final_loss if result else None,
+        final_loss=_finite(result.final_loss) if result else None,
     )
 
 
 def _timed(task: int, events: list[tuple[ProgressEvent, float]]) -> list[ProgressEvent]:
     return [dataclasses.replace(event, task=task, t=round(t, 6)) for event, t in events]
+
+
+def _finite(value: float | None) -> float | None:
+    """The contract writes a non-finite loss as null (a float32 loss may overflow while the weights train on)."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _write_probe(writer: ResultsWriter, outputs: list[ProbeOutput]) -> None:

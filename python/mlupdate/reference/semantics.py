@@ -21,6 +21,7 @@ PartialBatch = Literal["wrap_around", "short"]
 MomentumForm = Literal["torch", "classic"]
 SeededShuffle = Literal["seed_seq", "direct"]
 VectorReduction = Literal["sum", "mean"]
+CceReportedLoss = Literal["log_softmax", "clipped_1e-7", "clipped_float_min"]
 KnnTieBreak = Literal["nearest", "first_label"]
 KnnProbabilities = Literal["normalized_weights", "vote_fraction"]
 
@@ -51,6 +52,13 @@ KNOBS: dict[str, tuple[tuple[Any, ...], bool, str]] = {
         ("mean", "sum"),
         False,
         "CCE mini-batch loss reduction; gradient (p - onehot)/B for 'mean' (uncalibrated)",
+    ),
+    "cce_reported_loss": (
+        ("log_softmax", "clipped_1e-7", "clipped_float_min"),
+        False,
+        "the CCE loss value Core ML reports: -log_softmax(logits)[target] exactly, or -log p with p clipped from "
+        "below at 1e-7 (Keras' epsilon) or at the float32 minimum; only saturated examples differ, and the "
+        "gradient p - onehot is the same under every value (uncalibrated)",
     ),
     "mse_vector_reduction": (
         ("sum", "mean"),
@@ -96,6 +104,7 @@ class Semantics:
     partial_batch: PartialBatch = "wrap_around"
     shuffle_engine: Literal["libcxx_minstd"] = "libcxx_minstd"
     cce_reduction: Reduction = "mean"
+    cce_reported_loss: CceReportedLoss = "log_softmax"
     mse_vector_reduction: VectorReduction = "sum"
     momentum_form: MomentumForm = "torch"
     adam_bias_correction: bool = True

@@ -229,15 +229,22 @@ def _loss(
     loss = job.network.loss
     assert loss is not None
     if loss.kind == "cce":
-        return categorical_cross_entropy(env[loss.input], job.targets[rows], semantics)
+        return categorical_cross_entropy(env[loss.logits or ""], env[loss.input], job.targets[rows], semantics)
     return mean_squared_error(env[loss.input], job.targets[rows], semantics)
 
 
 _FIX = "lower the learning rate or check the data for extreme values"
 
 
-def _loss_error(value: float, epoch: int, mini_batch: int) -> TrainingError:
-    return TrainingError(f"the loss became {value}", epoch=epoch, mini_batch=mini_batch, where="training", fix=_FIX)
+def _weights_error(bad: tuple[str, str], loss: float, epoch: int, mini_batch: int) -> TrainingError:
+    layer, kind = bad
+    return TrainingError(
+        f"{layer}.{kind} became NaN or Inf (the mini-batch's loss was {loss:.6g})",
+        epoch=epoch,
+        mini_batch=mini_batch,
+        where=f"layer {layer}",
+        fix=_FIX,
+    )
 
 
 def _first_non_finite(params: Mapping[str, Params]) -> tuple[str, str] | None:
@@ -329,18 +336,35 @@ class _Task:
             env = self.gather(rows)
             caches = network.forward_live(env, params)
             raw_loss, start = _loss(job, env, rows, self.semantics)
-            if not abs(raw_loss) <= _FLOAT32_MAX:  # also false for NaN
-                if exact:
-                    raise _loss_error(raw_loss, epoch, k)
-                raise _Diverged(epoch, k)
+            if not exact and not abs(raw_loss) <= _FLOAT32_MAX:  # also true for NaN
+                raise _Diverged(epoch, k)  # a non-finite loss is an error only once a weight breaks: replay exactly
             self.optimizer.step(self.trained, network.backward_live(start, caches, params))
             if exact and (bad := _first_non_finite(self.trained)) is not None:
-                raise TrainingError(
-                    f"{bad[0]}.{bad[1]} became NaN or Inf", epoch=epoch, mini_batch=k, where=f"layer {bad[0]}", fix=_FIX
-                )
+                raise _weights_error(bad, raw_loss, epoch, k)
             loss = float(np.float32(raw_loss))
             emit(ProgressEvent(EventKind.MINI_BATCH_END, epoch, k, loss))
         return loss
+
+
+class _EventLog:
+    """The events a task keeps (those asked for, and completion), and a progress callback that sees every event
+    once: after `replay()` the replayed events it already saw are not passed on again."""
+
+    def __init__(self, wanted: Collection[str], on_event: Callable[[ProgressEvent], None] | None) -> None:
+        self.wanted, self.on_event = wanted, on_event
+        self.kept: list[ProgressEvent] = []
+        self.count = self.seen = 0
+
+    def replay(self) -> None:
+        self.kept.clear()
+        self.seen, self.count = max(self.seen, self.count), 0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.event in self.wanted or event.event == "completion":
+            self.kept.append(event)
+        self.count += 1
+        if self.on_event is not None and self.count > self.seen:  # progress display sees every event
+            self.on_event(event)
 
 
 def run_prepared(
@@ -354,35 +378,28 @@ def run_prepared(
 ) -> TrainingResult:
     """Train a prepared job from its (or the given) initial weights; the job itself is left unchanged.
 
-    `blas_threads` defaults to `blas_threads_for(job)`. Each step checks its loss (one scalar); the weights are
-    checked once at the end. When a value stopped being finite, the run is replayed (it is deterministic) with
-    every weight checked after every step, so the TrainingError names the epoch and mini-batch where the first
-    value stopped being finite; progress events after that mini-batch have been reported by then.
+    `blas_threads` defaults to `blas_threads_for(job)`. Training stops with a TrainingError only where a weight
+    stops being finite: a saturated softmax trains on (its fused loss stays finite), and so would a loss that
+    overflows float32 while every weight is still finite. Each step checks its loss (one scalar) as a cheap
+    sign of trouble, and the weights are checked once at the end; on either sign the run is replayed (it is
+    deterministic) with every weight checked after every step, so the TrainingError names the epoch and
+    mini-batch where a weight first stopped being finite, or the replay's result is the run's result.
     """
     semantics = semantics or Semantics()
     threads = blas_threads if blas_threads is not None else blas_threads_for(job)
-    log: list[ProgressEvent] = []
-
-    def emit(event: ProgressEvent) -> None:
-        if event.event in events or event.event == "completion":
-            log.append(event)
-        if on_event is not None:  # progress display sees every event, asked for or not
-            on_event(event)
-
+    log = _EventLog(events, on_event)
     task = _Task(job, semantics, initial_weights, events, threads)
     try:
-        loss = task.run(emit, exact=False)
-    except _Diverged as seen:
-        _Task(job, semantics, initial_weights, events, threads).run(lambda _: None, exact=True)
-        # not reached: the exact replay of the same deterministic steps raises at or before `seen`
-        raise TrainingError(
-            "a value became NaN or Inf", epoch=seen.epoch, mini_batch=seen.mini_batch, where="training", fix=_FIX
-        ) from None
+        loss = task.run(log, exact=False)
+    except _Diverged:
+        log.replay()
+        task = _Task(job, semantics, initial_weights, events, threads)
+        loss = task.run(log, exact=True)
     epochs = task.epochs
     return TrainingResult(
         weights=task.trained,
         scope=job.scope,
-        events=tuple(log),
+        events=tuple(log.kept),
         final_loss=loss if epochs else None,
         epochs_completed=epochs,
         parameters=dict(job.parameters),
