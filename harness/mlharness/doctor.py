@@ -28,7 +28,7 @@ USBMUXD_SOCKET = Path("/var/run/usbmuxd")
 
 
 @dataclass(frozen=True)
-class Check:
+class HostCheck:
     """One finding: what was checked, what was found, and for a gap what it means and the command that fixes it."""
 
     name: str
@@ -47,7 +47,7 @@ class Checkup:
     tunneld_listening: Callable[[], bool] = lambda: _listening(TUNNELD_ADDRESS)
 
 
-def run_checks(host: Host, checkup: Checkup) -> list[Check]:
+def run_checks(host: Host, checkup: Checkup) -> list[HostCheck]:
     """Every check, in the order a user would fix things."""
     checks = [_host_os(host), *_xcode_checks(host), *_mac_checks(host), _usbmuxd(checkup), _pymobiledevice3()]
     checks.append(_tunneld(checkup))
@@ -56,7 +56,7 @@ def run_checks(host: Host, checkup: Checkup) -> list[Check]:
     return checks
 
 
-def verdict(checks: list[Check]) -> str:
+def verdict(checks: list[HostCheck]) -> str:
     """One sentence: can this host run a job, and if not, why."""
     simulators = any(c.name == "simctl" and c.status == "ok" for c in checks)
     devices = any(c.name.startswith("device ") and c.status == "ok" for c in checks)
@@ -75,10 +75,10 @@ def verdict(checks: list[Check]) -> str:
     return "Jobs can run here." if not missing else f"Jobs can run here; {missing} optional piece(s) missing."
 
 
-def _host_os(host: Host) -> Check:
+def _host_os(host: Host) -> HostCheck:
     if host.is_mac:
-        return Check("host", "ok", "macOS: Simulators, devicectl and pymobiledevice3 can all work here")
-    return Check(
+        return HostCheck("host", "ok", "macOS: Simulators, devicectl and pymobiledevice3 can all work here")
+    return HostCheck(
         "host",
         "info",
         "not macOS: no Simulators and no devicectl here; real devices work over USB with pymobiledevice3",
@@ -87,13 +87,13 @@ def _host_os(host: Host) -> Check:
     )
 
 
-def _mac_checks(host: Host) -> list[Check]:
+def _mac_checks(host: Host) -> list[HostCheck]:
     """On a Mac: companion-macos runs jobs with the Mac's own Core ML (the `mac` target), no Simulator needed."""
     if not host.is_mac:
         return []
     if host.companion_macos is None:
         return [
-            Check(
+            HostCheck(
                 "companion-macos",
                 "info",
                 "companion-macos is not built",
@@ -101,68 +101,68 @@ def _mac_checks(host: Host) -> list[Check]:
                 fix=f"{BUILD_COMMAND} (or set MLHARNESS_COMPANION_MACOS to one built elsewhere)",
             )
         ]
-    return [Check("companion-macos", "ok", f"{host.companion_macos}: mac target available")]
+    return [HostCheck("companion-macos", "ok", f"{host.companion_macos}: mac target available")]
 
 
-def _xcode_checks(host: Host) -> list[Check]:
+def _xcode_checks(host: Host) -> list[HostCheck]:
     no_xcode = "Simulators need Xcode's simctl; devicectl needs Xcode 15+"
     install = "install Xcode, then: sudo xcode-select -s /Applications/Xcode.app && sudo xcodebuild -runFirstLaunch"
     if not (host.is_mac and host.has_xcrun):
         found = "no xcrun on this host" if host.is_mac else "not available off macOS"
         return [
-            Check("xcode", "missing", found, meaning=no_xcode, fix=install if host.is_mac else "use a Mac"),
-            Check("simctl", "missing", found, meaning="no Simulator targets", fix=install if host.is_mac else ""),
-            Check("devicectl", "missing", found, meaning="no devicectl targets (pymobiledevice3 still works)"),
+            HostCheck("xcode", "missing", found, meaning=no_xcode, fix=install if host.is_mac else "use a Mac"),
+            HostCheck("simctl", "missing", found, meaning="no Simulator targets", fix=install if host.is_mac else ""),
+            HostCheck("devicectl", "missing", found, meaning="no devicectl targets (pymobiledevice3 still works)"),
         ]
-    checks: list[Check] = []
+    checks: list[HostCheck] = []
     try:
         developer_dir = host.developer_dir or host.runner.run(["xcode-select", "-p"], timeout=30).stdout.strip()
         version = host.runner.run(["xcrun", "xcodebuild", "-version"], timeout=60).stdout.splitlines()[0]
-        checks.append(Check("xcode", "ok", f"{version} at {developer_dir}"))
+        checks.append(HostCheck("xcode", "ok", f"{version} at {developer_dir}"))
     except HarnessError as exc:
-        checks.append(Check("xcode", "missing", exc.what, meaning=no_xcode, fix=install))
+        checks.append(HostCheck("xcode", "missing", exc.what, meaning=no_xcode, fix=install))
     checks.append(_simctl(host))
     checks.append(_devicectl(host))
     return checks
 
 
-def _simctl(host: Host) -> Check:
+def _simctl(host: Host) -> HostCheck:
     try:
         runtimes = [r for r in Simctl(host.runner, developer_dir=host.developer_dir).runtimes() if r.available]
     except HarnessError as exc:
-        return Check(
+        return HostCheck(
             "simctl", "missing", exc.what, meaning="no Simulator targets", fix="sudo xcodebuild -runFirstLaunch"
         )
     ios = [r.name for r in runtimes if r.name.startswith("iOS")]
     if not ios:
-        return Check(
+        return HostCheck(
             "simctl",
             "missing",
             "no iOS Simulator runtime installed",
             meaning="no iOS Simulator can boot",
             fix="xcodebuild -downloadPlatform iOS",
         )
-    return Check("simctl", "ok", "iOS runtimes: " + ", ".join(ios))
+    return HostCheck("simctl", "ok", "iOS runtimes: " + ", ".join(ios))
 
 
-def _devicectl(host: Host) -> Check:
+def _devicectl(host: Host) -> HostCheck:
     try:
         devices = Devicectl(host.runner, developer_dir=host.developer_dir).devices()
     except HarnessError as exc:
-        return Check(
+        return HostCheck(
             "devicectl",
             "missing",
             exc.what,
             meaning="no devicectl targets (pymobiledevice3 still works)",
             fix="install Xcode 15 or later",
         )
-    return Check("devicectl", "ok", f"{len(devices)} device(s) known to CoreDevice")
+    return HostCheck("devicectl", "ok", f"{len(devices)} device(s) known to CoreDevice")
 
 
-def _usbmuxd(checkup: Checkup) -> Check:
+def _usbmuxd(checkup: Checkup) -> HostCheck:
     if checkup.usbmuxd_socket.exists():
-        return Check("usbmuxd", "ok", f"socket at {checkup.usbmuxd_socket}")
-    return Check(
+        return HostCheck("usbmuxd", "ok", f"socket at {checkup.usbmuxd_socket}")
+    return HostCheck(
         "usbmuxd",
         "missing",
         f"no socket at {checkup.usbmuxd_socket}",
@@ -171,27 +171,27 @@ def _usbmuxd(checkup: Checkup) -> Check:
     )
 
 
-def _pymobiledevice3() -> Check:
+def _pymobiledevice3() -> HostCheck:
     try:
         version = importlib.metadata.version("pymobiledevice3")
     except importlib.metadata.PackageNotFoundError:
-        return Check("pymobiledevice3", "missing", "not installed", meaning="no device targets", fix="make setup")
+        return HostCheck("pymobiledevice3", "missing", "not installed", meaning="no device targets", fix="make setup")
     low, high = PYMOBILEDEVICE3_RANGE
     if not low <= parse_version(version) < high:
-        return Check(
+        return HostCheck(
             "pymobiledevice3",
             "missing",
             f"{version} (the device port was written against 11.45 to 11.x)",
             meaning="its async API changes between releases; calls may fail",
             fix='pip install "pymobiledevice3>=11.45,<12"',
         )
-    return Check("pymobiledevice3", "ok", version)
+    return HostCheck("pymobiledevice3", "ok", version)
 
 
-def _tunneld(checkup: Checkup) -> Check:
+def _tunneld(checkup: Checkup) -> HostCheck:
     if checkup.tunneld_listening():
-        return Check("tunneld", "ok", f"listening on {TUNNELD_ADDRESS[0]}:{TUNNELD_ADDRESS[1]}")
-    return Check(
+        return HostCheck("tunneld", "ok", f"listening on {TUNNELD_ADDRESS[0]}:{TUNNELD_ADDRESS[1]}")
+    return HostCheck(
         "tunneld",
         "info",
         "not running",
@@ -200,16 +200,16 @@ def _tunneld(checkup: Checkup) -> Check:
     )
 
 
-def _device_checks(port_factory: Callable[[], DevicePort]) -> Iterable[Check]:
+def _device_checks(port_factory: Callable[[], DevicePort]) -> Iterable[HostCheck]:
     port = port_factory()
     try:
         udids = port.list_udids()
     except HarnessError as exc:
-        yield Check("devices", "missing", exc.what, meaning="no device targets", fix=exc.fix or "")
+        yield HostCheck("devices", "missing", exc.what, meaning="no device targets", fix=exc.fix or "")
         port.close()
         return
     if not udids:
-        yield Check(
+        yield HostCheck(
             "devices",
             "missing",
             "no USB device connected",
@@ -223,16 +223,16 @@ def _device_checks(port_factory: Callable[[], DevicePort]) -> Iterable[Check]:
         port.close()
 
 
-def _one_device(port: DevicePort, udid: str) -> Iterable[Check]:
+def _one_device(port: DevicePort, udid: str) -> Iterable[HostCheck]:
     try:
         facts = port.connect(udid)
     except HarnessError as exc:
-        yield Check(f"device {udid}", "missing", exc.what, meaning="not usable", fix=exc.fix or "")
+        yield HostCheck(f"device {udid}", "missing", exc.what, meaning="not usable", fix=exc.fix or "")
         return
     label = f"device {facts.name}"
-    yield Check(label, "ok", f"paired; {facts.product_type}, iOS {facts.os_version} ({facts.os_build})")
+    yield HostCheck(label, "ok", f"paired; {facts.product_type}, iOS {facts.os_version} ({facts.os_build})")
     if facts.developer_mode is False:
-        yield Check(
+        yield HostCheck(
             f"{label}: Developer Mode",
             "missing",
             "off",
@@ -243,13 +243,13 @@ def _one_device(port: DevicePort, udid: str) -> Iterable[Check]:
     try:
         mounted = port.developer_image_mounted()
     except HarnessError as exc:
-        yield Check(f"{label}: developer disk image", "missing", exc.what, fix="pymobiledevice3 mounter auto-mount")
+        yield HostCheck(f"{label}: developer disk image", "missing", exc.what, fix="pymobiledevice3 mounter auto-mount")
         return
     image = "personalized image" if parse_version(facts.os_version) >= RSD_FROM else "developer disk image"
     if mounted:
-        yield Check(f"{label}: developer disk image", "ok", f"{image} mounted")
+        yield HostCheck(f"{label}: developer disk image", "ok", f"{image} mounted")
     else:
-        yield Check(
+        yield HostCheck(
             f"{label}: developer disk image",
             "info",
             f"{image} not mounted (it is lost on every reboot)",
@@ -258,11 +258,11 @@ def _one_device(port: DevicePort, udid: str) -> Iterable[Check]:
         )
 
 
-def _app_checks(root: Path) -> list[Check]:
+def _app_checks(root: Path) -> list[HostCheck]:
     builds = sorted(root.glob(f"DerivedData/Build/Products/*/{COMPANION_APP_NAME}"))
     if not builds:
         return [
-            Check(
+            HostCheck(
                 "companion app",
                 "missing",
                 f"no {COMPANION_APP_NAME} under {root}/DerivedData",
@@ -273,19 +273,19 @@ def _app_checks(root: Path) -> list[Check]:
     return [_app_check(app) for app in builds]
 
 
-def _app_check(app: Path) -> Check:
+def _app_check(app: Path) -> HostCheck:
     kind = app.parent.name  # e.g. Debug-iphonesimulator, Debug-iphoneos
     if kind.endswith("-iphoneos"):
         if not (app / "embedded.mobileprovision").is_file() or not (app / "_CodeSignature").is_dir():
-            return Check(
+            return HostCheck(
                 f"companion app ({kind})",
                 "missing",
                 f"{app} is not signed with a provisioning profile",
                 meaning="a device refuses to install it (ApplicationVerificationFailed 0xe8008015)",
                 fix="make app-device DEVELOPMENT_TEAM=<team id>",
             )
-        return Check(f"companion app ({kind})", "ok", f"{app}, development-signed")
-    return Check(f"companion app ({kind})", "ok", str(app))
+        return HostCheck(f"companion app ({kind})", "ok", f"{app}, development-signed")
+    return HostCheck(f"companion app ({kind})", "ok", str(app))
 
 
 def _listening(address: tuple[str, int]) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlharness.errors import AppCrashed, HarnessError, JobTimeout, RunFailed, TargetError, ToolError
-from mlharness.targets.base import Feature, Target, TargetInfo, job_arguments, job_environment, tail
+from mlharness.targets.base import Capability, Target, TargetInfo, job_arguments, job_environment, tail
 from mlupdate.bundle import ResultsBundle, read_job, read_results
 from mlupdate.bundle.schema import validate
 from mlupdate.contract import EVENTS, ProgressEvent
@@ -239,7 +239,7 @@ def _install(target: Target, app: Path, seconds: float) -> None:
 
 def _wait_for_done(run: _Run, deadlines: Deadlines, job_deadline: float) -> None:
     target, job_id = run.target, run.job_id
-    partial = target.supports(Feature.PARTIAL_EVENTS)
+    partial = target.supports(Capability.PARTIAL_EVENTS)
     give_up = time.monotonic() + job_deadline
     while True:
         status = _with_deadline(lambda: target.poll(job_id), deadlines.poll, "poll the job")

@@ -227,7 +227,7 @@ class ParameterKind(enum.StrEnum):
     BIASES = "biases"
 
 
-class UpdateParameter(enum.StrEnum):
+class ParameterName(enum.StrEnum):
     """The `MLParameterKey`s a job may override through `MLModelConfiguration.parameters` (job.json `parameters`)."""
 
     LEARNING_RATE = "learningRate"

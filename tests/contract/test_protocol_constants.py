@@ -1,12 +1,12 @@
 """The host and the companion app agree on every name they share, read from the Swift sources and the Xcode
 project themselves: bundle id, launch argument and environment variable, inbox/outbox/partial folders, the
-files the host polls and pulls, parameter and probe file names, the job's enumerations, the sources the app
-target compiles, and a deployment target that covers every Apple API the app uses. Nothing here runs Swift,
-so a drift between the two sides fails on any machine, long before a Mac or an iPhone would show it."""
+files the host polls and pulls, parameter and probe file names, the sources the app target compiles, and a
+deployment target that covers every Apple API the app uses. Nothing here runs Swift, so a drift between the two
+sides fails on any machine, long before a Mac or an iPhone would show it. The Codable types and enumerations are
+checked against the JSON schemas themselves by the Swift package's SchemaConformanceTests (`swift test`)."""
 
 from __future__ import annotations
 
-import json
 import plistlib
 import re
 from pathlib import Path
@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "ios_app"
 KIT = APP / "Sources" / "CompanionKit"
 COREML = APP / "Sources" / "CompanionCoreML"
-SCHEMAS = REPO / "python" / "mlupdate" / "bundle" / "schemas"
 PBXPROJ = APP / "MLHarnessCompanion.xcodeproj" / "project.pbxproj"
 JOB_ID = "job-7.a_b"
 
@@ -44,11 +43,6 @@ def one(pattern: str, text: str, what: str) -> str:
     found = re.findall(pattern, text)
     assert len(found) == 1, f"expected exactly one {what} ({pattern!r}), found {found}"
     return str(found[0])
-
-
-def swift_enum_cases(text: str, name: str) -> list[str]:
-    body = one(rf"enum {name}\b[^{{]*\{{\s*case ([^\n]+)", text, f"enum {name}")
-    return [case.strip() for case in body.split(",")]
 
 
 def plist() -> dict[str, object]:
@@ -151,14 +145,6 @@ def test_probe_files_are_named_alike_by_the_app_and_the_python_writer(tmp_path: 
         listed = writer.add_probe_output("label", "string", ["a"])
     assert npy.relative_to(writer.root).as_posix() == array.replace(r"\(name)", "probs")
     assert listed.relative_to(writer.root).as_posix() == labels.replace(r"\(name)", "label")
-
-
-def test_job_enumerations_in_swift_equal_the_job_schema() -> None:
-    schema = json.loads((SCHEMAS / "job.schema.json").read_text(encoding="utf-8"))
-    job = swift(KIT / "Job.swift")
-    assert swift_enum_cases(job, "ParameterName") == list(schema["properties"]["parameters"]["properties"])
-    assert swift_enum_cases(job, "ProgressEventKind") == schema["properties"]["events"]["items"]["enum"]
-    assert swift_enum_cases(job, "ComputeUnitsName") == schema["properties"]["compute_units"]["enum"]
 
 
 def test_every_app_source_is_compiled_by_the_xcode_target_and_named_by_the_project_spec() -> None:

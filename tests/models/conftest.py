@@ -14,8 +14,8 @@ from mlupdate.models.build import (
     Classifier,
     Dense,
     Loss,
-    Network,
     Regressor,
+    SequentialNetwork,
     Sgd,
     Softmax,
     build_network,
@@ -26,7 +26,7 @@ from mlupdate.models.knn import cut_embedding, drawing_classifier, knn_classifie
 def cce_network() -> Any:
     """x[4] -> fc1 (updatable) -> relu -> fc2 (updatable) -> softmax `probs`; CCE with target probs_true."""
     return build_network(
-        Network(
+        SequentialNetwork(
             inputs=[ArrayInput("x", (4,))],
             layers=[
                 Dense("fc1", 5, updatable=True),
@@ -46,7 +46,7 @@ def cce_network() -> Any:
 def classifier_network() -> Any:
     """The same network as a classifier with String labels a, b, c (label output `label`)."""
     return build_network(
-        Network(
+        SequentialNetwork(
             inputs=[ArrayInput("x", (4,))],
             layers=[Dense("fc1", 5, updatable=True), Activation("relu"), Dense("fc2", 3, updatable=True), Softmax()],
             head=Classifier(("a", "b", "c")),
@@ -61,7 +61,7 @@ def classifier_network() -> Any:
 def mse_network() -> Any:
     """f[3] -> d1 (frozen) -> tanh -> d2 (updatable) -> y[2]; a regressor with MSE on y."""
     return build_network(
-        Network(
+        SequentialNetwork(
             inputs=[ArrayInput("f", (3,))],
             layers=[Dense("d1", 4), Activation("tanh"), Dense("d2", 2, updatable=True)],
             head=Regressor(),
@@ -80,7 +80,7 @@ def knn_model() -> Any:
 def tiny_pipeline() -> Any:
     """PipelineClassifier(frozen 4->6 embedding, k-NN) built with drawing_classifier."""
     frozen = build_network(
-        Network(inputs=[ArrayInput("x", (4,), "float32")], layers=[Dense("embed", 6), Activation("relu")]),
+        SequentialNetwork(inputs=[ArrayInput("x", (4,), "float32")], layers=[Dense("embed", 6), Activation("relu")]),
         seed=0,
     )
     return drawing_classifier(cut_embedding(frozen, "activation1"), default_label="none")
@@ -90,12 +90,15 @@ def network_pipeline_of(kind: str) -> Any:
     """A frozen embedding followed by a frozen classifier head, as coremltools' Pipeline writes it (v1)."""
     embedding = cut_embedding(
         build_network(
-            Network(inputs=[ArrayInput("x", (4,), "float32")], layers=[Dense("embed", 6), Activation("relu")]), seed=1
+            SequentialNetwork(
+                inputs=[ArrayInput("x", (4,), "float32")], layers=[Dense("embed", 6), Activation("relu")]
+            ),
+            seed=1,
         ),
         "activation1",
     )
     head = build_network(
-        Network(
+        SequentialNetwork(
             inputs=[ArrayInput("embedding", (6,), "float32")],
             layers=[Dense("fc", 3), Softmax()],
             head=Classifier(("a", "b", "c")),

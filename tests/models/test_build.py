@@ -17,9 +17,9 @@ from mlupdate.models.build import (
     Flatten,
     ImageInput,
     Loss,
-    Network,
     Pool,
     Regressor,
+    SequentialNetwork,
     Sgd,
     Softmax,
     build_network,
@@ -28,7 +28,7 @@ from mlupdate.models.params import update_parameters
 from mlupdate.models.spec import layers_by_name, model_kind
 from mlupdate.models.validate import validate
 
-MLP = Network(
+MLP = SequentialNetwork(
     inputs=[ArrayInput("x", (8,))],
     layers=[Dense("fc1", 16, updatable=True), Activation("relu"), Dense("fc2", 3, updatable=True), Softmax()],
     head=Classifier(("a", "b", "c")),
@@ -77,7 +77,7 @@ def test_weights_for_unknown_layers_are_refused() -> None:
 
 def test_convolutional_image_classifier_infers_shapes_and_keeps_conv_layout() -> None:
     kernel = np.random.default_rng(0).normal(size=(4, 1, 3, 3)).astype(np.float32)
-    net = Network(
+    net = SequentialNetwork(
         inputs=[ImageInput("image", 28, 28, "GRAYSCALE", scale=1 / 255)],
         layers=[
             Conv("conv1", 4, padding="same"),
@@ -106,7 +106,7 @@ def test_convolutional_image_classifier_infers_shapes_and_keeps_conv_layout() ->
 
 
 def test_updatable_convolution_layer_validates() -> None:
-    net = Network(
+    net = SequentialNetwork(
         inputs=[ArrayInput("x", (2, 6, 6), "float32")],
         layers=[Conv("conv", 3, groups=1, updatable=True), Flatten(), Dense("fc", 2, updatable=True), Softmax()],
         head=Classifier(("yes", "no")),
@@ -115,7 +115,7 @@ def test_updatable_convolution_layer_validates() -> None:
 
 
 def test_rgb_image_input_takes_one_bias_per_channel() -> None:
-    net = Network(
+    net = SequentialNetwork(
         inputs=[ImageInput("photo", 8, 8, "BGR", scale=2.0, bias=(-1.0, -2.0, -3.0))],
         layers=[Flatten(), Dense("fc", 2, updatable=True), Softmax()],
         head=Classifier(("cat", "dog")),
@@ -126,7 +126,7 @@ def test_rgb_image_input_takes_one_bias_per_channel() -> None:
     assert spec.description.input[0].type.imageType.colorSpace == 30  # BGR
     with pytest.raises(ModelBuildError, match="2 bias values"):
         build_network(
-            Network(
+            SequentialNetwork(
                 inputs=[ImageInput("photo", 8, 8, "RGB", bias=(1.0, 2.0))],
                 layers=[Flatten(), Dense("fc", 2, updatable=True), Softmax()],
                 head=Classifier(("cat", "dog")),
@@ -135,7 +135,7 @@ def test_rgb_image_input_takes_one_bias_per_channel() -> None:
 
 
 def test_regressor_with_mse_and_float32_input() -> None:
-    net = Network(
+    net = SequentialNetwork(
         inputs=[ArrayInput("f", (5,), "float32")],
         layers=[Dense("d1", 4), Activation("sigmoid"), Dense("d2", 1, updatable=True)],
         head=Regressor(),
@@ -148,7 +148,7 @@ def test_regressor_with_mse_and_float32_input() -> None:
 
 
 def test_network_without_updatable_layers_is_returned_frozen() -> None:
-    spec = build_network(Network(inputs=[ArrayInput("x", (3,))], layers=[Dense("d", 2)]))
+    spec = build_network(SequentialNetwork(inputs=[ArrayInput("x", (3,))], layers=[Dense("d", 2)]))
     assert not spec.isUpdatable
     assert [i.rule for i in validate(spec)] == ["not-updatable"]
 
@@ -157,19 +157,24 @@ def test_network_without_updatable_layers_is_returned_frozen() -> None:
     ("network", "message"),
     [
         (
-            Network(inputs=[ArrayInput("x", (1, 4, 4))], layers=[Dense("d", 2)]),
+            SequentialNetwork(inputs=[ArrayInput("x", (1, 4, 4))], layers=[Dense("d", 2)]),
             "insert Flatten|needs a vector input",
         ),
         (
-            Network(inputs=[ArrayInput("x", (4,))], layers=[Dense("d", 2), Softmax()], head=Classifier(("a",))),
+            SequentialNetwork(
+                inputs=[ArrayInput("x", (4,))], layers=[Dense("d", 2), Softmax()], head=Classifier(("a",))
+            ),
             "2 values but there are 1 class labels",
         ),
-        (Network(inputs=[ArrayInput("x", (4,))], layers=[Conv("c", 2)]), r"needs a \(C, H, W\) input"),
-        (Network(inputs=[ArrayInput("x", (4,))], layers=[Dense("d", 2), Dense("d", 2)]), "layer names repeat"),
-        (Network(inputs=[ArrayInput("x", (1, 2, 2))], layers=[Conv("c", 2, kernel=(3, 3))]), "does not fit"),
-        (Network(inputs=[], layers=[Dense("d", 2)]), "exactly one input"),
+        (SequentialNetwork(inputs=[ArrayInput("x", (4,))], layers=[Conv("c", 2)]), r"needs a \(C, H, W\) input"),
+        (
+            SequentialNetwork(inputs=[ArrayInput("x", (4,))], layers=[Dense("d", 2), Dense("d", 2)]),
+            "layer names repeat",
+        ),
+        (SequentialNetwork(inputs=[ArrayInput("x", (1, 2, 2))], layers=[Conv("c", 2, kernel=(3, 3))]), "does not fit"),
+        (SequentialNetwork(inputs=[], layers=[Dense("d", 2)]), "exactly one input"),
     ],
 )
-def test_descriptions_that_cannot_be_built_say_why(network: Network, message: str) -> None:
+def test_descriptions_that_cannot_be_built_say_why(network: SequentialNetwork, message: str) -> None:
     with pytest.raises(ModelBuildError, match=message):
         build_network(network)

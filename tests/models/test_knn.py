@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mlupdate.errors import ModelBuildError
-from mlupdate.models.build import ArrayInput, Conv, Dense, Flatten, Network, build_network
+from mlupdate.models.build import ArrayInput, Conv, Dense, Flatten, SequentialNetwork, build_network
 from mlupdate.models.knn import cut_embedding, drawing_classifier, knn_classifier
 from mlupdate.models.params import update_parameters
 from mlupdate.models.spec import class_labels
@@ -54,7 +54,7 @@ def test_bad_knn_arguments_are_refused(kwargs: dict[str, Any], where: str) -> No
 
 def small_network() -> Any:
     return build_network(
-        Network(
+        SequentialNetwork(
             inputs=[ArrayInput("x", (1, 4, 4), "float32")],
             layers=[Conv("conv", 2), Flatten(), Dense("dense", 5), Dense("unused", 3)],
         )
@@ -98,5 +98,5 @@ def test_drawing_classifier_wires_the_embedding_into_the_knn(pipeline: Any) -> N
 def test_drawing_classifier_needs_a_single_vector_output() -> None:
     with pytest.raises(ModelBuildError, match="exactly one output"):
         drawing_classifier(
-            build_network(Network(inputs=[ArrayInput("x", (1, 4, 4), "float32")], layers=[Conv("conv", 2)]))
+            build_network(SequentialNetwork(inputs=[ArrayInput("x", (1, 4, 4), "float32")], layers=[Conv("conv", 2)]))
         )

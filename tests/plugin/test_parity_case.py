@@ -63,13 +63,13 @@ import numpy as np
 
 from mlharness.pytest_plugin import Expect, ParityCase
 from mlupdate.data.examples import from_arrays, set_feature
-from mlupdate.models.build import ArrayInput, Classifier, Dense, Network, Sgd, Softmax, build_network
+from mlupdate.models.build import ArrayInput, Classifier, Dense, SequentialNetwork, Sgd, Softmax, build_network
 from mlupdate.models.features import training_inputs
 from mlupdate.models.spec import load_spec, save_spec
 
 
 def model(folder):
-    network = Network(
+    network = SequentialNetwork(
         inputs=[ArrayInput("x", (4,))],
         layers=[Dense("fc", 3, updatable=True), Softmax()],
         head=Classifier(("a", "b", "c")),

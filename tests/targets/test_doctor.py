@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlharness.doctor import Check, Checkup, run_checks, verdict
+from mlharness.doctor import Checkup, HostCheck, run_checks, verdict
 from mlharness.errors import TargetUnavailable
 from mlharness.process import Reply, ScriptedRunner
 from mlharness.targets import Host
@@ -19,7 +19,7 @@ class UnreachablePort:
         pass
 
 
-def by_name(checks: list[Check]) -> dict[str, Check]:
+def by_name(checks: list[HostCheck]) -> dict[str, HostCheck]:
     return {check.name: check for check in checks}
 
 

@@ -14,7 +14,7 @@ from mlharness.errors import JobTimeout, RunFailed, TargetError, TargetUnavailab
 from mlharness.process import Reply, ScriptedRunner
 from mlharness.runner import Deadlines, run_job
 from mlharness.targets import Host, discover, open_target
-from mlharness.targets.base import Feature
+from mlharness.targets.base import Capability
 from mlharness.targets.mac import BUILD_COMMAND, MAC_UDID, MacHost, MacTarget, find_executable
 
 from .fake_companion_macos import make_executable
@@ -108,7 +108,7 @@ def test_a_job_runs_through_the_fake_companion_macos_process(tmp_path: Path) -> 
     assert result.results.producer.name == "companion-macos"
     assert result.target.kind == "mac" and result.target.chip == "Apple M2 Pro"
     assert "trainingBegin" in progress and "epochEnd" in progress  # read live from the partial event log
-    assert target.supports(Feature.REAL_HARDWARE) and target.supports(Feature.PARTIAL_EVENTS)
+    assert target.supports(Capability.REAL_HARDWARE) and target.supports(Capability.PARTIAL_EVENTS)
 
 
 def test_the_session_folder_is_private_and_removed_afterwards(tmp_path: Path) -> None:

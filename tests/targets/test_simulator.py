@@ -10,7 +10,7 @@ import pytest
 
 from mlharness.errors import TargetUnavailable, ToolError
 from mlharness.process import Reply, ScriptedRunner
-from mlharness.targets.base import Feature
+from mlharness.targets.base import Capability
 from mlharness.targets.simulator import (
     Simctl,
     SimulatorTarget,
@@ -197,8 +197,8 @@ def test_simulator_info_and_features(recorded: Path, tmp_path: Path) -> None:
     info = target.info()
 
     assert (info.kind, info.os_version, info.is_simulator, info.chip) == ("simulator", "26.5", True, None)
-    assert target.supports(Feature.PARTIAL_EVENTS)
-    assert not target.supports(Feature.REAL_HARDWARE)
+    assert target.supports(Capability.PARTIAL_EVENTS)
+    assert not target.supports(Capability.REAL_HARDWARE)
 
 
 def test_a_session_inside_a_session_leaves_the_simulator_to_the_outer_one(recorded: Path, tmp_path: Path) -> None:

@@ -25,8 +25,8 @@ from mlupdate.models.build import (
     ArrayInput,
     Classifier,
     Dense,
-    Network,
     Regressor,
+    SequentialNetwork,
     Sgd,
     Softmax,
 )
@@ -86,7 +86,7 @@ class ProbeJob:
 
 def network_job(
     name: str,
-    network: Network,
+    network: SequentialNetwork,
     count: int,
     parameters: Mapping[str, float | int | bool],
     *,
@@ -122,7 +122,7 @@ def saturated_job(name: str, gaps: Sequence[float], lr: float = 0.001) -> ProbeJ
     from mlupdate.models.build import build_network
 
     width = len(gaps)
-    network = Network(
+    network = SequentialNetwork(
         inputs=[ArrayInput("x", (width,))],
         layers=[Dense("fc", len(LABELS), updatable=True), Softmax()],
         head=Classifier(LABELS),
@@ -179,7 +179,7 @@ def knn_job(
     )
 
 
-def _output_width(network: Network) -> int:
+def _output_width(network: SequentialNetwork) -> int:
     dense = [layer for layer in network.layers if isinstance(layer, Dense)]
     return dense[-1].out
 
@@ -208,8 +208,8 @@ def _regressor(
     epochs: int = 1,
     shuffle: bool = False,
     seed: int | None = None,
-) -> Network:
-    return Network(
+) -> SequentialNetwork:
+    return SequentialNetwork(
         inputs=[ArrayInput("x", (inputs,))],
         layers=[Dense("fc", outputs, updatable=True)],
         head=Regressor(),
@@ -221,8 +221,8 @@ def _regressor(
     )
 
 
-def _classifier(optimizer: Sgd) -> Network:
-    return Network(
+def _classifier(optimizer: Sgd) -> SequentialNetwork:
+    return SequentialNetwork(
         inputs=[ArrayInput("x", (4,))],
         layers=[
             Dense("hidden", 5, updatable=True),

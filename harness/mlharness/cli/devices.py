@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlharness.cli import EXIT_ERROR, EXIT_NO, EXIT_OK, add_force_option
-from mlharness.doctor import Check, Checkup, run_checks, verdict
+from mlharness.doctor import Checkup, HostCheck, run_checks, verdict
 from mlharness.errors import RunFailed
 from mlharness.runner import Deadlines, Progress, RunResult, run_job
 from mlharness.targets import default_host, discover, open_target
@@ -71,7 +71,7 @@ def _doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_check(console: Console, check: Check) -> None:
+def _print_check(console: Console, check: HostCheck) -> None:
     console.print(f"[{_STYLE[check.status]}]{check.status:>7}[/] [bold]{check.name}[/]: {check.found}", highlight=False)
     if check.meaning:
         console.print(f"          means: {check.meaning}", highlight=False)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from mlharness.cli import EXIT_ERROR, EXIT_OK
 from mlharness.process import SubprocessRunner
-from mlharness.xctest import CaseOutcome, Xcresulttool, extract_xcresult, read_export
+from mlharness.xctest import XcresultOutcome, Xcresulttool, extract_xcresult, read_export
 from mlharness.xctest.xcresult import EXPORT_TESTS
 
 
@@ -35,7 +35,7 @@ def _xcresult(args: argparse.Namespace) -> int:
     return EXIT_OK if all(o.verified for o in outcomes) else EXIT_ERROR
 
 
-def outcome_table(outcomes: list[CaseOutcome]) -> Table:
+def outcome_table(outcomes: list[XcresultOutcome]) -> Table:
     table = Table("job", "case", "result", "detail")
     for outcome in outcomes:
         if outcome.results is not None:

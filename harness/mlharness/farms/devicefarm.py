@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from mlharness.errors import FarmError, FarmTimeout, HarnessError
 from mlharness.xctest.archive import extract_results_zip
-from mlharness.xctest.xcresult import EXPORT_TESTS, CaseOutcome, read_export
+from mlharness.xctest.xcresult import EXPORT_TESTS, XcresultOutcome, read_export
 from mlupdate.errors import MlupdateError
 
 log = logging.getLogger(__name__)
@@ -386,7 +386,7 @@ def _find_export(root: Path) -> Path | None:
     return None
 
 
-def _outcome_row(spec: FarmRunSpec, outcome: CaseOutcome, device: str, os_version: str) -> FarmRow:
+def _outcome_row(spec: FarmRunSpec, outcome: XcresultOutcome, device: str, os_version: str) -> FarmRow:
     if outcome.results is not None:
         return FarmRow(
             outcome.job_id, FARM, spec.pool_name, device, os_version, "verified", outcome.results.status,

@@ -16,7 +16,7 @@ from mlharness.errors import HarnessError, TargetUnavailable
 from mlharness.process import ProcessRunner, SubprocessRunner
 from mlharness.targets.base import (
     COMPANION_BUNDLE_ID,
-    Feature,
+    Capability,
     JobStatus,
     Target,
     TargetCandidate,
@@ -30,8 +30,8 @@ from mlharness.targets.simulator import Simctl, SimulatorTarget
 
 __all__ = [
     "COMPANION_BUNDLE_ID",
+    "Capability",
     "Discovery",
-    "Feature",
     "Host",
     "JobStatus",
     "Target",

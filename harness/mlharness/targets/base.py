@@ -41,7 +41,7 @@ def job_environment(job_id: str) -> dict[str, str]:
     return {JOB_ENVIRONMENT: job_id}
 
 
-class Feature(enum.Enum):
+class Capability(enum.Enum):
     """Optional capabilities a target kind may have."""
 
     PARTIAL_EVENTS = "partial_events"  # can read outbox/.<job>.partial/events.jsonl while the job runs
@@ -93,7 +93,7 @@ class Target(Protocol):
         """Describe the target (name, kind, udid, OS, model, chip)."""
         ...
 
-    def supports(self, feature: Feature) -> bool:
+    def supports(self, feature: Capability) -> bool:
         """Whether this target has an optional capability."""
         ...
 
@@ -118,7 +118,7 @@ class Target(Protocol):
         ...
 
     def read_partial_events(self, job_id: str) -> str:
-        """The app's in-progress `events.jsonl` ("" when absent); only if `supports(Feature.PARTIAL_EVENTS)`."""
+        """The app's in-progress `events.jsonl` ("" when absent); only if `supports(Capability.PARTIAL_EVENTS)`."""
         ...
 
     def pull_results(self, job_id: str, dest: Path) -> Path:

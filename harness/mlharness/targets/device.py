@@ -27,7 +27,7 @@ from mlharness.errors import HarnessError, TargetError, TargetUnavailable
 from mlharness.targets.base import (
     COMPANION_BUNDLE_ID,
     COMPANION_LOG_SUBSYSTEM,
-    Feature,
+    Capability,
     JobStatus,
     SessionCount,
     Target,
@@ -177,9 +177,9 @@ class DeviceTarget:
             extra={"os_build": facts.os_build},
         )
 
-    def supports(self, feature: Feature) -> bool:
+    def supports(self, feature: Capability) -> bool:
         # Partial events through AFC, os_trace logs, the jetsam waiver, and it is real hardware.
-        return feature in set(Feature)
+        return feature in set(Capability)
 
     @contextmanager
     def session(self) -> Iterator[Target]:

@@ -23,7 +23,7 @@ from mlharness.process import ProcessRunner
 from mlharness.targets.base import (
     COMPANION_BUNDLE_ID,
     DOCUMENTS,
-    Feature,
+    Capability,
     JobStatus,
     Target,
     TargetInfo,
@@ -219,8 +219,8 @@ class DevicectlTarget:
             extra={"coredevice_identifier": device.identifier, "marketing_name": device.marketing_name},
         )
 
-    def supports(self, feature: Feature) -> bool:
-        return feature is Feature.REAL_HARDWARE
+    def supports(self, feature: Capability) -> bool:
+        return feature is Capability.REAL_HARDWARE
 
     @contextmanager
     def session(self) -> Iterator[Target]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mlharness.errors import TargetError
 from mlharness.targets.base import (
-    Feature,
+    Capability,
     JobStatus,
     Target,
     TargetInfo,
@@ -148,8 +148,8 @@ class FakeTarget:
             extra={"root": str(self.root)},
         )
 
-    def supports(self, feature: Feature) -> bool:
-        return feature in {Feature.DEVICE_LOGS} | ({Feature.PARTIAL_EVENTS} if self.partial_events else set())
+    def supports(self, feature: Capability) -> bool:
+        return feature in {Capability.DEVICE_LOGS} | ({Capability.PARTIAL_EVENTS} if self.partial_events else set())
 
     @contextmanager
     def session(self) -> Iterator[Target]:

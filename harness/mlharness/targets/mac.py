@@ -28,7 +28,7 @@ from typing import Protocol
 from mlharness.errors import TargetError, TargetUnavailable, ToolError
 from mlharness.process import ProcessRunner, SubprocessRunner
 from mlharness.targets.base import (
-    Feature,
+    Capability,
     JobStatus,
     SessionCount,
     Target,
@@ -175,9 +175,9 @@ class MacTarget:
             extra={"os_build": facts.os_build, "companion": str(self._executable or "")},
         )
 
-    def supports(self, feature: Feature) -> bool:
+    def supports(self, feature: Capability) -> bool:
         # The Mac's own Core ML and hardware: its figures are real, but a Mac's, not an iPhone's.
-        return feature in {Feature.PARTIAL_EVENTS, Feature.DEVICE_LOGS, Feature.REAL_HARDWARE}
+        return feature in {Capability.PARTIAL_EVENTS, Capability.DEVICE_LOGS, Capability.REAL_HARDWARE}
 
     @contextmanager
     def session(self) -> Iterator[Target]:

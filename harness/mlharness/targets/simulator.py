@@ -23,7 +23,7 @@ from mlharness.process import Background, Completed, ProcessRunner
 from mlharness.targets.base import (
     COMPANION_BUNDLE_ID,
     COMPANION_LOG_SUBSYSTEM,
-    Feature,
+    Capability,
     JobStatus,
     SessionCount,
     Target,
@@ -273,8 +273,8 @@ class SimulatorTarget:
             extra={"runtime": device.runtime, "device_type": device.device_type},
         )
 
-    def supports(self, feature: Feature) -> bool:
-        return feature in {Feature.PARTIAL_EVENTS, Feature.DEVICE_LOGS}
+    def supports(self, feature: Capability) -> bool:
+        return feature in {Capability.PARTIAL_EVENTS, Capability.DEVICE_LOGS}
 
     @contextmanager
     def session(self) -> Iterator[Target]:

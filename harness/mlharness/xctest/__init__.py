@@ -6,7 +6,7 @@ back into verified results bundles, one outcome per job; `archive` unpacks the s
 
 from mlharness.xctest.names import attachment_name, case_identifier, case_name, job_id_for_case
 from mlharness.xctest.xcresult import (
-    CaseOutcome,
+    XcresultOutcome,
     Xcresulttool,
     extract_xcresult,
     first_error,
@@ -16,7 +16,7 @@ from mlharness.xctest.xcresult import (
 )
 
 __all__ = [
-    "CaseOutcome",
+    "XcresultOutcome",
     "Xcresulttool",
     "attachment_name",
     "case_identifier",

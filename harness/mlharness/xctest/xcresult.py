@@ -6,7 +6,7 @@ Two layers, so a Linux host can read what a farm's Mac exported:
   deadline, failures as `ToolError`) and writes an *export folder*: `tests.json` plus `attachments/` (the
   files and the `manifest.json` that xcresulttool writes). The farm test spec writes the same folder on the
   farm's Mac (`farms/testspec.py`).
-- `read_export` turns an export folder into one `CaseOutcome` per job: the case `test_<job_id>` must have run
+- `read_export` turns an export folder into one `XcresultOutcome` per job: the case `test_<job_id>` must have run
   and passed, and its attachment `mlharness-results-<job_id>` (a zip) must be there; the zip is unpacked
   (`archive.py`) and accepted only if `mlupdate.bundle.read_results` accepts it, as for any pull. Otherwise the
   outcome carries the project's error naming the case: `CaseNotRun` (absent or skipped), `RunnerCrashed`,
@@ -77,7 +77,7 @@ class Attachment:
 
 
 @dataclass(frozen=True)
-class CaseOutcome:
+class XcresultOutcome:
     """What one job's case produced: a verified results bundle, or the error that says why not."""
 
     job_id: str
@@ -166,7 +166,9 @@ class Xcresulttool:
             raise
 
 
-def extract_xcresult(xcresult: Path, job_ids: Sequence[str], out_dir: Path, *, tool: Xcresulttool) -> list[CaseOutcome]:
+def extract_xcresult(
+    xcresult: Path, job_ids: Sequence[str], out_dir: Path, *, tool: Xcresulttool
+) -> list[XcresultOutcome]:
     """Export `xcresult` with xcresulttool into a scratch folder, then `read_export` it."""
     with tempfile.TemporaryDirectory(prefix="mlharness-xcresult-") as scratch:
         export = tool.export(xcresult, Path(scratch) / "export")
@@ -175,7 +177,7 @@ def extract_xcresult(xcresult: Path, job_ids: Sequence[str], out_dir: Path, *, t
 
 def read_export(
     export_dir: Path, job_ids: Sequence[str], out_dir: Path, *, where: str | None = None
-) -> list[CaseOutcome]:
+) -> list[XcresultOutcome]:
     """One outcome per job id, in order; verified bundles are unpacked to `out_dir/<job_id>`."""
     where = where or str(export_dir)
     cases = _cases_by_job(parse_test_cases(_read_json(export_dir / EXPORT_TESTS), f"{where}: {EXPORT_TESTS}"))
@@ -186,7 +188,7 @@ def read_export(
     return [_outcome(job_id, cases.get(job_id, []), attachments, attachments_dir, out_dir, where) for job_id in job_ids]
 
 
-def first_error(outcomes: Iterable[CaseOutcome]) -> MlupdateError | None:
+def first_error(outcomes: Iterable[XcresultOutcome]) -> MlupdateError | None:
     """The first outcome's error, for callers that need every job verified."""
     return next((outcome.error for outcome in outcomes if outcome.error is not None), None)
 
@@ -198,7 +200,7 @@ def _outcome(
     attachments_dir: Path,
     out_dir: Path,
     where: str,
-) -> CaseOutcome:
+) -> XcresultOutcome:
     case_id = case_identifier(job_id)
     if not cases:
         error: MlupdateError = CaseNotRun(
@@ -208,7 +210,7 @@ def _outcome(
             where=where,
             fix="check that the job was packaged (mlharness package) and that the run was not stopped early",
         )
-        return CaseOutcome(job_id, case_id, None, error)
+        return XcresultOutcome(job_id, case_id, None, error)
     if len(cases) > 1:
         error = CaseFailed(
             f"the case appears {len(cases)} times in the test results",
@@ -217,16 +219,16 @@ def _outcome(
             where=where,
             fix="run each job once per device: do not repeat or retry the job cases",
         )
-        return CaseOutcome(job_id, case_id, None, error)
+        return XcresultOutcome(job_id, case_id, None, error)
     case = cases[0]
     failure = _case_failure(case, job_id, where)
     if failure is not None:
-        return CaseOutcome(job_id, case_id, None, failure, case.duration_seconds)
+        return XcresultOutcome(job_id, case_id, None, failure, case.duration_seconds)
     try:
         results = _verified_results(case, job_id, attachments, attachments_dir, out_dir, where)
     except (CaseError, BundleError) as exc:
-        return CaseOutcome(job_id, case_id, None, exc, case.duration_seconds)
-    return CaseOutcome(job_id, case_id, results, None, case.duration_seconds)
+        return XcresultOutcome(job_id, case_id, None, exc, case.duration_seconds)
+    return XcresultOutcome(job_id, case_id, results, None, case.duration_seconds)
 
 
 def _case_failure(case: TestCase, job_id: str, where: str) -> CaseError | None:

@@ -290,15 +290,15 @@ public struct Feature: Codable, Equatable, Sendable {
         }
     }
 
-    private enum ImageKeys: String, CodingKey, CaseIterable {
+    enum ImageKeys: String, CodingKey, CaseIterable {
         case name, type, path, width, height, colorSpace = "color_space"
     }
 
-    private enum MultiArrayKeys: String, CodingKey, CaseIterable {
+    enum MultiArrayKeys: String, CodingKey, CaseIterable {
         case name, type, path, dtype, shape
     }
 
-    private enum PlainKeys: String, CodingKey, CaseIterable {
+    enum PlainKeys: String, CodingKey, CaseIterable {
         case name, type, path
     }
 

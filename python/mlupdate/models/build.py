@@ -1,6 +1,6 @@
 """Build updatable networks from a compact, sequential description.
 
-    net = Network(
+    net = SequentialNetwork(
         inputs=[ArrayInput("x", (8,))],
         layers=[Dense("fc1", 16, updatable=True), Activation("relu"), Dense("fc2", 3, updatable=True), Softmax()],
         head=Classifier(("a", "b", "c")), loss=Loss("cce"), optimizer=Sgd(lr=0.05, batch=4), epochs=5,
@@ -44,9 +44,9 @@ __all__ = [
     "Flatten",
     "ImageInput",
     "Loss",
-    "Network",
     "Pool",
     "Regressor",
+    "SequentialNetwork",
     "Sgd",
     "Softmax",
     "build_network",
@@ -149,7 +149,7 @@ Layer = Dense | Conv | Activation | Pool | Flatten | Softmax
 
 
 @dataclass(frozen=True)
-class Network:
+class SequentialNetwork:
     inputs: Sequence[Input]
     layers: Sequence[Layer]
     head: Classifier | Regressor | None = None
@@ -165,16 +165,16 @@ class Network:
 WeightMap = Mapping[str, Mapping[str, npt.ArrayLike]]
 
 
-def build_network(network: Network, seed: int = 0, weights: WeightMap | None = None) -> Spec:
+def build_network(network: SequentialNetwork, seed: int = 0, weights: WeightMap | None = None) -> Spec:
     """The spec `network` describes; updatable and validated when any layer is updatable."""
     if len(network.inputs) != 1:
         raise ModelBuildError(
             f"a sequential network has exactly one input, got {len(network.inputs)}",
-            where="Network.inputs",
+            where="SequentialNetwork.inputs",
             fix="pass one ArrayInput or ImageInput",
         )
     if not network.layers:
-        raise ModelBuildError("the network has no layers", where="Network.layers", fix="add layers")
+        raise ModelBuildError("the network has no layers", where="SequentialNetwork.layers", fix="add layers")
     source = network.inputs[0]
     builder = _builder(network, source)
     rng = np.random.default_rng(seed)
@@ -210,7 +210,7 @@ def build_network(network: Network, seed: int = 0, weights: WeightMap | None = N
     )
 
 
-def _builder(network: Network, source: Input) -> Any:
+def _builder(network: SequentialNetwork, source: Input) -> Any:
     mode = "classifier" if isinstance(network.head, Classifier) else None
     mode = "regressor" if isinstance(network.head, Regressor) else mode
     builder = NeuralNetworkBuilder([(source.name, datatypes.Array(*source.shape))], [(network.output, None)], mode=mode)
@@ -258,7 +258,9 @@ def _layer_names(layers: Sequence[Layer]) -> list[str]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ModelBuildError(
-            f"layer names repeat: {', '.join(duplicates)}", where="Network.layers", fix="give every layer a unique name"
+            f"layer names repeat: {', '.join(duplicates)}",
+            where="SequentialNetwork.layers",
+            fix="give every layer a unique name",
         )
     return names
 
@@ -435,7 +437,7 @@ def _add_conv(
     )
 
 
-def _finish_description(builder: Any, network: Network, source: Input, shape: Shape) -> None:
+def _finish_description(builder: Any, network: SequentialNetwork, source: Input, shape: Shape) -> None:
     """Input data type, output shape and class labels, which the builder leaves open."""
     description = builder.spec.description
     if isinstance(source, ArrayInput):

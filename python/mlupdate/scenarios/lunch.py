@@ -17,7 +17,7 @@ from PIL import Image
 from mlupdate.bundle import write_job
 from mlupdate.contract import ALL_PROGRESS_EVENTS
 from mlupdate.data import fit_probe_set, fit_training_set, image_files, image_folder
-from mlupdate.models.build import Activation, Classifier, Dense, Network, Sgd, Softmax
+from mlupdate.models.build import Activation, Classifier, Dense, SequentialNetwork, Sgd, Softmax
 from mlupdate.models.spec import load_spec, save_spec
 from mlupdate.scenarios.common import fresh_folder, save_images, write_readme
 from mlupdate.scenarios.pretrain import conv_backbone, picture_input, pictures, pretrain, probabilities
@@ -25,7 +25,7 @@ from mlupdate.scenarios.registry import ScenarioResult
 
 LABELS = ("healthy", "unhealthy")
 SIZE = 32
-SHIPPED = Network(
+SHIPPED = SequentialNetwork(
     inputs=[picture_input(SIZE)],
     layers=[
         *conv_backbone(),

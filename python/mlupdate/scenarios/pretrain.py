@@ -21,8 +21,8 @@ from mlupdate.models.build import (
     Flatten,
     ImageInput,
     Layer,
-    Network,
     Pool,
+    SequentialNetwork,
     build_network,
 )
 from mlupdate.models.spec import Spec
@@ -56,13 +56,13 @@ def pictures(labels: Sequence[str], per_class: int, size: int, rng: np.random.Ge
     return np.stack(images), names
 
 
-def all_updatable(network: Network) -> Network:
+def all_updatable(network: SequentialNetwork) -> SequentialNetwork:
     layers = [replace(layer, updatable=True) if isinstance(layer, Dense | Conv) else layer for layer in network.layers]
     return replace(network, layers=layers)
 
 
 def pretrain(
-    shipped: Network,
+    shipped: SequentialNetwork,
     data: Pictures,
     *,
     input_name: str,
