@@ -10,12 +10,7 @@ from typing import Any
 import pytest
 
 from mlharness.errors import TargetError, TargetUnavailable
-from mlharness.targets.device import (
-    DeveloperChannel,
-    DeviceTarget,
-    choose_channel,
-    translate,
-)
+from mlharness.targets.device import DeveloperChannel, DeviceTarget, choose_channel
 
 UDID = "00008130-001A2B3C4D5E6F70"
 
@@ -143,21 +138,6 @@ def test_logs_are_limited_to_the_run(make_port: MakePort, tmp_path: Path) -> Non
     logs = target.collect_logs(datetime.now(UTC) - timedelta(minutes=5))
     assert logs.endswith("task 0 resumed")
     assert "yesterday" not in logs
-
-
-def test_pymobiledevice3_errors_become_harness_errors_with_fixes() -> None:
-    from pymobiledevice3.exceptions import ConnectionFailedToUsbmuxdError, InvalidServiceError, PasswordRequiredError
-
-    usbmuxd = translate(ConnectionFailedToUsbmuxdError(), udid="", what="list devices")
-    locked = translate(PasswordRequiredError(), udid=UDID, what="connect")
-    service = translate(InvalidServiceError("InvalidService", UDID, "17.0"), udid=UDID, what="launch")
-
-    assert isinstance(usbmuxd, TargetUnavailable)
-    assert "apt install usbmuxd" in usbmuxd.message
-    assert isinstance(locked, TargetUnavailable)
-    assert "unlock" in locked.message
-    assert isinstance(service, TargetError)
-    assert "mounter auto-mount" in service.message
 
 
 def test_a_session_inside_a_session_connects_and_closes_once(make_port: MakePort, tmp_path: Path) -> None:

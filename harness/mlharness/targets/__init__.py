@@ -23,9 +23,10 @@ from mlharness.targets.base import (
     TargetInfo,
     TargetKind,
 )
-from mlharness.targets.device import DevicePort, DeviceTarget, Pmd3Port
+from mlharness.targets.device import DevicePort, DeviceTarget
 from mlharness.targets.devicectl import Devicectl, DevicectlTarget
 from mlharness.targets.mac import BUILD_COMMAND, MAC_UDID, MINIMUM_MACOS, MacHost, MacTarget, find_executable
+from mlharness.targets.pmd3 import Pmd3Port
 from mlharness.targets.simulator import Simctl, SimulatorTarget
 
 __all__ = [
