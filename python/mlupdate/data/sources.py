@@ -8,8 +8,8 @@ them one at a time when iterated; nothing holds the whole set in memory unless i
 - `image_files(root)`: every image in `root`, unlabelled (a probe set).
 - `array_file(path, labels=...)`: `.npy` [N, ...] or `.npz` (one array [N, ...], or one array per example),
   with labels from a `.json` list or a `.txt` file of one label per line.
-- `csv_table(path, target=...)`: one example per row; the feature columns form the input multiArray, the
-  target column is the label.
+- `csv_table(path, target=..., header=..., delimiter=...)`: one example per row; the feature columns form the
+  input multiArray, the target column is the label; with or without a header row, any one-character delimiter.
 """
 
 from __future__ import annotations
@@ -190,34 +190,45 @@ def _natural(name: str) -> tuple[Any, ...]:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
-def csv_table(path: str | Path, *, target: str | None = None, columns: Sequence[str] | None = None) -> Source:
-    """Rows of a CSV file with a header: `columns` (default: all but the target) -> input, `target` -> label.
+def csv_table(
+    path: str | Path,
+    *,
+    target: str | None = None,
+    columns: Sequence[str] | None = None,
+    header: bool = True,
+    delimiter: str = ",",
+) -> Source:
+    """Rows of a CSV file: `columns` (default: all but the target) -> input, `target` -> label.
 
-    `target` defaults to the last column; `target=""` reads an unlabelled table (a probe set).
+    `target` defaults to the last column; `target=""` reads an unlabelled table (a probe set). Without a header
+    row (`header=False`) the columns are named by position, "0", "1", ...; `delimiter` is one character.
     """
     path = Path(path)
-    header, rows = _csv_shape(path)
-    label_column = header[-1] if target is None else target
-    if label_column and label_column not in header:
-        raise DataError(f"no target column {label_column!r} (columns: {header})", where=str(path), fix="pass target=")
-    feature_columns = list(columns) if columns is not None else [c for c in header if c != label_column]
-    unknown = [c for c in feature_columns if c not in header]
+    if len(delimiter) != 1:
+        raise DataError(f"the delimiter {delimiter!r} is not one character", where=str(path), fix="pass e.g. ';'")
+    names, rows = _csv_shape(path, header, delimiter)
+    label_column = names[-1] if target is None else target
+    if label_column and label_column not in names:
+        raise DataError(f"no target column {label_column!r} (columns: {names})", where=str(path), fix="pass target=")
+    feature_columns = list(columns) if columns is not None else [c for c in names if c != label_column]
+    unknown = [c for c in feature_columns if c not in names]
     if unknown or not feature_columns:
         raise DataError(
-            f"bad feature columns {feature_columns} (columns: {header})", where=str(path), fix="pass columns="
+            f"bad feature columns {feature_columns} (columns: {names})", where=str(path), fix="pass columns="
         )
-    positions = [header.index(c) for c in feature_columns]
-    label_position = header.index(label_column) if label_column else None
+    positions = [names.index(c) for c in feature_columns]
+    label_position = names.index(label_column) if label_column else None
 
     def produce() -> Iterator[RawExample]:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            next(reader)
-            for line, row in enumerate(reader, start=2):
+            reader = csv.reader(handle, delimiter=delimiter)
+            if header:
+                next(reader)
+            for line, row in enumerate(reader, start=2 if header else 1):
                 if not row:
                     continue
                 where = f"{path}:{line}"
-                values = np.array([_number(row[i], header[i], where) for i in positions], dtype=np.float64)
+                values = np.array([_number(row[i], names[i], where) for i in positions], dtype=np.float64)
                 label = row[label_position] if label_position is not None else None
                 yield RawExample(where, values, label)
 
@@ -226,32 +237,34 @@ def csv_table(path: str | Path, *, target: str | None = None, columns: Sequence[
     return Source(str(path), rows, produce)
 
 
-def _csv_shape(path: Path) -> tuple[list[str], int]:
-    """The header and the number of data rows; a row with another number of cells is refused here."""
+def _csv_shape(path: Path, header: bool, delimiter: str) -> tuple[list[str], int]:
+    """The column names and the number of data rows; a row with another number of cells is refused here."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if not header:
+            reader = csv.reader(handle, delimiter=delimiter)
+            first = next(reader, None)
+            if not first:
                 raise DataError(
                     "the file is empty", where=str(path), fix="write a header row, then one row per example"
                 )
-            rows = 0
+            names = first if header else [str(i) for i in range(len(first))]
+            rows = 0 if header else 1
             for line, row in enumerate(reader, start=2):
                 if not row:
                     continue
-                if len(row) != len(header):
+                if len(row) != len(names):
                     raise DataError(
-                        f"row has {len(row)} cells, the header has {len(header)}",
+                        f"row has {len(row)} cells, the {'header' if header else 'first row'} has {len(names)}",
                         where=f"{path}:{line}",
-                        fix="give every row one cell per column",
+                        fix="give every row one cell per column"
+                        + ("" if header or delimiter != "," else " (or pass the file's delimiter)"),
                     )
                 rows += 1
     except FileNotFoundError:
         raise DataError("no such file", where=str(path), fix="check the path") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read the table: {exc}", where=str(path), fix="pass a UTF-8 CSV file") from None
-    return header, rows
+    return names, rows
 
 
 def _number(cell: str, column: str, where: str) -> float:
