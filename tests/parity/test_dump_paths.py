@@ -33,11 +33,13 @@ def test_golden_results_say_which_read_produced_each_tensor() -> None:
     assert sources[("weights", "reloaded")] == "parameters/reloaded/dense.weights.npy"
     check = compare_dump_paths(bundle.parameters, bundle.cross_check_parameters, DEFAULT)
     assert check.status == "pass", check.message
+    assert bundle.dumps_agree is True
 
 
 def test_a_producer_that_reads_once_has_nothing_to_cross_check() -> None:
     bundle = read_results(GOLDEN / "reference-knn", "golden-knn-pipeline")
     assert bundle.primary_dump_source is None and bundle.cross_check_parameters == {}
+    assert bundle.dumps_agree is None
     assert compare_dump_paths(bundle.parameters, bundle.cross_check_parameters, DEFAULT).status == "skip"
 
 
@@ -56,6 +58,7 @@ def _two_reads(tmp_path: Path, reloaded_delta: float) -> Any:
 
 def test_a_written_model_that_differs_from_the_trained_one_fails_with_a_clear_message(tmp_path: Path) -> None:
     bundle = _two_reads(tmp_path, reloaded_delta=1e-3)
+    assert bundle.dumps_agree is False
     check = compare_dump_paths(bundle.parameters, bundle.cross_check_parameters, DEFAULT)
     assert check.status == "fail"
     assert "read from context.model in the completion handler differ from those read back" in check.message

@@ -198,3 +198,25 @@ def test_the_golden_job_trains_with_the_real_core_ml_on_this_mac(tmp_path: Path)
     result = run_job(target, GOLDEN_JOB, tmp_path / "out", app=real.companion_macos)
     assert result.results.producer.name == "companion-macos"
     assert result.results.status == "succeeded", result.results.error
+
+
+def test_the_recorded_no_core_ml_message_is_what_the_linux_build_prints(tmp_path: Path) -> None:
+    """The real companion-macos, built here without Core ML, exits 2 with the recorded message, and the mac
+    target turns that into an error that says so (a real process, not the fake)."""
+    import shutil
+    import subprocess
+
+    swift = shutil.which("swift")
+    if swift is None or sys.platform == "darwin":
+        pytest.skip("needs the Linux Swift toolchain (on a Mac companion-macos has Core ML)")
+    package = Path(__file__).resolve().parents[2] / "ios_app"
+    build = [swift, "build", "--package-path", str(package), "--product", "companion-macos"]
+    subprocess.run(build, check=True, capture_output=True, timeout=1800)
+    bin_path = subprocess.run([*build[:-2], "--show-bin-path"], check=True, capture_output=True, text=True).stdout
+    executable = Path(bin_path.strip()) / "companion-macos"
+    done = subprocess.run([str(executable), str(GOLDEN_JOB), "--out", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == (RECORDED / "companion-macos-no-coreml.stderr").read_text(encoding="utf-8")
+    with pytest.raises(RunFailed) as caught:
+        run_job(MacTarget(MacHost(mac_runner())), GOLDEN_JOB, tmp_path / "out", app=executable, deadlines=FAST)
+    assert "exited with 2" in str(caught.value.__cause__) and "needs Core ML" in str(caught.value.__cause__)

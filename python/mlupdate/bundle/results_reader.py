@@ -112,6 +112,20 @@ class ResultsBundle:
         return self._dump(DumpSource.RELOADED)
 
     @property
+    def dumps_agree(self) -> bool | None:
+        """Whether the app's two reads hold the same tensors with equal values (None: it read once).
+
+        Parity's `dump-paths` check says where and by how much they differ."""
+        cross_check = self.cross_check_parameters
+        if not cross_check:
+            return None
+        primary = self.parameters
+        return primary.keys() == cross_check.keys() and all(
+            primary[key].shape == cross_check[key].shape and np.array_equal(primary[key], cross_check[key])
+            for key in primary
+        )
+
+    @property
     def reloads(self) -> tuple[ReloadTiming, ...]:
         """Load and first-prediction times of the updated model per compute-unit setting (empty: not measured)."""
         return tuple(ReloadTiming.from_json(entry) for entry in self.manifest.get("reloads", []))
