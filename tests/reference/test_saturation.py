@@ -15,7 +15,17 @@ import numpy as np
 import pytest
 
 from mlupdate.bundle import read_results
-from mlupdate.models.build import ArrayInput, Classifier, Dense, Loss, Network, Regressor, Sgd, Softmax, build_network
+from mlupdate.models.build import (
+    ArrayInput,
+    Classifier,
+    Dense,
+    Loss,
+    Regressor,
+    SequentialNetwork,
+    Sgd,
+    Softmax,
+    build_network,
+)
 from mlupdate.models.spec import Spec
 from mlupdate.reference.losses import categorical_cross_entropy
 from mlupdate.reference.run import run_reference
@@ -27,7 +37,7 @@ LABELS = ("cat", "dog")
 
 
 def confident_classifier(lr: float = 0.01, epochs: int = 3) -> Spec:
-    network = Network(
+    network = SequentialNetwork(
         inputs=[ArrayInput("x", (4,))],
         layers=[Dense("fc", 2, updatable=True), Softmax()],
         head=Classifier(LABELS),
@@ -104,7 +114,7 @@ def test_the_reported_loss_of_a_saturated_example_follows_the_uncalibrated_knob(
 def test_a_loss_beyond_float32_with_finite_weights_does_not_stop_training() -> None:
     # Outputs of 1e20 against targets of 0: (y - t)^2 overflows float32, but with a zero learning rate every
     # weight stays finite, so the task completes (the old trainer stopped with "the loss became inf").
-    network = Network(
+    network = SequentialNetwork(
         inputs=[ArrayInput("x", (2,))],
         layers=[Dense("fc", 1, updatable=True)],
         head=Regressor(),
