@@ -179,5 +179,6 @@ def test_a_huge_example_count_is_refused_without_allocating_for_it() -> None:
     document["training"]["count"] = 67_569_428_390_390_112_256
     with _copy(JOB_DIR) as root:
         (root / "job.json").write_text(json.dumps(document))
-        with pytest.raises(BundleError, match="must hold exactly"):
+        # Since counts must fit 64 bits (as in Swift), the schema refuses it even before the listing is sized.
+        with pytest.raises(BundleError, match=r"training\.count"):
             read_job(root)

@@ -5,7 +5,6 @@ invalid golden bundle. Skips when no Swift toolchain is on PATH."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -26,25 +25,11 @@ RUN_TIMEOUT = 120
 
 # The Swift refusal kinds (CompanionError) that name the same rule as each Python error class.
 SAME_RULE = {
-    "SchemaError": {"unsupportedSchemaVersion", "invalidManifest"},
+    "SchemaError": {"unsupportedSchemaVersion", "invalidManifest", "invalidNpy"},
     "IncompleteBundleError": {"missingFile", "jobIDMismatch"},
     "UnsafePathError": {"unsafePath"},
     "HashMismatchError": {"hashMismatch", "unlistedFile"},
 }
-
-
-@pytest.fixture(scope="session")
-def companion_cli() -> Path:
-    """Build `companion-cli` once per session and return the executable."""
-    swift = shutil.which("swift")
-    if swift is None:
-        pytest.skip("swift is not on PATH: install a Swift 6 toolchain to test the Swift side of the contract")
-    build = [swift, "build", "--package-path", str(PACKAGE), "--product", "companion-cli"]
-    subprocess.run(build, check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-    bin_path = subprocess.run(
-        [*build[:-2], "--show-bin-path"], check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT
-    ).stdout.strip()
-    return Path(bin_path) / "companion-cli"
 
 
 def run_cli(cli: Path, *args: str) -> subprocess.CompletedProcess[str]:

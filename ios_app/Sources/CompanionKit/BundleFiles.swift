@@ -19,7 +19,8 @@ enum BundleFiles {
             }
         }
         let entries = try BundlePath.walk(root)
-        let present = Dictionary(uniqueKeysWithValues: entries.map { ($0.path, $0.entry) })
+        // `walk` refused names equal after normalisation; still, never trap on a duplicate key.
+        let present = Dictionary(entries.map { ($0.path, $0.entry) }, uniquingKeysWith: { first, _ in first })
         for (path, entry) in entries {
             switch entry {
             case .symbolicLink:
@@ -64,8 +65,8 @@ enum BundleFiles {
         text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
-    /// Reads a manifest or sentinel that must be a regular file at the bundle's top level.
-    static func readTopLevelFile(_ name: String, in root: URL) throws(CompanionError) -> Data {
+    /// Reads a manifest or sentinel that must be a regular file at the bundle's top level, at most `limit` bytes.
+    static func readTopLevelFile(_ name: String, in root: URL, limit: Int) throws(CompanionError) -> Data {
         let url = root.appendingPathComponent(name)
         switch BundlePath.entry(at: url) {
         case .file:
@@ -77,11 +78,7 @@ enum BundleFiles {
         case .directory, .other:
             throw .unsafePath(path: name, field: name, reason: "not a regular file")
         }
-        do {
-            return try Data(contentsOf: url)
-        } catch {
-            throw .io(path: url.path, operation: "read", reason: error.localizedDescription)
-        }
+        return try BoundedFile.read(url, limit: limit, path: name)
     }
 
     /// Reads only `schema_version`, so an unknown version is reported as such and not as a field error.

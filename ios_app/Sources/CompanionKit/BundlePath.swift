@@ -9,10 +9,15 @@ public enum BundlePath {
             .unsafePath(path: path, field: field, reason: reason)
         }
         if path.isEmpty { throw refuse("empty path") }
-        if path.hasPrefix("/") { throw refuse("absolute path") }
+        let scalars = Array(path.unicodeScalars)
+        // `C:x` is absolute on Windows; the Python reader refuses every path whose second character is ':'.
+        if path.hasPrefix("/") || (scalars.count > 1 && scalars[1] == ":") { throw refuse("absolute path") }
         if path.contains("\\") { throw refuse("backslash in path") }
         if path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
             throw refuse("control character in path")
+        }
+        if !isNFC(path) {
+            throw refuse("not in Unicode NFC: Apple's file systems take it for its NFC twin")
         }
         for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
             if segment.isEmpty { throw refuse("empty segment") }
@@ -55,31 +60,51 @@ public enum BundlePath {
         entry(at: url) == .symbolicLink
     }
 
-    /// Every entry below `root` as relative `/` paths with what it is, sorted; folders are walked, links are not.
+    /// Every entry below `root` as relative `/` paths with what it is, sorted; folders are walked (without
+    /// recursion, at most `Limits.treeDepth` deep and `Limits.treeEntries` entries), links are not. Two names in
+    /// one folder that are equal after Unicode normalisation are refused: Swift (and Apple's file systems) take
+    /// them for one name.
     public static func walk(_ root: URL) throws(CompanionError) -> [(path: String, entry: Entry)] {
         var found: [(path: String, entry: Entry)] = []
-        try walk(root, prefix: "", into: &found)
+        var pending: [(url: URL, prefix: String, depth: Int)] = [(root, "", 0)]
+        while let (directory, prefix, depth) = pending.popLast() {
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            } catch {
+                throw .io(path: directory.path, operation: "list directory", reason: error.localizedDescription)
+            }
+            var seen = Set<String>()
+            for name in names.sorted() {
+                let relative = prefix + name
+                guard seen.insert(name).inserted else {
+                    throw .unsafePath(
+                        path: relative, field: "files", reason: "two names here are equal after Unicode normalisation")
+                }
+                let url = directory.appendingPathComponent(name)
+                let kind = entry(at: url)
+                found.append((relative, kind))
+                guard found.count <= Limits.treeEntries else {
+                    throw .unsafePath(path: prefix, field: "files", reason: "more than \(Limits.treeEntries) entries")
+                }
+                if kind == .directory {
+                    guard depth + 1 < Limits.treeDepth else {
+                        throw .unsafePath(
+                            path: String(relative.prefix(200)), field: "files",
+                            reason: "folders nest more than \(Limits.treeDepth) deep")
+                    }
+                    pending.append((url, relative + "/", depth + 1))
+                }
+            }
+        }
         return found.sorted { $0.path < $1.path }
     }
 
-    private static func walk(
-        _ directory: URL, prefix: String, into found: inout [(path: String, entry: Entry)]
-    ) throws(CompanionError) {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-        } catch {
-            throw .io(path: directory.path, operation: "list directory", reason: error.localizedDescription)
-        }
-        for name in names {
-            let url = directory.appendingPathComponent(name)
-            let relative = prefix + name
-            let kind = entry(at: url)
-            found.append((relative, kind))
-            if kind == .directory {
-                try walk(url, prefix: relative + "/", into: &found)
-            }
-        }
+    /// Whether `text` is in Unicode Normalization Form C, compared scalar by scalar (Swift's `==` would call a
+    /// string and its decomposed twin equal).
+    static func isNFC(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy(\.isASCII)
+            || Array(text.precomposedStringWithCanonicalMapping.unicodeScalars) == Array(text.unicodeScalars)
     }
 }
 

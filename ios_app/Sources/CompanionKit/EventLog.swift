@@ -139,7 +139,10 @@ public final class EventLog: @unchecked Sendable {
         let lines = data.split(separator: 0x0a, omittingEmptySubsequences: false)
         for (number, line) in lines.enumerated() {
             if line.isEmpty, number == lines.count - 1 { break }
-            events.append(try ContractJSON.decode(ProgressEvent.self, from: Data(line), file: "\(file):\(number + 1)"))
+            let where_ = "\(file):\(number + 1)"
+            let event = try ContractJSON.decode(ProgressEvent.self, from: Data(line), file: where_)
+            try ContractRules.check(event, file: where_)
+            events.append(event)
         }
         return events
     }

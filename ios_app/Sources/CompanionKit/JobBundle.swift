@@ -9,10 +9,11 @@ public struct JobBundle: Sendable {
     /// Reads and checks the bundle at `root`. `expectedJobID`, when given, must equal the manifest's job id.
     public static func open(at root: URL, expectedJobID: String? = nil) throws(CompanionError) -> JobBundle {
         let file = JobManifest.fileName
-        let data = try BundleFiles.readTopLevelFile(file, in: root)
+        let data = try BundleFiles.readTopLevelFile(file, in: root, limit: Limits.manifestBytes)
         try BundleFiles.checkSchemaVersion(data, file: file)
         let manifest = try ContractJSON.decode(JobManifest.self, from: data, file: file)
         try checkFields(manifest)
+        try ContractRules.check(manifest)
         if let expectedJobID, expectedJobID != manifest.jobID {
             throw .jobIDMismatch(file: file, expected: expectedJobID, found: manifest.jobID)
         }
@@ -149,7 +150,7 @@ public struct JobBundle: Sendable {
     private func checkExamples(_ set: ExampleSet, field: String) throws(CompanionError) {
         for feature in set.features {
             switch feature.kind {
-            case .image:
+            case let .image(width, height, colorSpace):
                 for index in 0..<set.count {
                     let path = Feature.imagePath(folder: feature.path, index: index)
                     guard manifest.files[path] != nil else { throw .missingFile(path: path) }
@@ -161,6 +162,11 @@ public struct JobBundle: Sendable {
                         file: feature.path, field: "\(field).count",
                         reason: "is \(set.count) but the folder holds \(set.count + extra) files"
                     )
+                }
+                for index in 0..<set.count {
+                    let path = Feature.imagePath(folder: feature.path, index: index)
+                    try PNGHeader.check(
+                        url(for: path), path: path, width: width, height: height, grayscale: colorSpace == .grayscale)
                 }
             case let .multiArray(dtype, shape):
                 try checkArray(feature.path, dtype: dtype, shape: [set.count] + shape)
@@ -174,13 +180,7 @@ public struct JobBundle: Sendable {
 
     private func checkArray(_ path: String, dtype: FeatureDType, shape: [Int]) throws(CompanionError) {
         guard manifest.files[path] != nil else { throw .missingFile(path: path) }
-        let data: Data
-        do {
-            data = try Data(contentsOf: url(for: path))
-        } catch {
-            throw .io(path: path, operation: "read", reason: error.localizedDescription)
-        }
-        let (found, foundShape, _) = try NpyArray.header(of: data, path: path)
+        let (found, foundShape, _) = try NpyArray.header(ofFileAt: url(for: path), path: path)
         let wanted: NpyDType =
             switch dtype {
             case .float32: .float32
@@ -193,7 +193,7 @@ public struct JobBundle: Sendable {
         guard foundShape == shape else {
             throw .invalidNpy(path: path, reason: "shape is \(foundShape), job.json declares \(shape)")
         }
-        _ = try NpyArray.decode(data, path: path)
+        _ = try NpyArray.read(from: url(for: path), displayPath: path)
     }
 
     private func checkLabels<Value: Decodable>(_ path: String, count: Int, as _: Value.Type) throws(CompanionError) {
@@ -206,12 +206,7 @@ public struct JobBundle: Sendable {
 
     /// A string or int64 feature's JSON list.
     public func labels<Value: Decodable>(_ path: String, as _: Value.Type) throws(CompanionError) -> [Value] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url(for: path))
-        } catch {
-            throw .io(path: path, operation: "read", reason: error.localizedDescription)
-        }
+        let data = try BoundedFile.read(url(for: path), limit: Limits.labelsBytes, path: path)
         return try ContractJSON.decode([Value].self, from: data, file: path)
     }
 }

@@ -28,10 +28,8 @@ public struct NpyArray: Equatable, Sendable {
     public let storage: Storage
 
     public init(shape: [Int], storage: Storage) throws(CompanionError) {
-        let expected = shape.reduce(1, *)
-        guard shape.allSatisfy({ $0 >= 0 }), expected == storage.count else {
-            throw .invalidNpy(
-                path: "(in memory)", reason: "shape \(shape) holds \(expected) values, got \(storage.count)")
+        guard let expected = Limits.elementCount(shape), expected == storage.count else {
+            throw .invalidNpy(path: "(in memory)", reason: "shape \(shape) does not hold \(storage.count) values")
         }
         self.shape = shape
         self.storage = storage
@@ -74,19 +72,31 @@ extension NpyArray {
     private static let magic: [UInt8] = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]
 
     public static func read(from url: URL, displayPath: String? = nil) throws(CompanionError) -> NpyArray {
-        let data: Data
+        let path = displayPath ?? url.lastPathComponent
+        let (_, _, _) = try header(ofFileAt: url, path: path)  // refuses a huge shape before reading the data
+        let data = try BoundedFile.read(url, limit: Limits.tensorBytes, path: path)
+        return try decode(data, path: path)
+    }
+
+    /// The dtype and shape of the `.npy` file at `url`, reading only its header.
+    public static func header(ofFileAt url: URL, path: String) throws(CompanionError) -> (NpyDType, [Int], Int) {
+        guard BundlePath.entry(at: url) == .file else { throw .missingFile(path: path) }
+        let prefix: Data
         do {
-            data = try Data(contentsOf: url)
+            let handle = try FileHandle(forReadingFrom: url)
+            defer { try? handle.close() }
+            prefix = try handle.read(upToCount: 10 + Int(UInt16.max)) ?? Data()
         } catch {
-            throw .io(path: displayPath ?? url.path, operation: "read .npy", reason: error.localizedDescription)
+            throw .io(path: path, operation: "read .npy header", reason: error.localizedDescription)
         }
-        return try decode(data, path: displayPath ?? url.lastPathComponent)
+        return try header(of: prefix, path: path)
     }
 
     /// Parses `.npy` bytes; `path` names the file in errors.
     public static func decode(_ data: Data, path: String) throws(CompanionError) -> NpyArray {
         let (dtype, shape, offset) = try header(of: data, path: path)
-        let count = shape.reduce(1, *)
+        // `header` refused shapes above Limits.tensorElements, so these products cannot overflow.
+        let count = Limits.elementCount(shape) ?? 0
         let payload = data.count - offset
         guard payload == count * dtype.itemSize else {
             throw .invalidNpy(
@@ -137,6 +147,15 @@ extension NpyArray {
         }
         guard case let .tuple(shape)? = fields["shape"], shape.allSatisfy({ $0 >= 0 }) else {
             throw .invalidNpy(path: path, reason: "shape is not a tuple of non-negative integers")
+        }
+        guard shape.count <= Limits.tensorDimensions else {
+            throw .invalidNpy(
+                path: path,
+                reason: "the tensor has \(shape.count) dimensions, more than the \(Limits.tensorDimensions) this reader accepts")
+        }
+        guard Limits.elementCount(shape) != nil else {
+            throw .invalidNpy(
+                path: path, reason: "shape \(shape) declares more than \(Limits.tensorElements) elements")
         }
         return (dtype, shape, 10 + headerLength)
     }
@@ -212,14 +231,22 @@ private struct HeaderParser {
         case "(":
             index += 1
             var values: [Int] = []
+            var commas = 0
             while true {
                 skipSpace()
                 if peek() == ")" { break }
                 values.append(try parseInteger())
                 skipSpace()
-                if peek() == "," { index += 1 } else { break }
+                if peek() == "," {
+                    index += 1
+                    commas += 1
+                } else {
+                    break
+                }
             }
             try expect(")")
+            // Python's `(3)` is the integer 3, not a tuple: a one-element tuple needs its comma, `(3,)`.
+            guard values.count != 1 || commas == 1 else { throw failure("a one-element shape needs a comma") }
             return .tuple(values)
         default:
             if consume("True") { return .bool(true) }

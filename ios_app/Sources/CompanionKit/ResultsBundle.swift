@@ -8,38 +8,48 @@ public struct ResultsBundle: Sendable {
 
     public static func open(at root: URL, expectedJobID: String) throws(CompanionError) -> ResultsBundle {
         let sentinelName = ResultsManifest.sentinelName
-        let sentinel = try BundleFiles.readTopLevelFile(sentinelName, in: root)
-        let lines = String(decoding: sentinel, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count >= 2, lines.dropFirst(2).allSatisfy(\.isEmpty) else {
-            throw .invalidManifest(file: sentinelName, field: "(lines)", reason: "must hold the job id and a sha256")
-        }
-        guard lines[0] == expectedJobID else {
-            throw .jobIDMismatch(file: sentinelName, expected: expectedJobID, found: String(lines[0]))
+        let lines = try sentinelLines(try BundleFiles.readTopLevelFile(sentinelName, in: root, limit: Limits.doneBytes))
+        guard lines.jobID == expectedJobID else {
+            throw .jobIDMismatch(file: sentinelName, expected: expectedJobID, found: lines.jobID)
         }
         let file = ResultsManifest.fileName
-        let data = try BundleFiles.readTopLevelFile(file, in: root)
+        let data = try BundleFiles.readTopLevelFile(file, in: root, limit: Limits.manifestBytes)
         let actual = SHA256.hex(of: data)
-        guard String(lines[1]) == actual else {
-            throw .hashMismatch(path: file, expected: String(lines[1]), actual: actual)
+        guard lines.resultsSHA256 == actual else {
+            throw .hashMismatch(path: file, expected: lines.resultsSHA256, actual: actual)
         }
         try BundleFiles.checkSchemaVersion(data, file: file)
         let manifest = try ContractJSON.decode(ResultsManifest.self, from: data, file: file)
+        try ContractRules.check(manifest, raw: data)
         guard manifest.jobID == expectedJobID else {
             throw .jobIDMismatch(file: file, expected: expectedJobID, found: manifest.jobID)
         }
         try BundleFiles.verify(root: root, listed: manifest.files, exempt: [file, sentinelName])
+        try ResultsContent.check(manifest, root: root)
         try ResultsWriter.check(manifest, jobID: expectedJobID, staging: root)
         return ResultsBundle(root: root, manifest: manifest)
     }
 
+    /// DONE's two lines, split at `\n` bytes only: `<job id>\n<sha256 of results.json>\n` (the final newline may
+    /// be missing). Anything else (a third line, blank lines, text that is not UTF-8) is refused; a `\r` stays part
+    /// of its line, so `\r\n` endings name another job.
+    static func sentinelLines(_ data: Data) throws(CompanionError) -> (jobID: String, resultsSHA256: String) {
+        var lines = data.split(separator: 0x0a, omittingEmptySubsequences: false)
+        if lines.count == 3, lines[2].isEmpty { lines.removeLast() }
+        guard lines.count == 2, let jobID = String(data: Data(lines[0]), encoding: .utf8),
+            let hash = String(data: Data(lines[1]), encoding: .utf8)
+        else {
+            throw .invalidManifest(
+                file: ResultsManifest.sentinelName, field: "(lines)",
+                reason: "must hold two lines: the job id and the sha256 of results.json")
+        }
+        return (jobID, hash)
+    }
+
     /// The events of every task, in order.
     public func events() throws(CompanionError) -> [ProgressEvent] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: root.appendingPathComponent(manifest.events.path))
-        } catch {
-            throw .io(path: manifest.events.path, operation: "read", reason: error.localizedDescription)
-        }
+        let url = root.appendingPathComponent(manifest.events.path)
+        let data = try BoundedFile.read(url, limit: Limits.eventsBytes, path: manifest.events.path)
         return try EventLog.decode(data, file: manifest.events.path)
     }
 }

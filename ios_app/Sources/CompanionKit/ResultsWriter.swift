@@ -154,12 +154,9 @@ public enum ResultsWriter {
             let url = try BundlePath.resolve(path, in: staging, field: field)
             guard BundlePath.entry(at: url) == wanted else { throw .missingFile(path: path) }
         }
-        let log: Data
-        do {
-            log = try Data(contentsOf: staging.appendingPathComponent(manifest.events.path))
-        } catch {
-            throw .io(path: manifest.events.path, operation: "read", reason: error.localizedDescription)
-        }
+        let log = try BoundedFile.read(
+            staging.appendingPathComponent(manifest.events.path), limit: Limits.eventsBytes,
+            path: manifest.events.path)
         let lines = try EventLog.decode(log, file: manifest.events.path).count
         guard lines == manifest.events.count else {
             throw .invalidManifest(

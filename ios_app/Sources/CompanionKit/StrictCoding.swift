@@ -54,6 +54,7 @@ public enum ContractJSON {
     public static func decode<Value: Decodable>(
         _: Value.Type, from data: Data, file: String
     ) throws(CompanionError) -> Value {
+        try StrictJSON.check(data, file: file)
         do {
             return try decoder().decode(Value.self, from: data)
         } catch let error as DecodingError {

@@ -10,6 +10,7 @@ import Foundation
 let usage = """
     usage: companion-cli validate-job JOB_DIR [--job-id ID]
            companion-cli validate-results RESULTS_DIR --job-id ID
+           companion-cli verdicts CORPUS_DIR
            companion-cli write-results --job JOB_DIR --out OUTBOX [--status succeeded|failed|cancelled]
     """
 
@@ -68,6 +69,47 @@ func validateResults(_ arguments: ArraySlice<String>) throws -> Int32 {
     return 0
 }
 
+/// One verdict per case folder of a corpus (`<case>/case.json` says {"reader": "job"|"results", "job_id": ...}
+/// and `<case>/bundle` is the bundle), as JSON lines on stdout, each flushed before the next case is read so a
+/// crash is pinned to the case that caused it.
+func verdicts(_ arguments: ArraySlice<String>) throws -> Int32 {
+    let parsed = try Arguments(arguments, known: [])
+    guard parsed.positional.count == 1 else { throw UsageError(message: "verdicts takes one CORPUS_DIR") }
+    let corpus = URL(fileURLWithPath: parsed.positional[0])
+    let cases = try FileManager.default.contentsOfDirectory(atPath: corpus.path).sorted()
+    struct Case: Decodable {
+        let reader: String
+        let jobID: String?
+
+        enum CodingKeys: String, CodingKey {
+            case reader
+            case jobID = "job_id"
+        }
+    }
+    for name in cases {
+        let folder = corpus.appendingPathComponent(name)
+        let description = try JSONDecoder().decode(
+            Case.self, from: Data(contentsOf: folder.appendingPathComponent("case.json")))
+        let bundle = folder.appendingPathComponent("bundle")
+        var line: [String: String] = ["case": name]
+        do {
+            if description.reader == "job" {
+                _ = try JobBundle.open(at: bundle, expectedJobID: description.jobID)
+            } else {
+                _ = try ResultsBundle.open(at: bundle, expectedJobID: description.jobID ?? "")
+            }
+            line["verdict"] = "accepted"
+        } catch {
+            line["verdict"] = "refused"
+            line["kind"] = error.kind
+            line["message"] = String(describing: error)
+        }
+        let encoded = try ContractJSON.lineEncoder().encode(line)
+        FileHandle.standardOutput.write(encoded + Data("\n".utf8))
+    }
+    return 0
+}
+
 func writeResults(_ arguments: ArraySlice<String>) throws -> Int32 {
     let parsed = try Arguments(arguments, known: ["job", "out", "status"])
     guard parsed.positional.isEmpty else { throw UsageError(message: "unexpected \(parsed.positional[0])") }
@@ -92,6 +134,7 @@ func run(_ arguments: [String]) -> Int32 {
         switch command {
         case "validate-job": return try validateJob(arguments.dropFirst())
         case "validate-results": return try validateResults(arguments.dropFirst())
+        case "verdicts": return try verdicts(arguments.dropFirst())
         case "write-results": return try writeResults(arguments.dropFirst())
         default: throw UsageError(message: "unknown command \(command)")
         }

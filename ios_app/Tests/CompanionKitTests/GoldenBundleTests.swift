@@ -24,11 +24,19 @@ final class GoldenBundleTests: XCTestCase {
         "results-unsafe-path": ("results", "unsafePath"),
         "results-bad-version": ("results", "unsupportedSchemaVersion"),
         "results-unknown-field": ("results", "invalidManifest"),
+        "results-done-crlf": ("results", "jobIDMismatch"),
+        "results-done-blank-line": ("results", "invalidManifest"),
+        "results-drive-letter-name": ("results", "unsafePath"),
+        "results-control-character-name": ("results", "unsafePath"),
+        "results-decomposed-name": ("results", "unsafePath"),
+        "results-tensor-shape": ("results", "invalidManifest"),
+        "results-npy-overflow": ("results", "invalidNpy"),
+        "job-npy-overflow": ("job", "invalidNpy"),
     ]
 
     /// Python error class → the CompanionError kinds that name the same rule.
     private static let sameRule: [String: Set<String>] = [
-        "SchemaError": ["unsupportedSchemaVersion", "invalidManifest"],
+        "SchemaError": ["unsupportedSchemaVersion", "invalidManifest", "invalidNpy"],
         "IncompleteBundleError": ["missingFile", "jobIDMismatch"],
         "UnsafePathError": ["unsafePath"],
         "HashMismatchError": ["hashMismatch", "unlistedFile"],

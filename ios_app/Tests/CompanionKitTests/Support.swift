@@ -48,9 +48,9 @@ struct JobFixture {
             "model/Tiny.mlmodel": Data("not a real model, the reader only hashes it".utf8),
             "train/x.npy": try NpyArray(shape: [3, 2], storage: .float32([0, 1, 2, 3, 4, 5])).encoded(),
             "train/label.json": Data(#"["cat","dog","cat"]"#.utf8),
-            "train/image/000000.png": Data([0x89, 0x50, 0x4e, 0x47, 0]),
-            "train/image/000001.png": Data([0x89, 0x50, 0x4e, 0x47, 1]),
-            "train/image/000002.png": Data([0x89, 0x50, 0x4e, 0x47, 2]),
+            "train/image/000000.png": pngHeader(width: 2, height: 2, tag: 0),
+            "train/image/000001.png": pngHeader(width: 2, height: 2, tag: 1),
+            "train/image/000002.png": pngHeader(width: 2, height: 2, tag: 2),
             "probe/x.npy": try NpyArray(shape: [1, 2], storage: .float32([7, 8])).encoded(),
         ]
         var hashes: [String: String] = [:]
@@ -96,4 +96,16 @@ struct JobFixture {
         transform(&object)
         try JSONSerialization.data(withJSONObject: object).write(to: url)
     }
+}
+
+/// The start of an 8-bit RGB PNG of `width` x `height` (signature and IHDR, all the reader looks at), with a
+/// trailing `tag` byte so that files differ.
+func pngHeader(width: UInt32, height: UInt32, tag: UInt8) -> Data {
+    var data = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13])
+    data.append(contentsOf: Array("IHDR".utf8))
+    for value in [width, height] {
+        data.append(contentsOf: [24, 16, 8, 0].map { UInt8((value >> $0) & 0xFF) })
+    }
+    data.append(contentsOf: [8, 2, 0, 0, 0, 0, 0, 0, 0, tag])
+    return data
 }

@@ -321,7 +321,7 @@ def _unsafe_parameter_path(document: dict[str, Any]) -> None:
     document["parameters"][0]["path"] = "../dense.weights.npy"
 
 
-BREAKAGES = (
+BREAKAGES: tuple[Breakage, ...] = (
     Breakage(
         "job-bad-version",
         f"jobs/{CLASSIFIER_JOB}",
@@ -425,6 +425,119 @@ BREAKAGES = (
         "SchemaError",
         "tasks[0] has an unknown field `stauts` (DONE matches it)",
         _edit_results(lambda d: d["tasks"][0].update(stauts="cancelled")),
+    ),
+)
+
+
+def _rewrite_done(edit: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    def apply(root: Path) -> None:
+        (root / DONE).write_bytes(edit((root / DONE).read_bytes()))
+
+    return apply
+
+
+def _list_file(entry: str) -> Callable[[Path], None]:
+    """List `entry` in results.json's files (the reader refuses its name before looking for it on disk)."""
+    return _edit_results(lambda d: d["files"].update({entry: "0" * 64}))
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    text = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape!r}, }}"
+    text += " " * (-(10 + len(text) + 1) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode() + bytes(16)
+
+
+HUGE_SHAPE = (4, 2**32, 2**32)  # 2**66 elements: the product overflowed a 64-bit count
+
+
+def _huge_parameter(root: Path) -> None:
+    entry = "parameters/dense.weights.npy"
+    (root / entry).write_bytes(_npy_header(HUGE_SHAPE))
+
+    def declare(document: dict[str, Any]) -> None:
+        document["files"][entry] = sha256_bytes((root / entry).read_bytes())
+        next(p for p in document["parameters"] if p["path"] == entry)["shape"] = list(HUGE_SHAPE)
+
+    _edit_results(declare)(root)
+
+
+def _huge_training_tensor(root: Path) -> None:
+    entry = "train/x.npy"
+    document = json.loads((root / "job.json").read_text("utf-8"))
+    shape = (document["training"]["count"], *HUGE_SHAPE[1:])
+    (root / entry).write_bytes(_npy_header(shape))
+
+    def declare(document: dict[str, Any]) -> None:
+        document["files"][entry] = sha256_bytes((root / entry).read_bytes())
+        next(f for f in document["training"]["features"] if f["path"] == entry)["shape"] = list(shape[1:])
+
+    _edit_json(root / "job.json", declare)
+
+
+BREAKAGES += (
+    Breakage(
+        "results-done-crlf",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "IncompleteBundleError",
+        "DONE ends its lines with \\r\\n, so its first line names the job `golden-classifier-image\\r`",
+        _rewrite_done(lambda data: data.replace(b"\n", b"\r\n")),
+    ),
+    Breakage(
+        "results-done-blank-line",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "SchemaError",
+        "DONE has a blank line after its two lines",
+        _rewrite_done(lambda data: data + b"\n"),
+    ),
+    Breakage(
+        "results-drive-letter-name",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "UnsafePathError",
+        "files lists `a:b`, an absolute path on Windows",
+        _list_file("a:b"),
+    ),
+    Breakage(
+        "results-control-character-name",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "UnsafePathError",
+        "files lists a name holding the control character U+0001",
+        _list_file("probe/x\u0001y.npy"),
+    ),
+    Breakage(
+        "results-decomposed-name",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "UnsafePathError",
+        "files lists `café` spelled with a combining accent (not NFC): Apple's file systems take it for `café`",
+        _list_file("cafe\u0301.txt"),
+    ),
+    Breakage(
+        "results-tensor-shape",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "SchemaError",
+        "parameters[0].shape says [3, 47]; the .npy holds [3, 48]",
+        _edit_results(lambda d: d["parameters"][0].update(shape=[3, 47])),
+    ),
+    Breakage(
+        "results-npy-overflow",
+        "results/succeeded",
+        CLASSIFIER_JOB,
+        "SchemaError",
+        "parameters/dense.weights.npy declares shape (4, 2**32, 2**32), and so does the manifest",
+        _huge_parameter,
+    ),
+    Breakage(
+        "job-npy-overflow",
+        "jobs/golden-index-classifier",
+        "golden-index-classifier",
+        "SchemaError",
+        "train/x.npy declares shape (5, 2**32, 2**32), and so does job.json (5 examples)",
+        _huge_training_tensor,
     ),
 )
 

@@ -23,7 +23,7 @@ from mlupdate.bundle.integrity import (
     verify_files,
 )
 from mlupdate.bundle.paths import resolve_entry
-from mlupdate.bundle.schema import parse_json, validate
+from mlupdate.bundle.schema import label_list, parse_json, validate
 from mlupdate.contract import JOB_MANIFEST
 from mlupdate.data.examples import NUMPY_DTYPES, SetFeature
 from mlupdate.errors import SchemaError
@@ -72,17 +72,19 @@ def _decode_png(path: Path, feature: SetFeature) -> np.ndarray:
     mode = _PNG_MODES[feature.color_space or "RGB"]
     try:
         with Image.open(io.BytesIO(path.read_bytes()), formats=["PNG"]) as image:
-            image.load()
+            # Size and mode come from the header: check them before decoding what a hostile header declares.
             found = (image.mode, image.width, image.height)
+            if found != (mode, feature.width, feature.height):
+                raise SchemaError(
+                    f"PNG is {found[0]} {found[1]}x{found[2]}, the manifest says {mode} "
+                    f"{feature.width}x{feature.height}",
+                    where=str(path),
+                    fix="images must already be at the model's exact size and colour space; rebuild the bundle",
+                )
+            image.load()
             pixels = np.asarray(image)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise SchemaError(f"not a readable PNG: {exc}", where=str(path), fix="rebuild the bundle") from None
-    if found != (mode, feature.width, feature.height):
-        raise SchemaError(
-            f"PNG is {found[0]} {found[1]}x{found[2]}, the manifest says {mode} {feature.width}x{feature.height}",
-            where=str(path),
-            fix="images must already be at the model's exact size and colour space; rebuild the bundle",
-        )
     if pixels.ndim == 2:
         return pixels[np.newaxis].copy()
     chw = pixels.transpose(2, 0, 1)
@@ -90,14 +92,8 @@ def _decode_png(path: Path, feature: SetFeature) -> np.ndarray:
 
 
 def _load_labels(path: Path, feature: SetFeature, count: int) -> list[Any]:
-    values = read_json_file(path, limit=limits.LABELS_BYTES, where=str(path))
-    wanted = str if feature.kind == "string" else int
-    if (
-        not isinstance(values, list)
-        or len(values) != count
-        or not all(type(v) is wanted for v in values)
-        or (wanted is int and not all(-(2**63) <= v < 2**63 for v in values))
-    ):
+    values = label_list(read_json_file(path, limit=limits.LABELS_BYTES, where=str(path)), feature.kind, count)
+    if values is None:
         raise SchemaError(
             f"expected a JSON list of {count} {feature.kind} values",
             where=str(path),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +28,8 @@ def check_entry(entry: str, *, where: str) -> str:
 def _entry_problem(entry: str) -> str | None:
     if not entry:
         return "empty path"
-    if "\x00" in entry:
-        return "contains a NUL character"
+    if any(ord(character) < 0x20 or character == "\x7f" for character in entry):
+        return "contains a control character"
     if "\\" in entry:
         return "contains a backslash"
     if entry.startswith("/") or (len(entry) > 1 and entry[1] == ":"):
@@ -38,6 +39,8 @@ def _entry_problem(entry: str) -> str | None:
         return "empty path segment"
     if any(segment in (".", "..") for segment in segments):
         return "`.` or `..` segment"
+    if not entry.isascii() and unicodedata.normalize("NFC", entry) != entry:
+        return "not in Unicode NFC (Apple's file systems take it for its NFC twin)"
     return None
 
 
@@ -84,6 +87,13 @@ def walk_files(root: Path) -> Iterator[str]:
                 f"cannot list {_relative(root, directory) or '.'!r}: {exc.strerror}", where=str(root), fix=_FIX
             ) from None
         seen += len(entries)
+        twins = _normalisation_twins(entry.name for entry in entries)
+        if twins:
+            raise UnsafePathError(
+                f"{_relative(root, directory / twins)!r} and another name here are equal after Unicode normalisation",
+                where=str(root),
+                fix=_FIX,
+            )
         if seen > limits.TREE_ENTRIES:
             raise UnsafePathError(f"holds more than {limits.TREE_ENTRIES} entries", where=str(root), fix=_FIX)
         subfolders = []
@@ -106,6 +116,17 @@ def walk_files(root: Path) -> Iterator[str]:
             else:
                 raise UnsafePathError(f"{relative!r} is not a regular file", where=str(root), fix=_FIX)
         pending.extend(reversed(subfolders))
+
+
+def _normalisation_twins(names: Iterator[str]) -> str | None:
+    """A name equal to an earlier one after NFC normalisation (one file on Apple's file systems), if any."""
+    seen: set[str] = set()
+    for name in names:
+        key = name if name.isascii() else unicodedata.normalize("NFC", name)
+        if key in seen:
+            return name
+        seen.add(key)
+    return None
 
 
 def _relative(root: Path, path: Path) -> str:

@@ -26,7 +26,7 @@ from mlupdate.bundle.integrity import (
     verify_files,
 )
 from mlupdate.bundle.paths import resolve_entry
-from mlupdate.bundle.schema import parse_json, validate
+from mlupdate.bundle.schema import label_list, parse_json, validate
 from mlupdate.contract import (
     DONE,
     EVENTS,
@@ -151,7 +151,7 @@ class ResultsBundle:
                 o["name"]: ProbeOutput(
                     o["name"],
                     ProbeType(o["type"]),
-                    self._array(o["path"]) if ProbeType(o["type"]).is_array else self._labels(o["path"]),
+                    self._array(o["path"]) if ProbeType(o["type"]).is_array else self._labels(o["path"], o["type"]),
                     tuple(o["classes"]) if "classes" in o else None,
                 )
                 for o in outputs
@@ -163,28 +163,35 @@ class ResultsBundle:
         path = resolve_entry(self.path, entry, where=str(self.path))
         return npy.load(path, where=str(path))
 
-    def _labels(self, entry: str) -> list[Any]:
+    def _labels(self, entry: str, kind: str) -> list[Any]:
         path = resolve_entry(self.path, entry, where=str(self.path))
         values = read_json_file(path, limit=limits.LABELS_BYTES, where=str(path))
-        if not isinstance(values, list):
-            raise SchemaError("expected a JSON list", where=str(path))
-        return values
+        labels = label_list(values, kind, len(values)) if isinstance(values, list) else None
+        if labels is None:
+            raise SchemaError(f"expected a JSON list of {kind} values", where=str(path))
+        return labels
 
 
 def read_done(root: Path) -> tuple[str, str]:
-    """The two lines of DONE: (job id, sha256 of results.json)."""
+    """The two lines of DONE: (job id, sha256 of results.json).
+
+    Split at `\\n` only, with an optional final newline, as the Swift reader does: blank lines, a third line or
+    text that is not UTF-8 are refused, and a `\\r` stays part of its line (so `\\r\\n` names another job)."""
     data = read_regular(root, DONE, where=str(root / DONE), limit=limits.DONE_BYTES)
+    lines = data.split(b"\n")
+    if len(lines) == 3 and lines[2] == b"":
+        lines.pop()
     try:
-        lines = data.decode("utf-8").splitlines()
+        text = [line.decode("utf-8") for line in lines]
     except UnicodeDecodeError:
-        lines = []
-    if len(lines) != 2:
-        raise IncompleteBundleError(
+        text = []
+    if len(text) != 2:
+        raise SchemaError(
             "DONE must hold two lines: the job id and the sha256 of results.json",
             where=str(root / DONE),
             fix="the writer was interrupted or is not of this contract: run the job again",
         )
-    return lines[0], lines[1]
+    return text[0], text[1]
 
 
 def read_results(path: str | Path, expected_job_id: str) -> ResultsBundle:
@@ -270,12 +277,7 @@ def _check_tensors(root: Path, manifest: dict[str, Any], where: str) -> None:
                 raise schema_problem(what + " (dictionaries: one column per class)", field=field, where=where)
         else:
             values = read_json_file(path, limit=limits.LABELS_BYTES, where=str(path))
-            wanted = str if output["type"] == "string" else int
-            if (
-                not isinstance(values, list)
-                or len(values) != probe["count"]
-                or any(type(v) is not wanted for v in values)
-            ):
+            if label_list(values, output["type"], probe["count"]) is None:
                 what = f"{output['path']!r} must be a JSON list of {probe['count']} {output['type']} values"
                 raise schema_problem(what, field=field, where=where)
 
@@ -285,9 +287,11 @@ def _read_events(root: Path, count: int, where: str) -> tuple[ProgressEvent, ...
     text = limits.read_bounded(path, limits.EVENTS_BYTES, error=SchemaError, what=EVENTS, fix="pull the bundle again")
     limits.check_json_depth(text, error=SchemaError, where=str(path), fix="write one flat JSON object per line")
     try:
-        lines = text.decode("utf-8").splitlines()
+        lines = text.decode("utf-8").split("\n")
     except UnicodeDecodeError:
         raise SchemaError("events.jsonl is not UTF-8", where=str(path)) from None
+    if lines[-1] == "":
+        lines.pop()  # the final newline; any other empty line is refused as an event
     if len(lines) != count:
         raise schema_problem(
             f"events.jsonl has {len(lines)} lines, the manifest says {count}", field="events", where=where

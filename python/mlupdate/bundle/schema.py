@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from mlupdate import limits
@@ -34,9 +35,32 @@ def schema(name: SchemaName) -> dict[str, Any]:
     return document
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def as_int64(value: Any) -> int | None:
+    """`value` as a 64-bit integer, or None. Like Swift's `JSONDecoder` (the other reader of every bundle), an
+    integral number written with a fraction or exponent (`1.0`, `1e3`) counts; a value outside int64 does not."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if INT64_MIN <= value <= INT64_MAX else None
+    if isinstance(value, float) and value.is_integer() and INT64_MIN <= value < 2.0**63:
+        return int(value)
+    return None
+
+
+# JSON Schema's "integer" is any mathematical integer; the contract's is what both readers can hold: an int64.
+_ContractValidator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", lambda _, value: as_int64(value) is not None),
+)
+
+
 @cache
 def _validator(name: SchemaName) -> Draft202012Validator:
-    return Draft202012Validator(schema(name))
+    validator: Draft202012Validator = _ContractValidator(schema(name))
+    return validator
 
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -78,10 +102,15 @@ def _reject_constant(name: str) -> Any:
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The object, refusing a key seen twice, also as two spellings equal after Unicode normalisation (Swift's
+    dictionaries would merge those silently)."""
     out: dict[str, Any] = {}
+    normalised: set[str] = set()
     for key, value in pairs:
-        if key in out:
+        spelling = key if key.isascii() else unicodedata.normalize("NFC", key)
+        if spelling in normalised:
             raise ValueError(f"duplicate key {key!r}")
+        normalised.add(spelling)
         out[key] = value
     return out
 
@@ -91,7 +120,7 @@ def check_version(document: Any, *, where: str) -> None:
     if not isinstance(document, dict) or "schema_version" not in document:
         return  # the schema reports the missing field
     version = document["schema_version"]
-    if type(version) is not int or version not in SUPPORTED_VERSIONS:
+    if as_int64(version) not in SUPPORTED_VERSIONS:
         raise SchemaError(
             f"schema_version {version!r} is not supported (this reader supports {list(SUPPORTED_VERSIONS)})",
             where=f"{where}: schema_version",
@@ -113,7 +142,30 @@ def validate(document: Any, name: SchemaName, *, where: str) -> dict[str, Any]:
         )
     if _has_non_finite(document):
         raise SchemaError("holds a NaN or Infinity number", where=where, fix="write null plus an error instead")
-    return dict(document)
+    normalised: dict[str, Any] = _integral_floats_as_ints(document)
+    return normalised
+
+
+def label_list(values: Any, kind: str, count: int) -> list[Any] | None:
+    """A string or int64 label list of exactly `count` values (int64s as Python ints), or None if it is not one."""
+    if not isinstance(values, list) or len(values) != count:
+        return None
+    if kind == "string":
+        return values if all(type(value) is str for value in values) else None
+    integers = [as_int64(value) for value in values]
+    return None if any(value is None for value in integers) else integers
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """`1.0` -> `1` everywhere (the schema accepted it as an integer where one is due; a number field loses
+    nothing), so code after the reader never meets `range(1.0)`."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2.0**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
 
 
 def field_path(error: ValidationError) -> str:
