@@ -19,8 +19,10 @@ from typing import Any
 from mlupdate import limits
 from mlupdate.compiled.description import read_description
 from mlupdate.compiled.folding import Fold, find_folds
+from mlupdate.compiled.knn import CompiledKnn, read_knn
 from mlupdate.compiled.layers import CompiledLayer, FloatArray, map_layer
 from mlupdate.compiled.layout import check_complete
+from mlupdate.compiled.metadata import Metadata, read_metadata
 from mlupdate.compiled.network import load_json, read_net, read_shapes
 from mlupdate.compiled.update_params import UpdateParameters, read_update_parameters
 from mlupdate.compiled.weights import read_blob_table
@@ -44,6 +46,8 @@ class CompiledModel:
     transform_params: dict[str, Any]
     unreferenced_blobs: dict[str, tuple[int, ...]]  # weights file (relative) -> ids of blobs no layer uses
     folds: tuple[Fold, ...] = ()
+    metadata: Metadata | None = None  # metadata.json: structure, model and update parameters with allowed values
+    knn: CompiledKnn | None = None  # the k-NN classifier (top level or a pipeline stage), with its stored examples
 
     def layer(self, name: str) -> CompiledLayer:
         """A layer by scoped name (`dense_1`, `model1.dense_1`) or, when unambiguous, by bare name."""
@@ -77,11 +81,12 @@ def read_compiled(path: str | Path, *, spec: Spec | None = None) -> CompiledMode
     check_complete(root)
     description = read_description(root / "coremldata.bin")
     model_type = _metadata_model_type(root)
+    metadata = read_metadata(root)
     layers: list[CompiledLayer] = []
     unreferenced: dict[str, tuple[int, ...]] = {}
     transform: dict[str, Any] = {}
     update_parameters = None
-    for model_dir in _network_dirs(root, model_type):
+    for model_dir in _network_dirs(root, model_type, metadata.structure):
         scope = ".".join(model_dir.relative_to(root).parts)
         mapped, extra, spare = _read_network(model_dir, scope)
         layers.extend(mapped)
@@ -97,8 +102,23 @@ def read_compiled(path: str | Path, *, spec: Spec | None = None) -> CompiledMode
         model_type=model_type,
         transform_params=transform,
         unreferenced_blobs=unreferenced,
+        metadata=metadata,
+        knn=_knn_stage(root, model_type, metadata),
     )
     return _with_folds(model, spec) if spec is not None else model
+
+
+_KNN = "kNearestNeighborsClassifier"
+
+
+def _knn_stage(root: Path, model_type: str | None, metadata: Metadata) -> CompiledKnn | None:
+    """The k-NN: the model itself, or the pipeline stage folder `model<i>` the metadata's structure names."""
+    if model_type == _KNN:
+        return read_knn(root, "", metadata)
+    for position, kind in enumerate(metadata.structure):
+        if kind == _KNN and (root / f"model{position}").is_dir():
+            return read_knn(root / f"model{position}", f"model{position}", metadata)
+    return None
 
 
 def _read_network(model_dir: Path, scope: str) -> tuple[list[CompiledLayer], dict[str, Any], list[int]]:
@@ -113,7 +133,7 @@ def _read_network(model_dir: Path, scope: str) -> tuple[list[CompiledLayer], dic
     return mapped, extra, blobs.unreferenced(referenced)
 
 
-def _network_dirs(root: Path, model_type: str | None) -> list[Path]:
+def _network_dirs(root: Path, model_type: str | None, structure: tuple[str, ...] = ()) -> list[Path]:
     if (root / NET_FILE).exists():
         return [root]
     nested = sorted(p.parent for p in _find(root, NET_FILE))
@@ -121,6 +141,8 @@ def _network_dirs(root: Path, model_type: str | None) -> list[Path]:
         return nested
     if model_type is not None and "neuralNetwork" not in model_type and "pipeline" not in model_type.lower():
         return []  # e.g. a k-NN classifier: no network to read
+    if structure and not any("neuralNetwork" in kind for kind in structure):
+        return []  # a pipeline without a network stage, e.g. Create ML's feature print + GLM classifier
     raise CompiledModelError(
         f"{NET_FILE} is missing (model type {model_type or 'unknown'})",
         where=str(root / NET_FILE),

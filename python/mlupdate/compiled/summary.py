@@ -32,11 +32,16 @@ class CompiledSummary:
                 for layer in model.layers
             ],
             "update_parameters": model.update_parameters.to_dict() if model.update_parameters else None,
+            "knn": model.knn.to_dict() if model.knn else None,
+            "structure": list(model.metadata.structure) if model.metadata else [],
+            "model_parameters": [p.to_dict() for p in model.metadata.model_parameters] if model.metadata else [],
         }
 
     def to_text(self) -> str:
         document = self.to_dict()
         lines = [f"compiled model: {document['path']}", f"kind: {document['kind'] or 'unknown (no metadata.json)'}"]
+        if document["structure"]:
+            lines.append("pipeline: " + " -> ".join(document["structure"]))
         for title in ("inputs", "outputs"):
             lines.append(f"{title}:")
             lines += [f"  {feature['name']}: {feature['type']}" for feature in document[title]]
@@ -48,7 +53,15 @@ class CompiledSummary:
         update = document["update_parameters"]
         lines.append("updatable: " + ("yes" if update else "no (no updateParameters folder)"))
         if update:
-            lines.append(f"  optimizer {update['optimizer']}, defaults {update['defaults']}")
+            lines.append(
+                f"  optimizer {update['optimizer']}, defaults {update['defaults']}, allowed {update['allowed']}"
+            )
+        knn = document["knn"]
+        if knn:
+            lines.append(
+                f"k-NN ({knn['scope'] or 'top level'}): {knn['stored_examples']} stored examples of dimension "
+                f"{knn['dimension']}, labels {knn['labels']}, k {knn['k']} (allowed {knn['k_range'] or knn['k_set']})"
+            )
         return "\n".join(lines)
 
 

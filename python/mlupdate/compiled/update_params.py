@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,16 @@ class UpdateParameters:
     losses: tuple[LossLayer, ...]
     optimizer: str  # "sgd", "adam" or "none"
     defaults: dict[str, float | int | bool]
+    allowed: dict[str, dict[str, list[float | int]]] = field(
+        default_factory=dict
+    )  # {"range": [lo, hi]} | {"set": [..]}
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "losses": [vars(loss) for loss in self.losses],
             "optimizer": self.optimizer,
             "defaults": dict(self.defaults),
+            "allowed": {name: dict(values) for name, values in self.allowed.items()},
         }
 
 
@@ -73,6 +77,7 @@ def read_update_parameters(model_dir: Path) -> UpdateParameters | None:
 def _from_message(message: Any) -> UpdateParameters:
     losses = tuple(_loss(layer) for layer in message.lossLayers)
     defaults: dict[str, float | int | bool] = {}
+    allowed: dict[str, dict[str, list[float | int]]] = {}
     which = message.optimizer.WhichOneof("OptimizerType")
     optimizer = {"sgdOptimizer": "sgd", "adamOptimizer": "adam"}.get(str(which), "none")
     if which is not None:
@@ -81,13 +86,28 @@ def _from_message(message: Any) -> UpdateParameters:
         for name in names:
             if name in params.DESCRIPTOR.fields_by_name and params.HasField(name):
                 defaults[name] = _number(getattr(params, name), integer=name == "miniBatchSize")
+                allowed |= _allowed(name, getattr(params, name))
     if message.HasField("epochs"):
         defaults["epochs"] = int(message.epochs.defaultValue)
+        allowed |= _allowed("epochs", message.epochs)
     if message.HasField("shuffle"):
         defaults["shuffle"] = bool(message.shuffle.defaultValue)
     if message.HasField("seed"):
         defaults["seed"] = int(message.seed.defaultValue)
-    return UpdateParameters(losses=losses, optimizer=optimizer, defaults=defaults)
+        allowed |= _allowed("seed", message.seed)
+    return UpdateParameters(losses=losses, optimizer=optimizer, defaults=defaults, allowed=allowed)
+
+
+def _allowed(name: str, parameter: Any) -> dict[str, dict[str, list[float | int]]]:
+    """A Double- or Int64Parameter's allowed range or set, as the app may override it."""
+    which = parameter.WhichOneof("AllowedValues") if "AllowedValues" in parameter.DESCRIPTOR.oneofs_by_name else None
+    if which is None and parameter.HasField("range"):
+        which = "range"
+    if which == "range":
+        return {name: {"range": [parameter.range.minValue, parameter.range.maxValue]}}
+    if which == "set":
+        return {name: {"set": [int(v) for v in parameter.set.values]}}
+    return {}
 
 
 def _number(parameter: Any, *, integer: bool) -> float | int:
