@@ -7,16 +7,17 @@ import json
 import math
 from dataclasses import asdict
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from mlharness.cli import EXIT_ERROR, EXIT_NO, EXIT_OK, add_force_option
-from mlharness.doctor import Checkup, HostCheck, run_checks, verdict
-from mlharness.errors import RunFailed
-from mlharness.runner import Deadlines, Progress, RunResult, run_job
-from mlharness.targets import default_host, discover, open_target
 from mlupdate.contract import ProgressEvent, TaskStatus
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mlharness.doctor import HostCheck
+    from mlharness.errors import RunFailed
+    from mlharness.runner import Progress, RunResult
 
 _STYLE = {"ok": "green", "missing": "red", "info": "yellow"}
 
@@ -60,6 +61,11 @@ def _developer_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mlharness.doctor import Checkup, run_checks, verdict
+    from mlharness.targets import default_host
+
     checks = run_checks(default_host(args.developer_dir), Checkup(app_search_root=args.ios_app))
     if args.json:
         print(json.dumps([asdict(check) for check in checks], indent=2))
@@ -80,6 +86,11 @@ def _print_check(console: Console, check: HostCheck) -> None:
 
 
 def _targets(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mlharness.targets import default_host, discover
+
     found = discover(default_host(args.developer_dir))
     if args.json:
         payload = {"targets": [asdict(c) for c in found.candidates], "notes": list(found.notes)}
@@ -99,6 +110,12 @@ def _targets(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mlharness.errors import RunFailed
+    from mlharness.runner import Deadlines, run_job
+    from mlharness.targets import default_host, open_target
+
     target = open_target(args.target, kind=args.kind, host=default_host(args.developer_dir))
     deadlines = Deadlines(job=args.deadline)
     console = Console(stderr=True, soft_wrap=True)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from mlharness.cli import EXIT_ERROR, EXIT_OK
 from mlharness.cli.devices import _seconds
 from mlharness.errors import HarnessError
-from mlharness.farms import devicefarm
-from mlharness.farms.devicefarm import DeviceFarm, FarmDeadlines, FarmRunReport, FarmRunSpec, run_on_device_farm
+from mlharness.farms import DEVICE_FARM_REGION
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from mlharness.farms.devicefarm import FarmRunReport
 
 REPORT = "farm-report.json"
 
@@ -33,11 +35,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("-o", "--out", type=Path, required=True, help="a new folder for the results and the report")
     run.add_argument("--deadline", type=_seconds, default=3600.0, help="seconds the whole run may take (stopped then)")
     run.add_argument("--profile", help="a named AWS profile (default: the standard credential chain)")
-    run.add_argument("--region", default=devicefarm.REGION, help=f"default {devicefarm.REGION}")
+    run.add_argument("--region", default=DEVICE_FARM_REGION, help=f"the AWS region (default: {DEVICE_FARM_REGION})")
     run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mlharness.farms import devicefarm
+    from mlharness.farms.devicefarm import DeviceFarm, FarmDeadlines, FarmRunSpec, run_on_device_farm
+
     if args.out.exists() and any(args.out.iterdir()):
         raise HarnessError(
             "the output folder is not empty", where=str(args.out), fix="pass a new or empty folder with -o"
@@ -69,6 +76,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def report_table(report: FarmRunReport) -> Table:
+    from rich.table import Table
+
     title = f"Device Farm run {report.run_name}: {report.status}"
     table = Table("job", "where", "os", "outcome", "detail", title=title)
     for row in report.rows:

@@ -6,14 +6,13 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlharness.cli import EXIT_NO, EXIT_OK
 from mlharness.errors import ConfigError
-from mlupdate.models.inspect import inspect_model
-from mlupdate.models.spec import load_spec, save_spec
-from mlupdate.models.updatable import Adam, Loss, Optimizer, Sgd, make_updatable
-from mlupdate.models.validate import validate
+
+if TYPE_CHECKING:
+    from mlupdate.models.updatable import Optimizer
 
 
 def register(subparsers: Any) -> None:
@@ -66,6 +65,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 def run_inspect(args: argparse.Namespace) -> int:
     from mlupdate.models.files import open_model
+    from mlupdate.models.inspect import inspect_model
     from mlupdate.reference.readiness import check_reference
 
     opened = open_model(args.model)
@@ -83,6 +83,7 @@ def run_inspect(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     from mlupdate.models.files import open_model
+    from mlupdate.models.validate import validate
     from mlupdate.reference.readiness import check_reference
 
     spec = open_model(args.model).require_spec("validate")
@@ -108,6 +109,8 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def _optimizer(args: argparse.Namespace) -> Optimizer:
+    from mlupdate.models.updatable import Adam, Sgd
+
     chosen: dict[str, Any] = {"lr": args.lr, "batch": args.batch, "batch_set": args.batch_set}
     factory: Callable[..., Optimizer]
     if args.optimizer == "sgd":
@@ -120,6 +123,10 @@ def _optimizer(args: argparse.Namespace) -> Optimizer:
 
 
 def run_make_updatable(args: argparse.Namespace) -> int:
+    from mlupdate.models.inspect import inspect_model
+    from mlupdate.models.spec import load_spec, save_spec
+    from mlupdate.models.updatable import Loss, make_updatable
+
     source: Path = args.model
     target: Path = args.output
     if target.exists() and source.exists() and target.resolve() == source.resolve():

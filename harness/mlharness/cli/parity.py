@@ -6,14 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlharness.cli import EXIT_NO, EXIT_OK, add_force_option
-from mlupdate.bundle import read_job
-from mlupdate.output_folder import owned_output, write_atomic
-from mlupdate.parity.crossdevice import NOT_EVALUATED, Row, html_table, load_row, markdown_table
-from mlupdate.parity.markdown import render_markdown
-from mlupdate.parity.run import run_parity
+
+if TYPE_CHECKING:
+    from mlupdate.parity.crossdevice import Row
 
 FAILED_RESULTS = ("fail", "failed", "cancelled")
 
@@ -69,6 +67,10 @@ def _ensemble_size(text: str) -> int:
 
 
 def run_parity_command(args: argparse.Namespace) -> int:
+    from mlupdate.bundle import read_job
+    from mlupdate.parity.markdown import render_markdown
+    from mlupdate.parity.run import run_parity
+
     output = args.output or Path("out") / "parity" / read_job(args.job).job_id
     result = run_parity(
         args.results,
@@ -91,6 +93,9 @@ def run_parity_command(args: argparse.Namespace) -> int:
 
 
 def _write_tables(folder: Path, rows: list[Row]) -> None:
+    from mlupdate.output_folder import write_atomic
+    from mlupdate.parity.crossdevice import html_table, markdown_table
+
     write_atomic(folder / "cross-device.md", markdown_table(rows).encode("utf-8"))
     write_atomic(folder / "cross-device.html", html_table(rows).encode("utf-8"))
     document = {"kind": "mlupdate.cross-device", "schema_version": 1, "rows": [row.to_dict() for row in rows]}
@@ -98,6 +103,9 @@ def _write_tables(folder: Path, rows: list[Row]) -> None:
 
 
 def run_report_command(args: argparse.Namespace) -> int:
+    from mlupdate.output_folder import owned_output
+    from mlupdate.parity.crossdevice import NOT_EVALUATED, load_row, markdown_table
+
     rows = [load_row(folder) for folder in args.folders]
     if args.output is not None:
         with owned_output(args.output, command="report", force=args.force, inputs=args.folders) as output:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from mlharness.cli import EXIT_ERROR, EXIT_OK
-from mlharness.process import SubprocessRunner
-from mlharness.xctest import XcresultOutcome, Xcresulttool, extract_xcresult, read_export
-from mlharness.xctest.xcresult import EXPORT_TESTS
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from mlharness.xctest import XcresultOutcome
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +26,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _xcresult(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mlharness.process import SubprocessRunner
+    from mlharness.xctest import Xcresulttool, extract_xcresult, read_export
+    from mlharness.xctest.xcresult import EXPORT_TESTS
+
     if (args.source / EXPORT_TESTS).is_file():
         outcomes = read_export(args.source, args.jobs, args.out)
     else:
@@ -36,6 +42,8 @@ def _xcresult(args: argparse.Namespace) -> int:
 
 
 def outcome_table(outcomes: list[XcresultOutcome]) -> Table:
+    from rich.table import Table
+
     table = Table("job", "case", "result", "detail")
     for outcome in outcomes:
         if outcome.results is not None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlharness.errors import FarmError, FarmTimeout, HarnessError
+from mlharness.farms import DEVICE_FARM_REGION
 from mlharness.xctest.archive import extract_results_zip
 from mlharness.xctest.xcresult import EXPORT_TESTS, XcresultOutcome, read_export
 from mlupdate.errors import MlupdateError
@@ -34,8 +35,7 @@ from mlupdate.errors import MlupdateError
 log = logging.getLogger(__name__)
 
 FARM = "aws-device-farm"
-# Device Farm is served from one region.
-REGION = "us-west-2"
+REGION = DEVICE_FARM_REGION
 EXPORT_FOLDER = "mlharness-export"
 
 # botocore's standard retry mode counts these as throttling (botocore.retries.standard).

@@ -7,7 +7,27 @@ Modules: `semantics` (the calibrated and open knobs), `shuffle` (libc++ port), `
 `network` (forward and backward), `losses`, `optimizers`, `trainer`, `knn`, `ensemble`, `predict`, `run`.
 """
 
-from mlupdate.reference.semantics import Semantics, load_profile
-from mlupdate.reference.trainer import TrainingResult, prepare, run_prepared, train
+from __future__ import annotations
 
-__all__ = ["Semantics", "TrainingResult", "load_profile", "prepare", "run_prepared", "train"]
+from typing import TYPE_CHECKING
+
+from mlupdate._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from mlupdate.reference.semantics import Semantics as Semantics
+    from mlupdate.reference.semantics import load_profile as load_profile
+    from mlupdate.reference.trainer import TrainingResult as TrainingResult
+    from mlupdate.reference.trainer import prepare as prepare
+    from mlupdate.reference.trainer import run_prepared as run_prepared
+    from mlupdate.reference.trainer import train as train
+
+_EXPORTS = {
+    "Semantics": "semantics",
+    "TrainingResult": "trainer",
+    "load_profile": "semantics",
+    "prepare": "trainer",
+    "run_prepared": "trainer",
+    "train": "trainer",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -8,9 +8,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlupdate.errors import InputError
-from mlupdate.output_folder import OwnedOutput, owned_output
+
+if TYPE_CHECKING:
+    from mlupdate.output_folder import OwnedOutput
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ def build_scenario(
             where=str(models) if models else "$MLUPDATE_REAL_MODELS",
             fix="check out ../shared beside the repository or set MLUPDATE_REAL_MODELS=<.../real-models>",
         )
+    from mlupdate.output_folder import owned_output
+
     inputs = [models] if models is not None else []
     with owned_output(Path(out_dir) / name, command="scenario", force=force, inputs=inputs) as output:
         built = scenario.builder()(output.staging, models)
