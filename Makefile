@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The demo needs the package and the digits scenario's scikit-learn, not the test and development tools.
+DEMO_STAMP := $(VENV)/.installed-demo
 OUT    ?= out/demo
 # swift on PATH, or the toolchain's usual Linux location.
 SWIFT  := $(or $(shell command -v swift 2>/dev/null),$(wildcard /opt/swift/usr/bin/swift))
@@ -11,11 +13,19 @@ SWIFT  := $(or $(shell command -v swift 2>/dev/null),$(wildcard /opt/swift/usr/b
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing mlupdate-harness with its test and development tools into $(VENV) (first run only; a few minutes)"
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing mlupdate-harness and what the demo needs into $(VENV) (first run only; about a minute)"
+	$(BIN)/python -m pip install --quiet -e '.[scenarios]'
+	touch $(DEMO_STAMP)
 
 # Swift first, so pytest's summary line closes the output.
 test: test-swift test-python
@@ -40,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check python harness tests benchmarks
 	$(BIN)/mypy
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/mlharness demo -o $(OUT)
 
 bench: $(STAMP)

@@ -14,7 +14,8 @@ and exit 2 without a traceback::
     │       ├── SchemaError          job.json/results.json does not match the contract schema
     │       ├── UnsafePathError      absolute path, `..`, or a link inside a bundle
     │       ├── HashMismatchError    a file differs from the hash its manifest records
-    │       └── IncompleteBundleError  no DONE sentinel, wrong job id, or a file missing
+    │       ├── IncompleteBundleError  no DONE sentinel, wrong job id, or a file missing
+    │       └── NotABundleError  another kind of path where a bundle goes (a model, a report, a folder of them)
     ├── ModelInvalidError            the model breaks Core ML's rules for updatable models (.issues)
     ├── UnsupportedError             a layer, model type or feature the reference cannot reproduce
     ├── TrainingError                training diverged (NaN/Inf) at a given epoch and mini-batch
@@ -101,6 +102,10 @@ class HashMismatchError(BundleError):
 
 class IncompleteBundleError(BundleError):
     """A results bundle without its DONE sentinel, with another job's id, or with files missing."""
+
+
+class NotABundleError(BundleError):
+    """A path of another kind where a bundle goes: a model, a report, the other bundle, a folder of bundles."""
 
 
 class ModelInvalidError(MlupdateError):

@@ -10,7 +10,6 @@ import botocore.session
 import pytest
 from botocore.stub import ANY, Stubber
 
-from mlharness.cli import farm as farm_cli
 from mlharness.cli import main
 from mlharness.farms import devicefarm
 from mlharness.farms.devicefarm import DeviceFarm
@@ -57,7 +56,9 @@ def test_a_run_past_its_deadline_exits_2_with_a_report_naming_the_pool(
 
     clock = Clock()
     monkeypatch.setattr(devicefarm, "client", lambda **_: client)
-    monkeypatch.setattr(farm_cli, "DeviceFarm", lambda c: DeviceFarm(c, http=NoHttp(), clock=clock, sleep=clock.sleep))
+    monkeypatch.setattr(
+        devicefarm, "DeviceFarm", lambda c: DeviceFarm(c, http=NoHttp(), clock=clock, sleep=clock.sleep)
+    )
     monkeypatch.setenv("COLUMNS", "250")
     files = []
     for name in ("app.ipa", "tests.zip", "testspec.yml"):

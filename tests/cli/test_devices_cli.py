@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from mlharness.cli import devices as devices_cli
 from mlharness.cli import main
 from mlharness.errors import TargetUnavailable
 from mlharness.process import ScriptedRunner
@@ -33,7 +32,7 @@ class UnreachablePort:
 def linux_host(monkeypatch: pytest.MonkeyPatch) -> None:
     """This sandbox as the CLI sees it, made explicit so the test means the same on any machine."""
     host = Host(runner=ScriptedRunner({}), device_port=UnreachablePort, is_mac=False, has_xcrun=False)
-    monkeypatch.setattr(devices_cli, "default_host", lambda *_args, **_kwargs: host)
+    monkeypatch.setattr("mlharness.targets.default_host", lambda *_args, **_kwargs: host)
 
 
 @pytest.fixture
@@ -89,7 +88,7 @@ def test_targets_json(linux_host: None, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def use_target(monkeypatch: pytest.MonkeyPatch, target: FakeTarget) -> None:
-    monkeypatch.setattr(devices_cli, "open_target", lambda *_args, **_kwargs: target)
+    monkeypatch.setattr("mlharness.targets.open_target", lambda *_args, **_kwargs: target)
 
 
 def test_run_pulls_verified_results_and_exits_0(

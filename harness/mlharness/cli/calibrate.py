@@ -28,7 +28,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--app", type=Path, help="companion .app to install first (default: already installed)")
     parser.add_argument(
-        "--work-dir", type=Path, default=Path("out/calibrate"), help="where probe jobs and results are kept"
+        "--work-dir",
+        type=Path,
+        default=Path("out/calibrate"),
+        help="where probe jobs and results are kept (default: out/calibrate)",
     )
     parser.set_defaults(handler=run_calibrate)
 

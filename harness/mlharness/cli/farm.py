@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--spec", type=Path, required=True, help="the test spec .yml (mlharness package)")
     run.add_argument("--job", dest="jobs", action="append", required=True, help="a packaged job id (repeat)")
     run.add_argument("-o", "--out", type=Path, required=True, help="a new folder for the results and the report")
-    run.add_argument("--deadline", type=_seconds, default=3600.0, help="seconds the whole run may take (stopped then)")
+    run.add_argument(
+        "--deadline", type=_seconds, default=3600.0, help="seconds the whole run may take, stopped then (default: 3600)"
+    )
     run.add_argument("--profile", help="a named AWS profile (default: the standard credential chain)")
     run.add_argument("--region", default=DEVICE_FARM_REGION, help=f"the AWS region (default: {DEVICE_FARM_REGION})")
     run.set_defaults(handler=_run)

@@ -40,7 +40,10 @@ def register(subparsers: Any) -> None:
     job.add_argument("--delimiter", default=",", help="the CSV delimiter (default ,)")
     job.add_argument("--classes", type=_names, help="class names in index order, for a network's class-index target")
     job.add_argument(
-        "--fit", default="scaleFill", choices=("scaleFill", "scaleFit", "centerCrop"), help="how images are fitted"
+        "--fit",
+        default="scaleFill",
+        choices=("scaleFill", "scaleFit", "centerCrop"),
+        help="how images are fitted to the model's size (default: scaleFill)",
     )
     job.add_argument("--probe", type=Path, metavar="PATH", help="probe set: a folder of images, .npy/.npz or CSV")
     job.add_argument("--probe-synthetic", type=_positive, metavar="N", help="N synthetic probe examples")

@@ -32,9 +32,11 @@ def register(subparsers: Any) -> None:
     make.add_argument("model", type=Path, help="the .mlmodel to start from (never changed)")
     make.add_argument("-o", "--output", type=Path, required=True, help="where to write the updatable model")
     make.add_argument("--layers", type=_names, required=True, help="comma-separated layers to train, e.g. fc1,fc2")
-    make.add_argument("--loss", choices=("cce", "mse"), required=True)
+    make.add_argument(
+        "--loss", choices=("cce", "mse"), required=True, help="cce: categorical cross-entropy on a softmax; mse"
+    )
     make.add_argument("--loss-input", help="blob the loss reads (default: the softmax output / the only output)")
-    make.add_argument("--optimizer", choices=("sgd", "adam"), required=True)
+    make.add_argument("--optimizer", choices=("sgd", "adam"), required=True, help="the update's optimizer")
     make.add_argument("--lr", type=float, help="default learning rate (allowed range [0, 1])")
     make.add_argument("--batch", type=int, help="default mini-batch size")
     make.add_argument("--batch-set", type=_ints, help="allowed mini-batch sizes, e.g. 1,2,4 (default: --batch)")

@@ -107,12 +107,17 @@ def open_target(identifier: str, *, kind: TargetKind | None = None, host: Host |
     found = discover(host)
     matches = [c for c in found.candidates if identifier in (c.udid, c.name) and (kind is None or c.kind == kind)]
     if not matches:
-        known = ", ".join(f"{c.name} ({c.kind}, {c.udid})" for c in found.candidates) or "none"
-        raise TargetUnavailable(
-            f"no target {identifier!r}" + (f" of kind {kind}" if kind else ""),
-            where="target discovery",
-            fix=f"pick one of: {known}" + "".join(f"\n  {note}" for note in found.notes),
-        )
+        wanted = f"no target {identifier!r}" + (f" of kind {kind}" if kind else "")
+        notes = "".join(f"\n  {note}" for note in found.notes)
+        if not found.candidates:
+            raise TargetUnavailable(
+                f"{wanted}: this host sees no Simulator and no device at all",
+                where="target discovery",
+                fix="connect a device or install Xcode's Simulators (see `mlharness doctor`); why each kind is absent:"
+                + notes,
+            )
+        known = ", ".join(f"{c.name} ({c.kind}, {c.udid})" for c in found.candidates)
+        raise TargetUnavailable(wanted, where="target discovery", fix=f"pick one of: {known}{notes}")
     matches.sort(key=lambda c: _PREFERENCE.index(c.kind) if c.kind in _PREFERENCE else len(_PREFERENCE))
     chosen = matches[0]
     if not chosen.usable:

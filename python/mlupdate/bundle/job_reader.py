@@ -22,6 +22,7 @@ from mlupdate.bundle.integrity import (
     schema_problem,
     verify_files,
 )
+from mlupdate.bundle.kinds import expect_job_bundle
 from mlupdate.bundle.paths import resolve_entry
 from mlupdate.bundle.schema import label_list, parse_json, validate
 from mlupdate.contract import JOB_MANIFEST
@@ -143,6 +144,7 @@ class JobBundle:
 def read_job(path: str | Path) -> JobBundle:
     """Read and verify a job bundle folder; refuse it (a BundleError naming the entry) if anything is off."""
     root = Path(path)
+    expect_job_bundle(root)
     check_root(root)
     where = str(root / JOB_MANIFEST)
     manifest = validate(

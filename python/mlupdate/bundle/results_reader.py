@@ -25,6 +25,7 @@ from mlupdate.bundle.integrity import (
     schema_problem,
     verify_files,
 )
+from mlupdate.bundle.kinds import expect_results_bundle
 from mlupdate.bundle.paths import resolve_entry
 from mlupdate.bundle.schema import label_list, parse_json, validate
 from mlupdate.contract import (
@@ -197,6 +198,7 @@ def read_done(root: Path) -> tuple[str, str]:
 def read_results(path: str | Path, expected_job_id: str) -> ResultsBundle:
     """Read and verify a results bundle for `expected_job_id`; refuse it (a BundleError) if anything is off."""
     root = Path(path)
+    expect_results_bundle(root)
     check_root(root)
     done_job, done_hash = read_done(root)
     if done_job != expected_job_id:

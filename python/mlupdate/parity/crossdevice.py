@@ -8,10 +8,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from mlupdate.bundle.kinds import PathKind, identify
 from mlupdate.bundle.results_reader import ResultsBundle, read_done, read_results
 from mlupdate.contract import DONE, TaskStatus
 from mlupdate.errors import InputError
-from mlupdate.parity.report import REPORT_KIND, read_report
+from mlupdate.parity.report import read_report
 from mlupdate.parity.semantics_info import os_label
 from mlupdate.parity.timing import Spread, memory_growth_per_task
 from mlupdate.parity.verdict import DRY_RUN_LABEL, REFERENCE_PRODUCER
@@ -120,10 +121,15 @@ def load_row(path: str | Path) -> Row:
     if (folder / DONE).is_file():
         job_id, _ = read_done(folder)
         return row_from_results(read_results(folder, job_id), str(folder))
+    found = identify(folder)
+    inside = found.results
+    given = "no such file or folder" if found.kind is PathKind.MISSING else f"this is {found.describe()}"
     raise InputError(
-        f"neither a parity report ({REPORT_KIND}) nor a results bundle",
+        f"{given}; expected a parity report folder (report.json) or a results bundle",
         where=str(folder),
-        fix="pass folders written by `mlharness parity` (report.json) or pulled results bundles (with DONE)",
+        fix=f"pass {', '.join(str(p) for p in inside[:3])}"
+        if inside
+        else "pass folders written by `mlharness parity` (report.json) or pulled results bundles (with DONE)",
     )
 
 

@@ -1,0 +1,81 @@
+"""The wrong kind of path gets one error that says what was given, what was expected and what to pass."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlharness.cli import main
+from mlharness.process import ScriptedRunner
+from mlharness.targets import Host
+
+CONTRACT = Path(__file__).resolve().parents[1] / "data" / "contract"
+JOB = CONTRACT / "jobs" / "golden-regressor"
+RESULTS = CONTRACT / "results" / "succeeded"
+MODEL = JOB / "model" / "TinyRegressor.mlmodel"
+
+
+class NoDevices:
+    """usbmuxd answers and lists no device."""
+
+    def list_udids(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def error_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    return capsys.readouterr().err
+
+
+def test_a_model_given_to_reference_says_to_make_a_job_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = error_of(["reference", str(MODEL), "-o", str(tmp_path / "out")], capsys)
+    assert "this is a Core ML model" in err and "expected a job bundle folder" in err
+    assert "mlharness job MODEL -o DIR" in err
+
+
+def test_a_scenario_folder_where_a_job_goes_names_the_job_inside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "out" / "digits"
+    shutil.copytree(JOB, scenario / "job" / JOB.name)
+    err = error_of(["reference", str(scenario), "-o", str(tmp_path / "ref")], capsys)
+    assert f"holds the job bundle {scenario / 'job' / JOB.name}" in err
+    assert f"fix: pass {scenario / 'job' / JOB.name}" in err
+
+
+def test_swapped_parity_arguments_are_named_as_swapped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = error_of(["parity", str(JOB), "--job", str(RESULTS), "-o", str(tmp_path / "report")], capsys)
+    assert "this is a results bundle" in err and "expected a job bundle folder" in err
+    assert "may be swapped" in err
+
+
+def test_report_on_a_missing_folder_says_it_is_missing_and_what_goes_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = error_of(["report", str(tmp_path / "nowhere")], capsys)
+    assert "no such file or folder; expected a parity report folder (report.json) or a results bundle" in err
+
+
+def test_report_on_a_folder_of_results_names_the_bundles_inside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(RESULTS, tmp_path / "device" / "succeeded")
+    err = error_of(["report", str(tmp_path / "device")], capsys)
+    assert f"fix: pass {tmp_path / 'device' / 'succeeded'}" in err
+
+
+def test_run_on_a_host_without_any_target_says_so_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare = Host(runner=ScriptedRunner({}), device_port=NoDevices, is_mac=False, has_xcrun=False)
+    monkeypatch.setattr("mlharness.targets.default_host", lambda *_args, **_kwargs: bare)
+    err = error_of(["run", str(JOB), "--target", "00008130-0001", "-o", str(tmp_path / "out")], capsys)
+    assert "no target '00008130-0001': this host sees no Simulator and no device at all" in err
+    assert "mlharness doctor" in err
