@@ -27,5 +27,5 @@ def test_unknown_target_exits_2_with_the_reason_and_writes_nothing(
     assert code == EXIT_ERROR
     err = capsys.readouterr().err
     assert "no target 'iPhone-404'" in err
-    assert "fix: pick one of:" in err
+    assert "this host sees no Simulator and no device at all" in err
     assert not profile.exists()

@@ -137,4 +137,4 @@ def test_report_puts_reports_and_results_side_by_side(reference: Path, tmp_path:
 
 def test_report_of_a_folder_that_is_neither_exits_2(tmp_path: Path, capsys: Any) -> None:
     assert main(["report", str(tmp_path)]) == 2
-    assert "neither a parity report" in capsys.readouterr().err
+    assert "a folder with no bundle or report in it; expected a parity report folder" in capsys.readouterr().err

@@ -86,7 +86,7 @@ def test_open_target_for_an_unknown_id_lists_what_exists_and_why_kinds_are_missi
     with pytest.raises(TargetUnavailable) as caught:
         open_target("iPhone 42", host=host)
 
-    assert "pick one of: none" in caught.value.message
+    assert "this host sees no Simulator and no device at all" in caught.value.message
     assert "usbmuxd is not running" in caught.value.message
 
 

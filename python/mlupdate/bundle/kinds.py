@@ -45,6 +45,8 @@ class Identified:
             inside.append(f"the job bundle{'s' if len(self.jobs) > 1 else ''} {_listing(self.jobs)}")
         if self.results:
             inside.append(f"the results bundle{'s' if len(self.results) > 1 else ''} {_listing(self.results)}")
+        if self.kind is PathKind.FOLDER and not inside:
+            return "a folder with no bundle or report in it"
         return self.kind.value + (f" that holds {' and '.join(inside)}" if inside else "")
 
 
