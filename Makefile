@@ -56,6 +56,11 @@ demo: $(DEMO_STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# Does parity tell right from wrong on long runs? Prints each known-wrong alternative's distance in spread units
+# and the false-failure rate over 200 perturbed true runs per suite (docs/parity.md; minutes, not seconds).
+discrimination: $(STAMP)
+	$(BIN)/python -m mlupdate.parity.discrimination
+
 # macOS only: the companion app for the Simulator, and a signed build for a device (DEVELOPMENT_TEAM from the environment).
 app:
 	xcodebuild -project ios_app/MLHarnessCompanion.xcodeproj -scheme MLHarnessCompanion -configuration Debug \

@@ -25,7 +25,7 @@ def test_calibration_recovers_a_fake_devices_semantics_from_pulled_results(tmp_p
     calibration = calibrate(on_target(device, app=tmp_path / "MLHarnessCompanion.app"), tmp_path / "work")
 
     expected = dataclasses.asdict(HIDDEN)
-    del expected["momentum_form"], expected["shuffle_engine"]
+    del expected["momentum_form"]
     assert calibration.decided() == expected
     assert calibration.undecided() == ("momentum_form",)
     jobs = sum(len(probe.jobs) for probe in default_probes())

@@ -10,7 +10,8 @@ import pytest
 
 from mlupdate.bundle.golden_models import regressor
 from mlupdate.errors import InputError, TrainingError
-from mlupdate.reference.ensemble import member_initial_weights, run_ensemble
+from mlupdate.parity.spread import spread_of
+from mlupdate.reference.ensemble import member_initial_weights, member_summation_seeds, run_ensemble
 from mlupdate.reference.predict import predict
 from mlupdate.reference.semantics import KNOBS, Semantics, load_profile
 from mlupdate.reference.trainer import prepare, run_prepared
@@ -31,6 +32,8 @@ def test_defaults_are_the_calibrated_values() -> None:
         "mse_scale",
         "partial_batch",
         "shuffle_engine",
+        "shuffle_schedule",
+        "mse_gradient_factor",
     }
     assert set(KNOBS) == set(semantics.to_dict())
 
@@ -78,10 +81,9 @@ def test_ensemble_spread_grows_from_the_perturbation_and_measures_distance() -> 
     again = run_ensemble(job, runs=5, epsilon=1e-4, seed=3)  # type: ignore[arg-type]
     np.testing.assert_array_equal(again.mean["dense"]["weights"], ensemble.mean["dense"]["weights"])
     unperturbed = run_prepared(job)  # type: ignore[arg-type]
-    distance = ensemble.distance(unperturbed.weights)
-    assert set(distance) == {"dense.weights", "dense.biases"} and all(d < 5 for d in distance.values())
-    far = {"dense": {k: v + 1.0 for k, v in unperturbed.weights["dense"].items()}}
-    assert all(d > 100 for d in ensemble.distance(far).values())
+    members = np.stack([run.weights["dense"]["weights"].ravel() for run in ensemble.runs])
+    assert spread_of(members).units(unperturbed.weights["dense"]["weights"].ravel()) < 5
+    assert spread_of(members).units(unperturbed.weights["dense"]["weights"].ravel() + 1.0) > 100
 
 
 def test_ensemble_needs_two_runs() -> None:
@@ -105,7 +107,12 @@ def test_parallel_ensemble_members_are_bit_identical_to_sequential_ones_and_to_a
     job = prepare(spec, examples, {"learningRate": 0.05}, dtype=np.float32)
     parallel = run_ensemble(job, runs=4, epsilon=1e-4, seed=9, workers=2)
     sequential = run_ensemble(job, runs=4, epsilon=1e-4, seed=9, workers=1)
-    alone = run_prepared(job, initial_weights=member_initial_weights(job, 4, 1e-4, 9)[2], blas_threads=1)
+    alone = run_prepared(
+        job,
+        initial_weights=member_initial_weights(job, 4, 1e-4, 9)[2],
+        blas_threads=1,
+        summation_seed=member_summation_seeds(4, 9)[2],
+    )
     for a, b in zip(parallel.runs, sequential.runs, strict=True):
         for kind in ("weights", "biases"):
             assert a.weights["dense"][kind].tobytes() == b.weights["dense"][kind].tobytes()

@@ -249,12 +249,13 @@ def default_probes() -> tuple[Probe, ...]:
     return (
         Probe(
             "mse-reduction",
-            ("batch_reduction", "mse_scale"),
+            ("batch_reduction", "mse_scale", "mse_gradient_factor"),
             (
                 network_job("mse-b1", _regressor(3, 1, Sgd(lr=0.05, batch=1)), 4, _params(1, 0.05)),
                 network_job("mse-b4", _regressor(3, 1, Sgd(lr=0.05, batch=4)), 4, _params(4, 0.05)),
             ),
-            "batch 1 isolates the per-example scale (loss and step), batch 4 adds the batch reduction",
+            "batch 1 isolates the per-example scale (loss and step) and the gradient's factor (the step alone), "
+            "batch 4 adds the batch reduction",
         ),
         Probe(
             "mse-vector",
@@ -266,7 +267,8 @@ def default_probes() -> tuple[Probe, ...]:
             "partial-batch",
             ("partial_batch",),
             (network_job("partial", _regressor(3, 1, Sgd(lr=0.05, batch=4)), 5, _params(4, 0.05)),),
-            "5 examples in batches of 4: the second batch is example 4 alone, or 4, 0, 1, 2 wrapped around",
+            "5 examples in batches of 4: the second batch is example 4 alone, 4, 0, 1, 2 wrapped around, or 4 "
+            "with the first batch's 1, 2, 3 left in the other slots",
         ),
         Probe(
             "cce-reduction",
@@ -301,6 +303,33 @@ def default_probes() -> tuple[Probe, ...]:
             ("adam_bias_correction",),
             (network_job("adam", _regressor(3, 1, Adam(lr=0.01, batch=1)), 3, _params(1, 0.01)),),
             "the first Adam steps are about sqrt(1 - beta2) / (1 - beta1) = 0.32 times as large without correction",
+        ),
+        Probe(
+            "shuffle-engine",
+            ("shuffle_engine",),
+            (
+                network_job(
+                    "engine",
+                    _regressor(3, 1, Sgd(lr=0.05, batch=1), shuffle=True),
+                    8,
+                    _params(1, 0.05, shuffle=True),
+                ),
+            ),
+            "8 distinct examples one per batch, no seed: the per-batch losses spell out libc++'s order from seed 1 "
+            "or another engine's",
+        ),
+        Probe(
+            "shuffle-schedule",
+            ("shuffle_schedule",),
+            (
+                network_job(
+                    "schedule",
+                    _regressor(3, 1, Sgd(lr=0.05, batch=1), epochs=3, shuffle=True),
+                    6,
+                    _params(1, 0.05, 3, shuffle=True),
+                ),
+            ),
+            "shuffled, 3 epochs with an epochEnd handler: a new order every epoch, the first order kept, or none",
         ),
         Probe(
             "seeded-shuffle",

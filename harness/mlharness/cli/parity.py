@@ -41,6 +41,13 @@ def register(subparsers: Any) -> None:
     parity.add_argument(
         "--semantics", type=Path, help="calibration profile (JSON of knob values) for the reference to run with"
     )
+    parity.add_argument(
+        "--no-power",
+        dest="power",
+        action="store_false",
+        help="skip the runs under known-wrong semantics that measure the check's power and name a failure's "
+        "likely cause",
+    )
     parity.add_argument("--xcode", help="Xcode version that built the app, recorded in the report's provenance")
     parity.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     add_force_option(parity, "the report folder")
@@ -82,6 +89,7 @@ def run_parity_command(args: argparse.Namespace) -> int:
         xcode=args.xcode,
         semantics_profile=args.semantics,
         force=args.force,
+        power=args.power,
     )
     if args.json:
         print(json.dumps(result.document, indent=2))

@@ -1,7 +1,9 @@
-"""Perturbed reference runs for trajectory-level parity, as members parity can compare with a device.
+"""The reference runs parity needs beyond the reference's results: the perturbed ensemble (trajectory level),
+the job's measured float32 noise, and one run per known-wrong alternative (the power of the check).
 
-The reference trainer's `run_ensemble` trains one prepared job N times from initial weights perturbed by a
-relative epsilon; each run becomes an `EnsembleMember` keyed like a results bundle (scoped layer, kind).
+All of them are variants of one prepared job trained by `mlupdate.reference.ensemble.run_variants` (frozen
+prefix once, members in parallel workers); each run becomes an `EnsembleMember` keyed like a results bundle
+(scoped layer, kind).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import numpy as np
 
 from mlupdate.bundle import read_job
 from mlupdate.contract import ProgressEvent, TaskRecord, TaskStatus
+from mlupdate.errors import ParityError, TrainingError
 from mlupdate.models.spec import load_spec
+from mlupdate.parity.alternatives import JobShape, alternatives_for
 from mlupdate.parity.compare import Array
 from mlupdate.parity.model_params import ParameterKey
-from mlupdate.reference.ensemble import run_ensemble
+from mlupdate.parity.power import AlternativeRun, losses_of
+from mlupdate.reference.ensemble import Variant, member_initial_weights, member_summation_seeds, run_variants
 from mlupdate.reference.run import load_examples
 from mlupdate.reference.semantics import Semantics
 from mlupdate.reference.trainer import TrainingResult, prepare
@@ -46,11 +51,63 @@ def member_from_training(result: TrainingResult) -> EnsembleMember:
     return EnsembleMember(parameters, events, result.final_loss)
 
 
-def reference_ensemble(
-    job_dir: Path, count: int, *, semantics: Semantics | None = None, seed: int = 0
-) -> list[EnsembleMember]:
-    """`count` reference runs of the job at `job_dir`, from perturbed initial weights (seeded)."""
+@dataclass(frozen=True)
+class ReferenceRuns:
+    """The reference runs parity compares a device with, beyond the reference's own results bundle.
+
+    `members`: the perturbed ensemble (trajectory level only); `noise`: two runs from the job's own initial
+    weights that differ only in float32 summation order (its measured float32 noise); `alternatives`: one run
+    under each known-wrong alternative that changes this job (the power of the check, the likely cause)."""
+
+    members: tuple[EnsembleMember, ...] = ()
+    noise: tuple[EnsembleMember, EnsembleMember] | None = None
+    alternatives: tuple[AlternativeRun, ...] = ()
+
+
+def reference_runs(
+    job_dir: Path,
+    members: int,
+    *,
+    semantics: Semantics | None = None,
+    seed: int = 0,
+    power: bool = True,
+    workers: int | None = None,
+) -> ReferenceRuns:
+    """`members` perturbed runs (0 at step level) plus the noise pair, and (`power`) the alternatives' runs, all
+    of the job at `job_dir` in one pool of workers. An alternative that diverges is kept with its error."""
     job = read_job(job_dir)
     prepared = prepare(load_spec(job.model_path), load_examples(job.training), job.parameters)
-    result = run_ensemble(prepared, runs=count, seed=seed, events=job.events, semantics=semantics)
-    return [member_from_training(run) for run in result.runs]
+    semantics = semantics or Semantics()
+    wanted = alternatives_for(JobShape.of(prepared, job.events), semantics) if power else []
+    variants: list[Variant] = []
+    if members:
+        initials = member_initial_weights(prepared, members, 1e-7, seed)
+        orders = member_summation_seeds(members + 2, seed)
+        variants += [
+            Variant(initial_weights=w, semantics=semantics, summation_seed=o)
+            for w, o in zip(initials, orders[:members], strict=True)
+        ]
+        variants += [Variant(semantics=semantics, summation_seed=o) for o in orders[members:]]
+    variants += [alternative.variant(semantics) for alternative in wanted]
+    outcomes = run_variants(prepared, variants, events=job.events, workers=workers)
+    trained = [_member(outcome, job_dir) for outcome in outcomes[: members + 2 if members else 0]]
+    runs = tuple(
+        AlternativeRun(alternative, None, error=str(outcome))
+        if isinstance(outcome, TrainingError)
+        else AlternativeRun(
+            alternative, member_from_training(outcome).parameters, losses_of(member_from_training(outcome).events)
+        )
+        for alternative, outcome in zip(wanted, outcomes[len(trained) :], strict=True)
+    )
+    noise = (trained[members], trained[members + 1]) if members else None
+    return ReferenceRuns(tuple(trained[:members]), noise, runs)
+
+
+def _member(outcome: TrainingResult | TrainingError, job_dir: Path) -> EnsembleMember:
+    if isinstance(outcome, TrainingError):
+        raise ParityError(
+            f"a perturbed reference run of the job failed: {outcome.message}",
+            where=f"job {job_dir}",
+            fix="the job diverges under the reference's own semantics; fix the job so the reference trains it",
+        )
+    return member_from_training(outcome)

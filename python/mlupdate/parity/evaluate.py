@@ -33,6 +33,7 @@ from mlupdate.parity.parameters import (
     compare_parameter_structure,
     compare_parameters,
 )
+from mlupdate.parity.power import AlternativeRun, losses_of, step_power, trajectory_power
 from mlupdate.parity.probe import compare_probes
 from mlupdate.parity.semantics_info import semantics_info
 from mlupdate.parity.timing import summarize_timing
@@ -128,6 +129,8 @@ def evaluate(
     device: ResultsLike,
     *,
     ensemble: Sequence[MemberLike] = (),
+    noise: tuple[MemberLike, MemberLike] | None = None,
+    alternatives: Sequence[AlternativeRun] = (),
     steps_per_epoch: int | None = None,
     case: str | None = None,
     optimizer: str | None = None,
@@ -137,8 +140,11 @@ def evaluate(
     precision: Mapping[ParameterKey, Precision] | None = None,
     parameters_from_model: bool = False,
 ) -> Verdict:
-    """`precision` gives each device tensor's storage (float16 compiled weights get their tolerance);
-    `parameters_from_model` says the device's parameters were read from its written model (no app dump)."""
+    """`ensemble` (trajectory level): perturbed reference runs; `noise`: two reference runs that differ only in
+    float32 summation order (the job's measured float32 noise); `alternatives`: reference runs under known-wrong
+    semantics (the power of the check and the likely cause of a failure). `precision` gives each device
+    tensor's storage (float16 compiled weights get their tolerance); `parameters_from_model` says the device's
+    parameters were read from its written model (no app dump)."""
     require_succeeded(reference)
     case = case or case_of(reference.job_id, optimizer)
     tol = tolerances or for_case(case)
@@ -147,7 +153,8 @@ def evaluate(
     checks = [_status_check(device)]
     if device.status in (TaskStatus.SUCCEEDED, None):
         source = _Source(dict(precision or {}), parameters_from_model)
-        checks += _training_checks(reference, device, ensemble, tol, level, steps, steps_per_epoch, source)
+        runs = _Runs(tuple(ensemble), noise, tuple(alternatives))
+        checks += _training_checks(reference, device, runs, tol, level, steps, steps_per_epoch, source)
     else:
         checks.append(Check("training", "skip", "the device's task did not succeed: nothing to compare"))
     checks.append(summarize_timing(device.tasks, device.events, tol, reloads=device.reloads))
@@ -185,34 +192,71 @@ class _Source:
     parameters_from_model: bool
 
 
+@dataclass(frozen=True)
+class _Runs:
+    ensemble: tuple[MemberLike, ...]
+    noise: tuple[MemberLike, MemberLike] | None
+    alternatives: tuple[AlternativeRun, ...]
+
+
 def _training_checks(
     reference: ResultsLike,
     device: ResultsLike,
-    ensemble: Sequence[MemberLike],
+    runs: _Runs,
     tol: Tolerances,
     level: Level,
     steps: int,
     steps_per_epoch: int | None,
     source: _Source,
 ) -> list[Check]:
-    members = [run.events for run in ensemble] if level == "trajectory" else []
-    checks = [compare_events(reference.events, device.events, tol, steps_per_epoch=steps_per_epoch, ensemble=members)]
-    if level == "step":
-        checks.append(
-            compare_parameters(reference.parameters, device.parameters, tol, steps=steps, precision=source.precision)
+    trajectory = level == "trajectory"
+    members = [run.events for run in runs.ensemble] if trajectory else []
+    noise_events = (runs.noise[0].events, runs.noise[1].events) if trajectory and runs.noise else None
+    checks = [
+        compare_events(
+            reference.events,
+            device.events,
+            tol,
+            steps_per_epoch=steps_per_epoch,
+            ensemble=members,
+            noise=noise_events,
         )
+    ]
+    device_losses = losses_of(device.events)
+    if not trajectory:
+        parameters = compare_parameters(
+            reference.parameters, device.parameters, tol, steps=steps, precision=source.precision
+        )
+        power = step_power(
+            reference.parameters,
+            device.parameters,
+            runs.alternatives,
+            lambda name: tol.weights(steps, _storage(source, name)),
+            device_losses=device_losses,
+        )
+        checks.append(power.explain(parameters))
     else:
         checks.append(compare_parameter_structure(reference.parameters, device.parameters))
-        checks.append(
-            compare_trajectory(
-                [run.parameters for run in ensemble],
-                device.parameters,
-                tol,
-                ensemble_final_losses=[v for v in (_final_loss(run) for run in ensemble) if v is not None],
-                device_final_loss=_final_loss(device),
-                rounding=tol.weights(steps),
-            )
+        noise = (runs.noise[0].parameters, runs.noise[1].parameters) if runs.noise else None
+        power = trajectory_power(
+            [run.parameters for run in runs.ensemble],
+            device.parameters,
+            runs.alternatives,
+            tol.trajectory_max_spread_units,
+            noise=noise,
+            device_losses=device_losses,
         )
+        check = compare_trajectory(
+            [run.parameters for run in runs.ensemble],
+            device.parameters,
+            tol,
+            noise=noise,
+            ensemble_final_losses=[v for v in (_final_loss(run) for run in runs.ensemble) if v is not None],
+            device_final_loss=_final_loss(device),
+        )
+        checks.append(power.explain(check))
+    if runs.alternatives:
+        checks.append(power.check)
     checks += compare_probes(reference.probe_outputs, device.probe_outputs, tol, gating=level == "step")
     if source.parameters_from_model:
         checks.append(Check.not_recorded("dump-vs-model", "the parameters were read from the model itself"))
@@ -220,3 +264,8 @@ def _training_checks(
         checks.append(compare_dump_paths(device.parameters, device.cross_check_parameters, tol))
         checks.append(compare_dump_with_model(device.model_path, device.parameters, tol))
     return checks
+
+
+def _storage(source: _Source, name: str) -> Precision:
+    by_tensor = {f"{layer}.{kind}": precision for (layer, kind), precision in source.precision.items()}
+    return by_tensor.get(name, "float32")

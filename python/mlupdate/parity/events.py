@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from mlupdate.contract import EventKind, ProgressEvent
+from mlupdate.parity.spread import float32_noise, spread_of
 from mlupdate.parity.tolerances import Tolerances
 from mlupdate.parity.verdict import Check
 
@@ -47,6 +46,7 @@ def compare_events(
     *,
     steps_per_epoch: int | None,
     ensemble: Sequence[Sequence[ProgressEvent]] = (),
+    noise: tuple[Sequence[ProgressEvent], Sequence[ProgressEvent]] | None = None,
 ) -> Check:
     """Compare every device task with the reference's first task; names the first event that differs."""
     ref = task_events(reference, 0)
@@ -57,13 +57,14 @@ def compare_events(
         )
     steps = step_counts(ref, steps_per_epoch)
     members = [task_events(run, 0) for run in ensemble]
+    pair = (task_events(noise[0], 0), task_events(noise[1], 0)) if noise is not None else None
     problems: list[str] = []
     curves: dict[str, Any] = {"reference": _curve(ref)}
     outside_total = 0
     for task in tasks:
         got = task_events(device, task)
         curves[f"device task {task}"] = _curve(got)
-        problem, outside = _compare_task(ref, got, steps, tolerances, members)
+        problem, outside = _compare_task(ref, got, steps, tolerances, members, pair)
         outside_total += outside
         if problem:
             problems.append(f"task {task}: {problem}")
@@ -82,6 +83,7 @@ def _compare_task(
     steps: list[int],
     tolerances: Tolerances,
     members: list[list[ProgressEvent]],
+    pair: tuple[list[ProgressEvent], list[ProgressEvent]] | None,
 ) -> tuple[str | None, int]:
     for index in range(max(len(ref), len(got))):
         expected = ref[index] if index < len(ref) else None
@@ -103,24 +105,36 @@ def _compare_task(
                     f"(|diff| {abs(actual.loss - expected.loss):.3g} > {tol.atol:.3g} + {tol.rtol:.3g}·|expected|)",
                     0,
                 )
-        elif members and not _inside_envelope(index, actual.loss, members, tolerances):
+        elif members and not _inside_envelope(index, actual.loss, members, pair, tolerances):
             outside += 1
     past_horizon = sum(1 for s in steps if s > tolerances.step_level_max_steps)
     if past_horizon and outside > tolerances.trajectory_loss_outside_fraction * past_horizon:
         return (
             f"{outside} of {past_horizon} loss(es) past step {tolerances.step_level_max_steps} lie outside the "
-            f"ensemble envelope (mean ± {tolerances.trajectory_max_spread_units}·std)",
+            f"ensemble envelope ({tolerances.trajectory_max_spread_units} spread units)",
             outside,
         )
     return None, outside
 
 
-def _inside_envelope(index: int, loss: float, members: list[list[ProgressEvent]], tolerances: Tolerances) -> bool:
+def _inside_envelope(
+    index: int,
+    loss: float,
+    members: list[list[ProgressEvent]],
+    pair: tuple[list[ProgressEvent], list[ProgressEvent]] | None,
+    tolerances: Tolerances,
+) -> bool:
+    """Within the limit in spread units of the members' losses at this event (`mlupdate.parity.spread`), the
+    float32 noise being the noise pair's difference there, and never below the loss's own float32 resolution."""
     values = [value for m in members if index < len(m) and (value := m[index].loss) is not None]
     if len(values) < 2:
         return True
-    mean, std = float(np.mean(values)), float(np.std(values, ddof=1))
-    return abs(loss - mean) <= tolerances.trajectory_max_spread_units * std + tolerances.loss_atol
+    noise = tolerances.loss_atol
+    if pair is not None and index < min(len(pair[0]), len(pair[1])):
+        a, b = pair[0][index].loss, pair[1][index].loss
+        if a is not None and b is not None:
+            noise = max(noise, float32_noise(a, b))
+    return spread_of(values, noise).units(loss) <= tolerances.trajectory_max_spread_units
 
 
 def _key(event: ProgressEvent) -> tuple[str, int | None, int | None]:

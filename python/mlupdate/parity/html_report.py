@@ -148,6 +148,32 @@ def _cell(text: Any, cls: str = "") -> str:
     return f"<td{attr}>{escape(str(text))}</td>"
 
 
+def power_table(document: dict[str, Any]) -> str:
+    """Each known-wrong alternative: how far its run lands from the truth and from the device, in the check's unit."""
+    details = (_check(document, "power") or {}).get("details", {})
+    if not details.get("alternatives"):
+        return ""
+
+    def number(value: Any) -> str:
+        return "diverged" if value is None else f"{value:.3g}"
+
+    rows = [
+        [
+            _cell(row["name"]),
+            _cell(row["description"]),
+            _cell(number(row["score"]) if not row.get("diverged") else "diverged"),
+            _cell("-" if row.get("device_distance") is None else number(row["device_distance"])),
+        ]
+        for row in details["alternatives"]
+    ]
+    unit = str(details.get("unit", ""))
+    caption = (
+        f"<h2>Power: known-wrong alternatives ({escape(unit)}, limit {details.get('limit')})</h2>"
+        f"<p>{escape(str(details.get('likely_cause', '')))}</p>"
+    )
+    return caption + _table(rows, ["alternative", "what it gets wrong", "from the truth", "from the device"])
+
+
 def timing_table(document: dict[str, Any]) -> str:
     """Phases over repeated tasks; a dry run's figures are the host's and say so."""
     details = (_check(document, "timing") or {}).get("details", {})
@@ -214,6 +240,7 @@ optimizer steps per task · case {escape(str(document.get("case", "?")))}</p>
 <p>Verdict {escape(document.get("basis", ""))}.</p>
 <h2>Checks</h2>
 {_table(check_rows, ["status", "check", "result"])}
+{power_table(document)}
 <h2>Plots</h2>
 <div class="plots">
 {"".join(f"<figure>{plot}</figure>" for plot in plots)}

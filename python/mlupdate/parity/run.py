@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,8 @@ from typing import Any
 from mlupdate.bundle import JobBundle, ResultsBundle, read_job, read_results
 from mlupdate.errors import InputError
 from mlupdate.output_folder import owned_output
-from mlupdate.parity.ensemble import reference_ensemble
-from mlupdate.parity.evaluate import MemberLike, ResultsLike, count_steps, evaluate, require_succeeded
+from mlupdate.parity.ensemble import ReferenceRuns, reference_runs
+from mlupdate.parity.evaluate import ResultsLike, count_steps, evaluate, require_succeeded
 from mlupdate.parity.job_info import JobInfo, job_info
 from mlupdate.parity.provenance import git_revision, provenance
 from mlupdate.parity.report import ReportPaths, build_report, write_reports
@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 # (job folder, output parent folder) -> the folder of the reference's results bundle for that job.
 # The default is the reference trainer itself; tests and callers with a stored reference pass their own.
 ReferenceRunner = Callable[[Path, Path], Path]
-# (job folder, member count) -> that many reference runs from perturbed initial weights.
-EnsembleRunner = Callable[[Path, int], Sequence[MemberLike]]
+# (job folder, member count, power) -> the ensemble (none at step level), the noise pair and, with power, the
+# alternatives' runs.
+EnsembleRunner = Callable[[Path, int, bool], ReferenceRuns]
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,16 @@ def run_parity(
     tolerances: Tolerances | None = None,
     semantics_profile: Path | None = None,
     force: bool = False,
+    power: bool = True,
 ) -> ParityRun:
     """The device's side is a results bundle (`results`) or, from any app, the trained model it wrote (`model`:
     a `.mlmodel`, `.mlpackage` or `.mlmodelc`; its weights are all there is, every other check is "not
     recorded"). `reference` names an existing reference results bundle; otherwise `reference_runner` (default:
     the reference trainer) produces one under `out_dir/reference/`. `tolerances` replaces the case's entry of
     `parity.tolerances` (for experiments; reviewed runs use the table). `semantics_profile` is a calibration
-    profile (JSON of knob values) the reference and its ensemble run with; reports name it.
+    profile (JSON of knob values) the reference and its ensemble run with; reports name it. `power` also runs
+    the reference under every known-wrong alternative that changes this job: how far each lands (the power of
+    the check) and, when the device fails, the one it lies nearest (the likely cause).
 
     `out_dir` is written aside and swapped in once every report is written; an existing one is replaced only if
     an earlier `parity` run wrote it (or with `force`)."""
@@ -88,6 +92,7 @@ def run_parity(
             repo=repo,
             tolerances=tolerances,
             semantics_profile=semantics_profile,
+            power=power,
         )
     reports = ReportPaths(*(output.final_path(path) for path in astuple(run.reports)))
     produced_here = reference is None
@@ -108,6 +113,7 @@ def _run_parity(
     repo: Path | None,
     tolerances: Tolerances | None,
     semantics_profile: Path | None,
+    power: bool,
 ) -> ParityRun:
     job_bundle = read_job(job)
     info = job_info(job_bundle.job_id, job_bundle.manifest, job_bundle.model_path)
@@ -118,15 +124,17 @@ def _run_parity(
     def default_runner(job_dir: Path, out_parent: Path) -> Path:
         return run_reference(job_dir, out_parent, semantics=semantics)
 
-    def default_ensemble(job_dir: Path, count: int) -> Sequence[MemberLike]:
-        return reference_ensemble(job_dir, count, semantics=semantics)
+    def default_ensemble(job_dir: Path, count: int, with_power: bool) -> ReferenceRuns:
+        return reference_runs(job_dir, count, semantics=semantics, power=with_power)
 
     runner = reference_runner or default_runner
     reference_dir = Path(reference) if reference is not None else runner(job_bundle.path, out / "reference")
     reference_results = read_results(reference_dir, job_bundle.job_id)
     require_succeeded(reference_results)
     tol = tolerances or for_case(case_of(job_bundle.job_id, info.optimizer))
-    members = _ensemble(job_bundle, info, reference_results, tol, ensemble, ensemble_runner or default_ensemble)
+    runs = _reference_runs(
+        job_bundle, info, reference_results, tol, ensemble, power, ensemble_runner or default_ensemble
+    )
     side: ResultsLike
     trained: TrainedModel | None = None
     if device is not None:
@@ -136,7 +144,9 @@ def _run_parity(
     verdict = evaluate(
         reference_results,
         side,
-        ensemble=members,
+        ensemble=runs.members,
+        noise=runs.noise,
+        alternatives=runs.alternatives,
         steps_per_epoch=info.steps_per_epoch,
         optimizer=info.optimizer,
         tolerances=tol,
@@ -159,10 +169,20 @@ def _run_parity(
     return ParityRun(verdict, document, write_reports(document, out), reference_dir)
 
 
-def _ensemble(
-    job: JobBundle, info: JobInfo, reference: ResultsBundle, tolerances: Tolerances, count: int, runner: EnsembleRunner
-) -> Sequence[MemberLike]:
-    if count_steps(reference, info.steps_per_epoch) <= tolerances.step_level_max_steps:
-        return []  # step level: element-wise checks, no ensemble needed
-    log.info("%s: trajectory level, running an ensemble of %d perturbed reference runs", job.job_id, count)
-    return runner(job.path, count)
+def _reference_runs(
+    job: JobBundle,
+    info: JobInfo,
+    reference: ResultsBundle,
+    tolerances: Tolerances,
+    count: int,
+    power: bool,
+    runner: EnsembleRunner,
+) -> ReferenceRuns:
+    if info.optimizer == "none":
+        return ReferenceRuns()  # a k-NN update appends examples: no trajectory, no training alternatives
+    trajectory = count_steps(reference, info.steps_per_epoch) > tolerances.step_level_max_steps
+    if not trajectory and not power:
+        return ReferenceRuns()
+    if trajectory:
+        log.info("%s: trajectory level, running an ensemble of %d perturbed reference runs", job.job_id, count)
+    return runner(job.path, count if trajectory else 0, power)

@@ -21,7 +21,7 @@ STATUS_LABELS: dict[str, str] = {
     "not_recorded": "not recorded",
 }
 # Checks that inform without judging the device's training: they never carry a verdict.
-INFORMATIVE_CHECKS = frozenset({"timing"})
+INFORMATIVE_CHECKS = frozenset({"timing", "power"})
 
 REFERENCE_PRODUCER = ProducerName.REFERENCE
 # What reports name as the producer of parameters read from a trained model file (no results bundle).

@@ -4,24 +4,30 @@ Long update tasks are chaotic: a 1e-7 relative change of the initial weights mov
 hundreds of epochs by tens of percent. So a device result is judged against the spread of N reference runs
 started from initial weights perturbed by a relative epsilon (seeded), not against one run.
 
+Each member also sums its mini-batches in its own order (`summation_seed`): the same mathematics in another
+float32 rounding, as a device's kernels round differently from numpy's, so the spread holds that noise too.
+
 Members run in parallel worker processes (forked, so they share the prepared job's frozen activations
 without copying them) and each on one BLAS thread, sequential or not: member i is bit-identical whether it
-ran in a worker, in this process, or alone (`member_initial_weights` + `run_prepared(..., blas_threads=1)`).
+ran in a worker, in this process, or alone (`member_initial_weights`, `member_summation_seeds` and
+`run_prepared(..., blas_threads=1, summation_seed=...)`). `run_variants` trains any set of variants of a job
+(other semantics, parameters, initial weights) the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import sys
 import warnings
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from mlupdate.errors import InputError
+from mlupdate.errors import InputError, TrainingError
 from mlupdate.reference.layers import Params
 from mlupdate.reference.semantics import Semantics
 from mlupdate.reference.trainer import EVENT_KINDS, PreparedJob, TrainingResult, run_prepared
@@ -29,7 +35,9 @@ from mlupdate.reference.trainer import EVENT_KINDS, PreparedJob, TrainingResult,
 
 @dataclass(frozen=True)
 class EnsembleResult:
-    """N runs and, per updatable layer and parameter, the mean and standard deviation over the runs."""
+    """N runs and, per updatable layer and parameter, the element-wise mean and standard deviation over the runs.
+
+    How far a result lies from an ensemble, in spread units, is defined once, in `mlupdate.parity.spread`."""
 
     runs: tuple[TrainingResult, ...]
     mean: dict[str, Params]
@@ -37,15 +45,20 @@ class EnsembleResult:
     epsilon: float
     seed: int
 
-    def distance(self, weights: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
-        """`layer.kind` -> ||w - mean|| / ||spread||: how many spreads `weights` lies from the ensemble mean."""
-        out: dict[str, float] = {}
-        for layer, arrays in self.mean.items():
-            for kind, mean in arrays.items():
-                offset = float(np.linalg.norm(np.asarray(weights[layer][kind], dtype=np.float64) - mean))
-                spread = float(np.linalg.norm(self.spread[layer][kind]))
-                out[f"{layer}.{kind}"] = offset / spread if spread > 0 else (0.0 if offset == 0 else float("inf"))
-        return out
+
+@dataclass(frozen=True)
+class Variant:
+    """One reference run of a prepared job: its initial weights, semantics, parameter overrides and the float32
+    summation order of its mini-batches (None: the plain order). Everything left None is the job's own."""
+
+    initial_weights: dict[str, Params] | None = None
+    semantics: Semantics | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    summation_seed: int | None = None
+
+
+# The variant's result, or the TrainingError that stopped it (a wrong semantics may diverge).
+Outcome = TrainingResult | TrainingError
 
 
 def perturbed(weights: Mapping[str, Params], epsilon: float, rng: np.random.Generator) -> dict[str, Params]:
@@ -66,14 +79,39 @@ def member_initial_weights(job: PreparedJob, runs: int, epsilon: float, seed: in
     return [perturbed(initial, epsilon, rng) for _ in range(runs)]
 
 
-# The job and settings the forked workers train: set before the pool starts, inherited by fork (no pickling).
-_SHARED: tuple[PreparedJob, Collection[str], Semantics | None] | None = None
+def member_summation_seeds(runs: int, seed: int) -> list[int]:
+    """The summation-order seed of every member: member i sums its mini-batches in its own order."""
+    return [int(v) for v in np.random.default_rng([seed, 1]).integers(0, 2**63 - 1, size=runs)]
 
 
-def _member(initial: dict[str, Params]) -> TrainingResult:
+# The job and events the forked workers train: set before the pool starts, inherited by fork (no pickling).
+_SHARED: tuple[PreparedJob, Collection[str]] | None = None
+
+
+def _train(job: PreparedJob, events: Collection[str], variant: Variant, *, catch: bool) -> Outcome:
+    prepared = (
+        dataclasses.replace(job, parameters={**job.parameters, **variant.parameters}) if variant.parameters else job
+    )
+    try:
+        return run_prepared(
+            prepared,
+            events=events,
+            semantics=variant.semantics,
+            initial_weights=variant.initial_weights,
+            blas_threads=1,
+            summation_seed=variant.summation_seed,
+        )
+    except TrainingError as error:
+        if not catch:
+            raise
+        return error
+
+
+def _worker(item: tuple[Variant, bool]) -> Outcome:
     assert _SHARED is not None
-    job, events, semantics = _SHARED
-    return run_prepared(job, events=events, semantics=semantics, initial_weights=initial, blas_threads=1)
+    job, events = _SHARED
+    variant, catch = item
+    return _train(job, events, variant, catch=catch)
 
 
 def default_workers(runs: int) -> int:
@@ -83,25 +121,28 @@ def default_workers(runs: int) -> int:
     return max(1, min(runs, len(os.sched_getaffinity(0))))
 
 
-def _train_members(
+def run_variants(
     job: PreparedJob,
-    initials: Sequence[dict[str, Params]],
-    events: Collection[str],
-    semantics: Semantics | None,
-    workers: int,
-) -> tuple[TrainingResult, ...]:
+    variants: Sequence[Variant],
+    *,
+    events: Collection[str] = EVENT_KINDS,
+    workers: int | None = None,
+    catch: bool = True,
+) -> tuple[Outcome, ...]:
+    """Train every variant of one prepared job (frozen prefix computed once) on `workers` processes (default:
+    one per available core), each on one BLAS thread: bit-identical to running it alone. With `catch`, a
+    variant that diverges gives its TrainingError instead of stopping the others."""
     global _SHARED
-    if workers <= 1:
-        return tuple(
-            run_prepared(job, events=events, semantics=semantics, initial_weights=w, blas_threads=1) for w in initials
-        )
-    _SHARED = (job, events, semantics)
+    count = workers or default_workers(len(variants))
+    if count <= 1:
+        return tuple(_train(job, events, variant, catch=catch) for variant in variants)
+    _SHARED = (job, events)
     try:
         with warnings.catch_warnings():
             # JAX, when a caller has loaded it, warns about fork; the workers never touch it.
             warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                return tuple(pool.map(_member, initials, chunksize=1))
+            with multiprocessing.get_context("fork").Pool(count) as pool:
+                return tuple(pool.map(_worker, [(variant, catch) for variant in variants], chunksize=1))
     finally:
         _SHARED = None
 
@@ -115,16 +156,26 @@ def run_ensemble(
     events: Collection[str] = EVENT_KINDS,
     semantics: Semantics | None = None,
     workers: int | None = None,
+    vary_summation: bool = True,
 ) -> EnsembleResult:
-    """`runs` trainings of one prepared job (frozen prefix computed once), each from perturbed initial weights,
+    """`runs` trainings of one prepared job, each from perturbed initial weights and (`vary_summation`) summing
+    its mini-batches in its own order, so the spread holds float32 rounding as well as the perturbations' growth;
     on `workers` processes (default: one per available core)."""
     if runs < 2:
         raise InputError(
             f"an ensemble of {runs} run(s) has no spread", where="ensemble.runs", fix="use at least two runs"
         )
     initial = {name: job.network.params[name] for name in job.network.updatable}
-    initials = member_initial_weights(job, runs, epsilon, seed)
-    results = _train_members(job, initials, events, semantics, workers or default_workers(runs))
+    sums: list[int | None] = list(member_summation_seeds(runs, seed)) if vary_summation else [None] * runs
+    variants = [
+        Variant(initial_weights=weights, semantics=semantics, summation_seed=order)
+        for weights, order in zip(member_initial_weights(job, runs, epsilon, seed), sums, strict=True)
+    ]
+    results = tuple(
+        outcome
+        for outcome in run_variants(job, variants, events=events, workers=workers, catch=False)
+        if isinstance(outcome, TrainingResult)
+    )
     mean: dict[str, Params] = {}
     spread: dict[str, Params] = {}
     for layer in initial:

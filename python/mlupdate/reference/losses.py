@@ -70,5 +70,5 @@ def mean_squared_error(outputs: Array, targets: Array, semantics: Semantics) -> 
     if semantics.batch_reduction == "mean":
         factor /= batch
     loss = factor * float(np.square(diff, dtype=np.float64).sum())
-    grad = diff * outputs.dtype.type(2 * factor)
+    grad = diff * outputs.dtype.type(semantics.mse_gradient_factor * factor)
     return loss, grad

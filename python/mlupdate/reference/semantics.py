@@ -17,7 +17,10 @@ from mlupdate.errors import InputError
 
 Reduction = Literal["mean", "sum"]
 MseScale = Literal["squared", "half_squared"]
-PartialBatch = Literal["wrap_around", "short"]
+PartialBatch = Literal["wrap_around", "short", "stale"]
+MseGradientFactor = Literal[2, 1]
+ShuffleEngine = Literal["libcxx_minstd", "numpy_pcg64"]
+ShuffleSchedule = Literal["every_epoch", "once", "never"]
 MomentumForm = Literal["torch", "classic"]
 SeededShuffle = Literal["seed_seq", "direct"]
 VectorReduction = Literal["sum", "mean"]
@@ -37,16 +40,29 @@ KNOBS: dict[str, tuple[tuple[Any, ...], bool, str]] = {
         True,
         "MSE per example (y - t)^2, so with the batch mean dL/dy = 2(y - t)/B (calibrated: 'squared')",
     ),
-    "partial_batch": (
-        ("wrap_around", "short"),
+    "mse_gradient_factor": (
+        (2, 1),
         True,
-        "the last short batch is filled by wrapping around to the start of the epoch's order (calibrated)",
+        "dL/dy = factor * scale * (y - t) / B for an MSE loss of scale * (y - t)^2: 2 is the loss's own derivative "
+        "(calibrated); 1 is a gradient half as large as the reported loss implies",
+    ),
+    "partial_batch": (
+        ("wrap_around", "short", "stale"),
+        True,
+        "the last short batch is filled by wrapping around to the start of the epoch's order (calibrated); "
+        "'short' trains on the remainder alone, 'stale' keeps the previous batch's examples in the empty slots",
     ),
     "shuffle_engine": (
-        ("libcxx_minstd",),
+        ("libcxx_minstd", "numpy_pcg64"),
         True,
-        "libc++ std::shuffle with std::minstd_rand, seed 1 when the model has none, once at start and after "
-        "every epoch, same engine continuing (calibrated)",
+        "libc++ std::shuffle with std::minstd_rand, seed 1 when the model has none, same engine continuing "
+        "(calibrated); 'numpy_pcg64' permutes with numpy's generator from the same seed instead",
+    ),
+    "shuffle_schedule": (
+        ("every_epoch", "once", "never"),
+        True,
+        "with shuffle on, the order is shuffled when the task starts and again after every epoch (calibrated); "
+        "'once' keeps the first order for every epoch, 'never' trains in the stored order",
     ),
     "cce_reduction": (
         ("mean", "sum"),
@@ -101,8 +117,10 @@ class Semantics:
 
     batch_reduction: Reduction = "mean"
     mse_scale: MseScale = "squared"
+    mse_gradient_factor: MseGradientFactor = 2
     partial_batch: PartialBatch = "wrap_around"
-    shuffle_engine: Literal["libcxx_minstd"] = "libcxx_minstd"
+    shuffle_engine: ShuffleEngine = "libcxx_minstd"
+    shuffle_schedule: ShuffleSchedule = "every_epoch"
     cce_reduction: Reduction = "mean"
     cce_reported_loss: CceReportedLoss = "log_softmax"
     mse_vector_reduction: VectorReduction = "sum"

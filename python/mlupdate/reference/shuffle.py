@@ -277,3 +277,31 @@ class EpochOrder:
     def reshuffle(self) -> None:
         if self._shuffle:
             shuffle_array(self._order, self._engine)
+
+
+class NumpyOrder:
+    """Another engine, for the `shuffle_engine` alternative: numpy's PCG64 permutations from the same seed."""
+
+    def __init__(self, count: int, *, shuffle: bool, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+        self._shuffle = shuffle
+        self._order = self._rng.permutation(count) if shuffle else np.arange(count, dtype=np.int64)
+
+    @property
+    def array(self) -> np.ndarray[Any, np.dtype[np.int64]]:
+        view = self._order.view()
+        view.flags.writeable = False
+        return view
+
+    def reshuffle(self) -> None:
+        if self._shuffle:
+            self._order = self._rng.permutation(self._order)
+
+
+def epoch_order(
+    count: int, *, shuffle: bool, seed: int | None, engine: str = "libcxx_minstd", seeded_shuffle: str = "seed_seq"
+) -> EpochOrder | NumpyOrder:
+    """The order source the `shuffle_engine` knob names, started from the model's seed (1 without one)."""
+    if engine == "numpy_pcg64":
+        return NumpyOrder(count, shuffle=shuffle, seed=1 if seed is None else seed)
+    return EpochOrder(count, shuffle=shuffle, engine=engine_for(seed, seeded_shuffle=seeded_shuffle))

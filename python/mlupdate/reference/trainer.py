@@ -27,7 +27,7 @@ from mlupdate.reference.network import Network, as_network_array, blob_rows
 from mlupdate.reference.optimizers import Optimizer, optimizer_for
 from mlupdate.reference.pipeline import leaf_features
 from mlupdate.reference.semantics import Semantics
-from mlupdate.reference.shuffle import EpochOrder, engine_for
+from mlupdate.reference.shuffle import epoch_order
 
 EVENT_KINDS = ALL_PROGRESS_EVENTS
 _FLOAT32_MAX = float(np.finfo(np.float32).max)  # Core ML reports the loss as a float: beyond this it is inf
@@ -215,12 +215,23 @@ def batch_rows(order: np.ndarray[Any, Any], index: int, size: int, partial: str)
     return order[np.arange(start, start + size) % len(order)]
 
 
-def epoch_batches(order: np.ndarray[Any, Any], size: int, partial: str) -> list[np.ndarray[Any, Any]]:
-    """Every mini-batch of an epoch, `batch_rows` for k = 0 .. ceil(N/B) - 1, in one indexing operation."""
+def epoch_batches(
+    order: np.ndarray[Any, Any], size: int, partial: str, previous: np.ndarray[Any, Any] | None = None
+) -> list[np.ndarray[Any, Any]]:
+    """Every mini-batch of an epoch, `batch_rows` for k = 0 .. ceil(N/B) - 1, in one indexing operation.
+
+    `partial` "stale": the last batch's empty slots keep what the batch before put there (the batch before it
+    in this epoch, or `previous`, the last batch of the epoch before, when an epoch has one batch; with
+    neither, they wrap around)."""
     steps = -(-len(order) // size)
     if partial == "short":
         return [order[k * size : (k + 1) * size] for k in range(steps)]
-    return list(order[np.arange(steps * size) % len(order)].reshape(steps, size))
+    batches = list(order[np.arange(steps * size) % len(order)].reshape(steps, size))
+    filled = len(order) - (steps - 1) * size
+    before = batches[-2] if steps > 1 else previous
+    if partial == "stale" and filled < size and before is not None:
+        batches[-1] = np.concatenate([batches[-1][:filled], before[filled:]])
+    return batches
 
 
 def _loss(
@@ -290,6 +301,7 @@ class _Task:
         initial_weights: Mapping[str, Params] | None,
         events: Collection[str],
         threads: int,
+        summation_seed: int | None = None,
     ) -> None:
         network, p = job.network, job.parameters
         self.job, self.semantics, self.threads = job, semantics, threads
@@ -300,13 +312,20 @@ class _Task:
         self.optimizer: Optimizer = optimizer_for(job.optimizer, p, semantics)
         self.epochs, self.size = int(p["epochs"]), int(p["miniBatchSize"])
         seed = p.get("seed")
-        self.order = EpochOrder(
+        self.order = epoch_order(
             job.count,
-            shuffle=bool(p.get("shuffle", False)),
-            engine=engine_for(int(seed) if seed is not None else None, seeded_shuffle=semantics.seeded_shuffle),
+            shuffle=bool(p.get("shuffle", False)) and semantics.shuffle_schedule != "never",
+            seed=int(seed) if seed is not None else None,
+            engine=semantics.shuffle_engine,
+            seeded_shuffle=semantics.seeded_shuffle,
         )
-        self.reshuffle = not semantics.reshuffle_requires_epoch_end_handler or EventKind.EPOCH_END in events
+        self.reshuffle = semantics.shuffle_schedule == "every_epoch" and (
+            not semantics.reshuffle_requires_epoch_end_handler or EventKind.EPOCH_END in events
+        )
         self.gather = _Gather(job.frontier, self.size)
+        self.last_batch: np.ndarray[Any, Any] | None = None
+        # Rows of a mini-batch visited in another order: the same sums in another float32 rounding.
+        self.summation = np.random.default_rng(summation_seed) if summation_seed is not None else None
 
     def run(self, emit: Callable[[ProgressEvent], None], *, exact: bool) -> float:
         """Train every epoch; `exact` checks every weight after every step and raises the TrainingError, else
@@ -332,7 +351,11 @@ class _Task:
         """One epoch of ceil(N/B) mini-batches; returns the last mini-batch's loss (what epochEnd reports)."""
         job, network, params = self.job, self.job.network, self.params
         loss = math.nan
-        for k, rows in enumerate(epoch_batches(self.order.array, self.size, self.semantics.partial_batch)):
+        batches = epoch_batches(self.order.array, self.size, self.semantics.partial_batch, self.last_batch)
+        self.last_batch = batches[-1]
+        for k, rows in enumerate(batches):
+            if self.summation is not None:
+                rows = rows[self.summation.permutation(len(rows))]
             env = self.gather(rows)
             caches = network.forward_live(env, params)
             raw_loss, start = _loss(job, env, rows, self.semantics)
@@ -375,6 +398,7 @@ def run_prepared(
     initial_weights: Mapping[str, Params] | None = None,
     on_event: Callable[[ProgressEvent], None] | None = None,
     blas_threads: int | None = None,
+    summation_seed: int | None = None,
 ) -> TrainingResult:
     """Train a prepared job from its (or the given) initial weights; the job itself is left unchanged.
 
@@ -384,16 +408,20 @@ def run_prepared(
     sign of trouble, and the weights are checked once at the end; on either sign the run is replayed (it is
     deterministic) with every weight checked after every step, so the TrainingError names the epoch and
     mini-batch where a weight first stopped being finite, or the replay's result is the run's result.
+
+    `summation_seed` visits the rows of every mini-batch in an order drawn from it: the same mathematics, summed
+    in another order, so the weights differ by float32 rounding alone (as a device's kernels differ from
+    numpy's). Ensembles use it to include that rounding in their spread.
     """
     semantics = semantics or Semantics()
     threads = blas_threads if blas_threads is not None else blas_threads_for(job)
     log = _EventLog(events, on_event)
-    task = _Task(job, semantics, initial_weights, events, threads)
+    task = _Task(job, semantics, initial_weights, events, threads, summation_seed)
     try:
         loss = task.run(log, exact=False)
     except _Diverged:
         log.replay()
-        task = _Task(job, semantics, initial_weights, events, threads)
+        task = _Task(job, semantics, initial_weights, events, threads, summation_seed)
         loss = task.run(log, exact=True)
     epochs = task.epochs
     return TrainingResult(
