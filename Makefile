@@ -57,7 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 # Does parity tell right from wrong on long runs? Prints each known-wrong alternative's distance in spread units
-# and the false-failure rate over 200 perturbed true runs per suite (docs/parity.md; minutes, not seconds).
+# and the false-failure rate over 300 perturbed true runs per suite (docs/parity.md; minutes, not seconds).
 discrimination: $(STAMP)
 	$(BIN)/python -m mlupdate.parity.discrimination
 

@@ -1,6 +1,6 @@
 """The discrimination suite at test size: every known-wrong alternative fails trajectory parity with its knob
 named as the likely cause, and perturbed runs of the true semantics pass. The full-size table (and the false-
-failure rate over 200 runs per suite) is `python -m mlupdate.parity.discrimination`."""
+failure rate over 300 runs per suite) is `python -m mlupdate.parity.discrimination`."""
 
 from __future__ import annotations
 

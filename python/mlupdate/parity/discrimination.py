@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--size", choices=("full", "small"), default="full")
     parser.add_argument("--suite", choices=sorted(SUITES), action="append", help="default: every suite")
-    parser.add_argument("--trials", type=int, default=200, help="true runs judged as devices (default 200)")
+    parser.add_argument("--trials", type=int, default=300, help="true runs judged as devices (default 300)")
     parser.add_argument("--workers", type=int, help="worker processes (default: one per available core)")
     args = parser.parse_args(argv)
     ok = True
