@@ -11,7 +11,7 @@ import pytest
 
 from mlupdate.bundle import write_job
 from mlupdate.data.examples import from_arrays, set_feature
-from mlupdate.models.build import ArrayInput, Dense, Loss, Network, Regressor, Sgd, build_network
+from mlupdate.models.build import ArrayInput, Dense, Loss, Regressor, SequentialNetwork, Sgd, build_network
 from mlupdate.models.features import training_inputs
 from mlupdate.models.spec import save_spec
 from mlupdate.parity.alternatives import JobShape, alternatives_for
@@ -24,7 +24,7 @@ from mlupdate.reference.trainer import prepare
 
 
 def regression_job(folder: Path, *, count: int, epochs: int, shuffle: bool = True) -> Path:
-    network = Network(
+    network = SequentialNetwork(
         inputs=[ArrayInput("x", (3,))],
         layers=[Dense("fc", 1, updatable=True)],
         head=Regressor(),

@@ -35,8 +35,8 @@ from mlupdate.models.build import (
     Classifier,
     Dense,
     Loss,
-    Network,
     Regressor,
+    SequentialNetwork,
     Sgd,
     Softmax,
     build_network,
@@ -110,11 +110,13 @@ class SuiteResult:
         return all(not row.passed and row.named for row in self.alternatives)
 
 
-def _mlp(inputs: int, hidden: Sequence[int], head: Any, loss: Loss, lr: float, batch: int, epochs: int) -> Network:
+def _mlp(
+    inputs: int, hidden: Sequence[int], head: Any, loss: Loss, lr: float, batch: int, epochs: int
+) -> SequentialNetwork:
     layers: list[Any] = []
     for index, width in enumerate(hidden):
         layers += [Dense(f"fc{index + 1}", width, updatable=True), Activation("relu")]
-    return Network(
+    return SequentialNetwork(
         inputs=[ArrayInput("x", (inputs,))],
         layers=layers,
         head=head,
