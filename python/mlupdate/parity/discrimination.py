@@ -72,7 +72,7 @@ class Suite:
 
 
 @dataclass(frozen=True)
-class Row:
+class JudgedDevice:
     """One "device": the alternative it trained under (None: the true semantics), and how parity judged it."""
 
     alternative: Alternative | None
@@ -96,7 +96,7 @@ class Row:
 @dataclass(frozen=True)
 class SuiteResult:
     suite: Suite
-    alternatives: tuple[Row, ...]
+    alternatives: tuple[JudgedDevice, ...]
     truth: tuple[float, ...]  # every true run's distance in spread units
     limit: float
     seconds: float
@@ -220,13 +220,13 @@ def _judge(
     known: Sequence[AlternativeRun],
     noise: tuple[Parameters, Parameters],
     limit: float,
-) -> Row:
+) -> JudgedDevice:
     if device is None:  # the wrong trainer itself blew up: a device would report a failed task
-        return Row(alternative, math.inf, False, f"{alternative.name} ({alternative.description}): diverged")
+        return JudgedDevice(alternative, math.inf, False, f"{alternative.name} ({alternative.description}): diverged")
     check = compare_trajectory(ensemble, device, DEFAULT, noise=noise)
     power = trajectory_power(ensemble, device, known, limit, noise=noise)
     score = check.details["score"]
-    return Row(alternative, math.inf if score is None else score, not check.failed, power.likely_cause)
+    return JudgedDevice(alternative, math.inf if score is None else score, not check.failed, power.likely_cause)
 
 
 def _quantile(values: Sequence[float], q: float) -> float:

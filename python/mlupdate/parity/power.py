@@ -24,7 +24,7 @@ from mlupdate.parity.alternatives import Alternative
 from mlupdate.parity.compare import Array
 from mlupdate.parity.model_params import ParameterKey
 from mlupdate.parity.parameters import by_name
-from mlupdate.parity.spread import Spread, float32_noise, spread_of
+from mlupdate.parity.spread import EnsembleSpread, float32_noise, spread_of
 from mlupdate.parity.tolerances import Tolerance
 from mlupdate.parity.verdict import Check
 
@@ -206,7 +206,7 @@ def _loss_distance(reference: Sequence[float], device: Sequence[float]) -> float
     return float(np.linalg.norm(np.asarray(reference) - np.asarray(device)))
 
 
-def _units(spread: Spread, point: np.ndarray[Any, Any], other: np.ndarray[Any, Any]) -> float:
+def _units(spread: EnsembleSpread, point: np.ndarray[Any, Any], other: np.ndarray[Any, Any]) -> float:
     distance = float(np.linalg.norm(point - other))
     return distance / spread.unit if spread.unit > 0 else (0.0 if distance == 0 else math.inf)
 

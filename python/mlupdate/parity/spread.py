@@ -25,7 +25,7 @@ Float64 = np.ndarray[Any, np.dtype[np.float64]]
 
 
 @dataclass(frozen=True)
-class Spread:
+class EnsembleSpread:
     centre: Float64
     spread: float  # s: the members' RMS distance from their centre (n - 1 in the denominator)
     float32_noise: float  # eta: what float32 rounding alone moves one run, 0 when not measured
@@ -60,14 +60,14 @@ def float32_noise(a: Any, b: Any) -> float:
     return float(np.linalg.norm(difference)) / math.sqrt(2.0)
 
 
-def spread_of(members: Any, noise: float = 0.0) -> Spread:
+def spread_of(members: Any, noise: float = 0.0) -> EnsembleSpread:
     """The spread of `members` ([n, d], or [n] for scalars such as one event's loss) with the job's noise."""
     matrix = np.asarray(members, dtype=np.float64).reshape(len(members), -1)
     if len(matrix) < 2:
         raise ValueError("a spread needs at least two members")
     centre = matrix.mean(axis=0)
     spread = float(np.sqrt(np.sum((matrix - centre) ** 2) / (len(matrix) - 1)))
-    return Spread(centre, spread, noise, len(matrix))
+    return EnsembleSpread(centre, spread, noise, len(matrix))
 
 
 def leave_one_out(members: Any, noise: float = 0.0) -> list[float]:
