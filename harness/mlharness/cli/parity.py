@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
         dest="power",
         action="store_false",
         help="skip the runs under known-wrong semantics that measure the check's power and name a failure's "
-        "likely cause",
+        "likely cause (default: run them)",
     )
     parity.add_argument("--xcode", help="Xcode version that built the app, recorded in the report's provenance")
     parity.add_argument("--json", action="store_true", help="print report.json instead of the summary")
