@@ -2,7 +2,10 @@
 
     prepared -> installed -> pushed -> running -> finished -> pulled -> verified
 
-Each transition runs under its own deadline and is logged. Every step but the launch is idempotent (install
+Each transition runs under its own deadline and is logged, and so does every other call into the target: opening
+and closing the session, describing the target, cleanup and log collection. A step that overran is given up on
+(`mlharness.deadline`): it can no longer write into the output, because results are pulled into a staging folder
+that is only swapped in once verified. Every step but the launch is idempotent (install
 reinstalls, push replaces the inbox and clears the outbox, pull replaces the local copy, cleanup twice is
 harmless). Any failure ends in `RunFailed` carrying the state reached and the diagnostics gathered on the way
 (command, exit code, stderr, last events seen, device log excerpt); cleanup runs whatever happens. Only
@@ -14,27 +17,28 @@ reported as a result.
 from __future__ import annotations
 
 import enum
-import json
 import logging
-import threading
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from mlharness.errors import AppCrashed, HarnessError, JobTimeout, RunFailed, TargetError, ToolError
+from mlharness.deadline import MAX_JOB_SECONDS, run_with_deadline
+from mlharness.errors import AppCrashed, ConfigError, HarnessError, JobTimeout, RunFailed, TargetError, ToolError
 from mlharness.targets.base import Capability, Target, TargetInfo, job_arguments, job_environment, tail
-from mlupdate.bundle import ResultsBundle, read_job, read_results
-from mlupdate.bundle.schema import validate
+from mlupdate import limits
+from mlupdate.bundle import JobBundle, ResultsBundle, read_job, read_results
+from mlupdate.bundle.schema import parse_json, validate
 from mlupdate.contract import EVENTS, ProgressEvent
 from mlupdate.errors import MlupdateError, SchemaError
 from mlupdate.output_folder import check_destination, owned_output
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 # Retries are allowed only for steps that cannot double-train: installing the app again is harmless.
 _INSTALL_ATTEMPTS = 2
@@ -54,7 +58,10 @@ class State(enum.Enum):
 
 @dataclass(frozen=True)
 class Deadlines:
-    """Seconds allowed per transition. `job` None means: the job's own deadline × repeat, plus `job_grace`."""
+    """Seconds allowed per step. `job` None means: the job's own deadline × repeat, plus `job_grace`.
+
+    `session` covers opening the target (booting a Simulator, connecting a device, a tunnel); `close` closing it;
+    `info`, `cleanup` and `logs` the calls of the same names."""
 
     install: float = 300.0
     push: float = 300.0
@@ -64,6 +71,11 @@ class Deadlines:
     poll: float = 60.0
     pull: float = 300.0
     poll_interval: float = 1.0
+    session: float = 420.0
+    close: float = 120.0
+    info: float = 60.0
+    cleanup: float = 120.0
+    logs: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -120,21 +132,23 @@ class _Run:
         self.progress(Progress(state, state.value))
 
     def note_events(self, text: str) -> None:
-        """Report the complete lines of an events.jsonl we have not reported yet."""
+        """Report the complete lines of an events.jsonl we have not reported yet.
+
+        A complete line (ended by `\\n`) that is not a progress event (other JSON, a list, a string, garbage) is
+        device output gone wrong: it raises SchemaError, so the run fails with the lines seen so far in its
+        diagnostics. The line still being written (no `\\n` yet) waits for the next read."""
         lines = [line for line in text.split("\n")[:-1] if line.strip()]
         for line in lines[self.lines_seen :]:
-            try:
-                document = json.loads(line)
-            except json.JSONDecodeError:
-                # A line the app is still writing; it is complete on the next read.
-                break
             self.lines_seen += 1
+            where = f"live {EVENTS}: line {self.lines_seen}"
             try:
-                event = ProgressEvent.from_json(validate(document, "event", where=f"{EVENTS}: line {self.lines_seen}"))
+                event = ProgressEvent.from_json(validate(parse_json(line.encode(), where=where), "event", where=where))
             except SchemaError as exc:
-                # Verification refuses the bundle later; a live line that is off is only logged here.
-                log.warning("job %s: ignoring a progress event line: %s", self.job_id, exc)
-                continue
+                raise SchemaError(
+                    f"the app's {where} is not a progress event: {exc.what}",
+                    where=exc.where,
+                    fix="the app (or whatever wrote its outbox) is not of this contract: see the device log",
+                ) from exc
             self.events.append(event)
             self.progress(Progress(self.state, str(event.event), event))
 
@@ -158,14 +172,12 @@ def run_job(
     """
     job = read_job(job_dir)
     check_destination(out_dir / job.job_id, command="run", force=force, inputs=[job.path])
+    job_deadline = _job_deadline(job, deadlines)
     run = _Run(target, job.job_id, progress or (lambda _: None))
-    job_deadline = deadlines.job
-    if job_deadline is None:
-        job_deadline = job.deadline_seconds * job.repeat + deadlines.job_grace
     diagnostics: dict[str, Any] = {}
     try:
-        with target.session():
-            run.info = info = target.info()
+        with _session(target, deadlines):
+            run.info = info = run_with_deadline(target.info, deadlines.info, "describe the target")
             try:
                 results = _drive(run, job_dir, out_dir, app, deadlines, job_deadline, force)
                 results_path = results.path
@@ -174,19 +186,55 @@ def run_job(
                 run.reached(State.VERIFIED, since)
             except (MlupdateError, OSError) as exc:
                 # Gathered before cleanup: cleanup stops the log capture and the app.
-                diagnostics = _diagnose(run, exc)
+                diagnostics = _diagnose(run, exc, deadlines)
                 raise
             finally:
-                _cleanup(run, diagnostics)
+                _cleanup(run, diagnostics, deadlines)
     except (MlupdateError, OSError) as exc:
         raise RunFailed(
             f"job {run.job_id} stopped after state '{run.state.value}': {_one_line(exc)}",
             state=run.state.value,
-            diagnostics=diagnostics or _diagnose(run, exc),
+            diagnostics=diagnostics or _diagnose(run, exc, deadlines),
             where=run.name,
             fix=_fix_for(exc),
         ) from exc
     return RunResult(run.job_id, info, results_path, results, tuple(run.transitions))
+
+
+def _job_deadline(job: JobBundle, deadlines: Deadlines) -> float:
+    """Seconds to wait for DONE: the override, or the job's deadline x repeat plus the grace; at most a week."""
+    seconds = deadlines.job
+    if seconds is None:
+        seconds = float(job.deadline_seconds) * job.repeat + deadlines.job_grace
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_JOB_SECONDS):
+        raise ConfigError(
+            f"the job may run for {seconds:g} s (deadline_seconds {job.deadline_seconds:g} x repeat {job.repeat}),"
+            f" more than the {MAX_JOB_SECONDS:g} s a run may wait",
+            where=f"{job.path / 'job.json'}: deadline_seconds",
+            fix="write the job with a smaller deadline_seconds or repeat, or pass a shorter --deadline",
+        )
+    return seconds
+
+
+def _close_late(session: AbstractContextManager[Target]) -> None:
+    session.__exit__(None, None, None)
+
+
+@contextmanager
+def _session(target: Target, deadlines: Deadlines) -> Iterator[None]:
+    """The target's session, opened and closed under deadlines. A session that opens only after its deadline has
+    passed is closed again at once by the thread that opened it."""
+    session = target.session()
+    run_with_deadline(
+        session.__enter__,
+        deadlines.session,
+        "open the target (boot, connect)",
+        on_late=lambda _: _close_late(session),
+    )
+    try:
+        yield
+    finally:
+        run_with_deadline(lambda: session.__exit__(None, None, None), deadlines.close, "close the target")
 
 
 def _drive(
@@ -200,11 +248,11 @@ def _drive(
     run.reached(State.INSTALLED, since)
 
     since = time.monotonic()
-    _with_deadline(lambda: target.push_job(job_dir, job_id), deadlines.push, "push the job bundle")
+    run_with_deadline(lambda: target.push_job(job_dir, job_id), deadlines.push, "push the job bundle")
     run.reached(State.PUSHED, since)
 
     since = time.monotonic()
-    pid = _with_deadline(
+    pid = run_with_deadline(
         lambda: target.launch(job_id, arguments=job_arguments(job_id), environment=job_environment(job_id)),
         deadlines.launch,
         "launch the companion app",
@@ -218,7 +266,9 @@ def _drive(
 
     since = time.monotonic()
     with owned_output(out_dir / job_id, command="run", force=force, inputs=[job_dir]) as output:
-        pulled = _with_deadline(lambda: target.pull_results(job_id, output.staging), deadlines.pull, "pull the results")
+        pulled = run_with_deadline(
+            lambda: target.pull_results(job_id, output.staging), deadlines.pull, "pull the results"
+        )
         run.reached(State.PULLED, since)
         results = read_results(pulled, job_id)
         output.publish(pulled)
@@ -228,7 +278,7 @@ def _drive(
 def _install(target: Target, app: Path, seconds: float) -> None:
     for attempt in range(1, _INSTALL_ATTEMPTS + 1):
         try:
-            _with_deadline(lambda: target.install(app), seconds, "install the companion app")
+            run_with_deadline(lambda: target.install(app), seconds, "install the companion app")
         except (TargetError, ToolError) as exc:
             if attempt == _INSTALL_ATTEMPTS:
                 raise
@@ -242,14 +292,16 @@ def _wait_for_done(run: _Run, deadlines: Deadlines, job_deadline: float) -> None
     partial = target.supports(Capability.PARTIAL_EVENTS)
     give_up = time.monotonic() + job_deadline
     while True:
-        status = _with_deadline(lambda: target.poll(job_id), deadlines.poll, "poll the job")
+        status = run_with_deadline(lambda: target.poll(job_id), deadlines.poll, "poll the job")
         if partial:
-            run.note_events(_with_deadline(lambda: target.read_partial_events(job_id), deadlines.poll, "read events"))
+            run.note_events(
+                run_with_deadline(lambda: target.read_partial_events(job_id), deadlines.poll, "read events")
+            )
         if status.done:
             return
         if not status.alive:
             # DONE may have landed between the two checks of that poll: look once more before calling it a crash.
-            if _with_deadline(lambda: target.poll(job_id), deadlines.poll, "poll the job").done:
+            if run_with_deadline(lambda: target.poll(job_id), deadlines.poll, "poll the job").done:
                 return
             raise AppCrashed(
                 "the companion app exited before it wrote DONE",
@@ -266,36 +318,7 @@ def _wait_for_done(run: _Run, deadlines: Deadlines, job_deadline: float) -> None
         time.sleep(deadlines.poll_interval)
 
 
-def _with_deadline(step: Callable[[], T], seconds: float, what: str) -> T:
-    """Run one blocking target step, giving up after `seconds`.
-
-    The step runs in a daemon thread: a hung tool call cannot be interrupted from here, but the runner moves on
-    to diagnostics and cleanup, and cleanup ends what the step was waiting for.
-    """
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            outcome.append(step())
-        except BaseException as exc:
-            failure.append(exc)
-
-    worker = threading.Thread(target=call, name=f"mlharness: {what}", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise JobTimeout(
-            f"could not {what} within {seconds:g} s",
-            where=what,
-            fix="check that the target responds (mlharness doctor), then retry or raise the deadline",
-        )
-    if failure:
-        raise failure[0]
-    return outcome[0]
-
-
-def _diagnose(run: _Run, exc: BaseException) -> dict[str, Any]:
+def _diagnose(run: _Run, exc: BaseException, deadlines: Deadlines) -> dict[str, Any]:
     diagnostics: dict[str, Any] = {
         "state": run.state.value,
         "target": _info_dict(run.info) if run.info is not None else type(run.target).__name__,
@@ -306,15 +329,16 @@ def _diagnose(run: _Run, exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, ToolError):
         diagnostics |= {"command": exc.argv, "exit_code": exc.returncode, "stderr": exc.stderr}
     try:
-        diagnostics["device_log"] = tail(run.target.collect_logs(run.started))
+        text = run_with_deadline(lambda: run.target.collect_logs(run.started), deadlines.logs, "collect the device log")
+        diagnostics["device_log"] = tail(text)
     except (HarnessError, OSError) as log_error:
         diagnostics["device_log"] = f"(could not collect the device log: {_one_line(log_error)})"
     return diagnostics
 
 
-def _cleanup(run: _Run, diagnostics: dict[str, Any]) -> None:
+def _cleanup(run: _Run, diagnostics: dict[str, Any], deadlines: Deadlines) -> None:
     try:
-        run.target.cleanup(run.job_id)
+        run_with_deadline(lambda: run.target.cleanup(run.job_id), deadlines.cleanup, "clean up the device")
     except (HarnessError, OSError) as exc:
         # Cleanup must not hide the failure that brought us here; it is reported next to it.
         log.warning("cleanup of job %s failed: %s", run.job_id, exc)
@@ -326,7 +350,9 @@ def _info_dict(info: TargetInfo) -> dict[str, Any]:
 
 
 def _read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
+    """A verified bundle's events.jsonl (the reader bounded and checked it)."""
+    data = limits.read_bounded(path, limits.EVENTS_BYTES, error=SchemaError, what=EVENTS, fix="pull again")
+    return data.decode("utf-8")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -61,8 +61,17 @@ final class JobController: ObservableObject {
             phase = .failed("the app has no Documents folder")
             return
         }
-        let inbox = documents.appendingPathComponent("inbox").appendingPathComponent(id)
-        let outbox = documents.appendingPathComponent("outbox")
+        let info = ProcessInfo.processInfo
+        let folders: DeviceFolders
+        do {
+            let run = DeviceFolders.launchRun(arguments: info.arguments, environment: info.environment)
+            folders = try DeviceFolders(documents: documents, run: run)
+        } catch {
+            phase = .refused(error.description)
+            return
+        }
+        let inbox = folders.inbox(jobID: id)
+        let outbox = folders.outbox
         phase = .running
         UIApplication.shared.isIdleTimerDisabled = true
         defer { UIApplication.shared.isIdleTimerDisabled = false }

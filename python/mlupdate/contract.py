@@ -66,21 +66,30 @@ INBOX = "inbox"
 OUTBOX = "outbox"
 JOB_ARGUMENT = "--job"  # the app is launched with `--job <job_id>` ...
 JOB_ENVIRONMENT = "MLHARNESS_JOB"  # ... and `MLHARNESS_JOB=<job_id>` (devicectl passes no environment)
+# A host that cannot delete files on the device (devicectl) gives each run its own folder: `--run <run_id>` (or
+# MLHARNESS_RUN) makes the app use Documents/runs/<run_id>/inbox and .../outbox (CompanionKit's DeviceFolders).
+RUN_ARGUMENT = "--run"
+RUN_ENVIRONMENT = "MLHARNESS_RUN"
+RUNS = "runs"
 
 
-def inbox_path(job_id: str) -> str:
+def _base(run: str | None) -> str:
+    return f"{DOCUMENTS}/{RUNS}/{run}" if run is not None else DOCUMENTS
+
+
+def inbox_path(job_id: str, run: str | None = None) -> str:
     """Container-relative folder the job bundle is pushed to."""
-    return f"{DOCUMENTS}/{INBOX}/{job_id}"
+    return f"{_base(run)}/{INBOX}/{job_id}"
 
 
-def outbox_path(job_id: str) -> str:
+def outbox_path(job_id: str, run: str | None = None) -> str:
     """Container-relative folder the app renames the finished results bundle to."""
-    return f"{DOCUMENTS}/{OUTBOX}/{job_id}"
+    return f"{_base(run)}/{OUTBOX}/{job_id}"
 
 
-def partial_path(job_id: str) -> str:
+def partial_path(job_id: str, run: str | None = None) -> str:
     """Container-relative folder the app writes into while the job runs."""
-    return f"{DOCUMENTS}/{OUTBOX}/{partial_name(job_id)}"
+    return f"{_base(run)}/{OUTBOX}/{partial_name(job_id)}"
 
 
 # -- enumerations --------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from mlharness.targets.base import (
     partial_path,
 )
 from mlupdate.bundle.results_writer import ResultsWriter
-from mlupdate.contract import DONE, EVENTS
+from mlupdate.contract import DONE, EVENTS, RUN_ARGUMENT, RUN_ENVIRONMENT
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "ios_app"
@@ -85,10 +85,17 @@ def test_app_reads_the_job_id_from_the_argument_and_variable_the_host_launches_w
 def test_app_reads_the_inbox_and_writes_the_outbox_the_host_pushes_to_and_polls() -> None:
     controller = swift(APP / "App" / "JobController.swift")
     assert ".documentDirectory" in controller
-    inbox = one(r'let inbox = documents\.appendingPathComponent\("([^"]+)"\)', controller, "inbox folder")
-    outbox = one(r'let outbox = documents\.appendingPathComponent\("([^"]+)"\)', controller, "outbox folder")
-    assert inbox_path(JOB_ID) == f"Documents/{inbox}/{JOB_ID}"
-    assert outbox_path(JOB_ID) == f"Documents/{outbox}/{JOB_ID}"
+    assert "DeviceFolders.launchRun(arguments: info.arguments, environment: info.environment)" in controller
+    assert re.search(r"let inbox = folders\.inbox\(jobID: id\)", controller)
+    assert re.search(r"let outbox = folders\.outbox\b", controller)
+    folders = swift(KIT / "DeviceFolders.swift")
+    name = {key: one(rf'static let {key} = "([^"]+)"', folders, key) for key in ("inboxName", "outboxName", "runsName")}
+    assert inbox_path(JOB_ID) == f"Documents/{name['inboxName']}/{JOB_ID}"
+    assert outbox_path(JOB_ID) == f"Documents/{name['outboxName']}/{JOB_ID}"
+    assert inbox_path(JOB_ID, "r1") == f"Documents/{name['runsName']}/r1/{name['inboxName']}/{JOB_ID}"
+    assert outbox_path(JOB_ID, "r1") == f"Documents/{name['runsName']}/r1/{name['outboxName']}/{JOB_ID}"
+    assert one(r'runArgument = "([^"]+)"', folders, "run flag") == RUN_ARGUMENT
+    assert one(r'runEnvironment = "([^"]+)"', folders, "run variable") == RUN_ENVIRONMENT
 
 
 def test_app_stages_and_mirrors_live_events_in_the_partial_folder_the_host_reads() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlharness.errors import TargetError, TargetUnavailable, ToolError
+from mlharness.errors import TargetUnavailable, ToolError
 from mlharness.process import Completed, Reply, ScriptedRunner
+from mlharness.targets import devicectl
 from mlharness.targets.devicectl import Devicectl, DevicectlTarget, parse_devices
 
 IPHONE = "00008130-001A2B3C4D5E6F70"
@@ -79,19 +80,34 @@ def test_a_failed_launch_reports_the_error_from_the_json_output(recorded: Path) 
     assert caught.value.returncode == 1
 
 
-def test_poll_sees_done_and_the_running_pid(recorded: Path) -> None:
+def in_run_folder(text: str, run: str) -> str:
+    """Recorded `info files` output, as the app lists it when launched with `--run <run>`."""
+    return text.replace("Documents/", f"Documents/runs/{run}/")
+
+
+def pushed(runner: ScriptedRunner, job_dir: Path) -> tuple[DevicectlTarget, str]:
+    target = DevicectlTarget(IPHONE, Devicectl(runner))
+    target.push_job(job_dir, "tictactoe-0001")
+    destination = argv_of(runner, "device", "copy", "to")
+    run = destination[destination.index("--destination") + 1].split("/")[2]
+    return target, run
+
+
+def test_poll_sees_done_and_the_running_pid(recorded: Path, job_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devicectl.secrets, "token_hex", lambda _: "0123456789ab")
     runner = scripted(
         recorded,
         device_info_files=[
-            Reply(json_output=recorded_json(recorded, "info-files-running.json")),
-            Reply(json_output=recorded_json(recorded, "info-files-done.json")),
+            Reply(json_output=in_run_folder(recorded_json(recorded, name), "run-0123456789ab"))
+            for name in ("info-files-running.json", "info-files-done.json")
         ],
         device_info_processes=[
             Reply(json_output=recorded_json(recorded, "info-processes-running.json")),
             Reply(json_output=recorded_json(recorded, "info-processes-exited.json")),
         ],
     )
-    target = DevicectlTarget(IPHONE, Devicectl(runner))
+    target, run = pushed(runner, job_dir)
+    assert run == "run-0123456789ab"
     target.launch("tictactoe-0001", arguments=["--job", "tictactoe-0001"], environment={})
 
     running = target.poll("tictactoe-0001")
@@ -101,28 +117,35 @@ def test_poll_sees_done_and_the_running_pid(recorded: Path) -> None:
     assert (finished.done, finished.alive) == (True, False)
 
 
-def test_push_copies_the_job_into_the_inbox_of_the_app_data_container(recorded: Path, job_dir: Path) -> None:
+def test_push_copies_the_job_into_the_inbox_of_a_fresh_run_folder(recorded: Path, job_dir: Path) -> None:
     runner = scripted(recorded)
 
-    DevicectlTarget(IPHONE, Devicectl(runner)).push_job(job_dir, "tictactoe-0001")
+    _, run = pushed(runner, job_dir)
 
     argv = argv_of(runner, "device", "copy", "to")
     assert argv[argv.index("--domain-type") + 1] == "appDataContainer"
     assert argv[argv.index("--domain-identifier") + 1] == "org.mlupdate.companion"
     assert argv[argv.index("--source") + 1] == str(job_dir)
-    assert argv[argv.index("--destination") + 1] == "Documents/inbox/tictactoe-0001"
+    assert argv[argv.index("--destination") + 1] == f"Documents/runs/{run}/inbox/tictactoe-0001"
 
 
-def test_a_job_id_already_on_the_device_is_refused_because_devicectl_cannot_delete(
-    recorded: Path, job_dir: Path
-) -> None:
+def test_the_same_job_runs_twice_in_two_run_folders_each_named_to_the_app(recorded: Path, job_dir: Path) -> None:
+    # devicectl cannot delete the first run's folders; a job id already on the device used to be refused.
     runner = scripted(recorded, device_info_files=Reply(json_output=recorded_json(recorded, "info-files-done.json")))
-
-    with pytest.raises(TargetError, match="cannot delete") as caught:
-        DevicectlTarget(IPHONE, Devicectl(runner)).push_job(job_dir, "tictactoe-0001")
-
-    assert "new job id" in caught.value.message
-    assert not any(argv[2:4] == ["device", "copy"] for argv, _ in runner.calls)
+    target = DevicectlTarget(IPHONE, Devicectl(runner))
+    runs = []
+    for _ in range(2):
+        target.push_job(job_dir, "tictactoe-0001")
+        target.launch("tictactoe-0001", arguments=["--job", "tictactoe-0001"], environment={"MLHARNESS_JOB": "x"})
+        launch = [argv for argv, _ in runner.calls if argv[2:5] == ["device", "process", "launch"]][-1]
+        run = launch[launch.index("--run") + 1]
+        assert json.loads(launch[launch.index("--environment-variables") + 1])["MLHARNESS_RUN"] == run
+        runs.append(run)
+    destinations = [
+        argv[argv.index("--destination") + 1] for argv, _ in runner.calls if argv[2:5] == ["device", "copy", "to"]
+    ]
+    assert runs[0] != runs[1]
+    assert destinations == [f"Documents/runs/{run}/inbox/tictactoe-0001" for run in runs]
 
 
 def test_pull_accepts_the_folder_copied_to_the_destination(recorded: Path, tmp_path: Path) -> None:
@@ -134,13 +157,14 @@ def test_pull_accepts_the_folder_copied_to_the_destination(recorded: Path, tmp_p
                 (destination / "results.json").write_text("{}", encoding="utf-8")
             return super().run(argv, timeout=timeout, env=env)
 
-    runner = CopyingRunner({(*DC, "device", "copy", "from"): Reply(json_output="{}")})
-    pulled = DevicectlTarget(IPHONE, Devicectl(runner)).pull_results("tictactoe-0001", tmp_path)
+    runner = CopyingRunner({(*DC, "device", "copy"): Reply(json_output="{}")})
+    target, run = pushed(runner, tmp_path)
+    pulled = target.pull_results("tictactoe-0001", tmp_path)
 
     assert pulled == tmp_path / "tictactoe-0001"
     assert (pulled / "results.json").is_file()
     argv = argv_of(runner, "device", "copy", "from")
-    assert argv[argv.index("--source") + 1] == "Documents/outbox/tictactoe-0001"
+    assert argv[argv.index("--source") + 1] == f"Documents/runs/{run}/outbox/tictactoe-0001"
 
 
 def test_a_device_with_developer_mode_off_cannot_start_a_session(recorded: Path) -> None:
@@ -150,9 +174,9 @@ def test_a_device_with_developer_mode_off_cannot_start_a_session(recorded: Path)
         pass
 
 
-def test_cleanup_terminates_the_app_only_while_it_runs(recorded: Path) -> None:
+def test_cleanup_terminates_the_app_only_while_it_runs(recorded: Path, job_dir: Path) -> None:
     runner = scripted(recorded)
-    target = DevicectlTarget(IPHONE, Devicectl(runner))
+    target, _ = pushed(runner, job_dir)
     target.launch("tictactoe-0001", arguments=[], environment={})
 
     target.cleanup("tictactoe-0001")

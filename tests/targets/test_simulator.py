@@ -146,6 +146,7 @@ def test_a_job_goes_into_the_data_container_and_results_come_back(
         shutil.copytree(job_dir, stale)
         (stale / "DONE").write_text("tictactoe-0001\n", encoding="utf-8")
         assert target.poll("tictactoe-0001").done is True
+        (tmp_path / "out").mkdir()  # the runner pulls into a staging folder it made
         pulled = target.pull_results("tictactoe-0001", tmp_path / "out")
         target.cleanup("tictactoe-0001")
 

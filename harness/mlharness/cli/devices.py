@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlharness.cli import EXIT_ERROR, EXIT_NO, EXIT_OK, add_force_option
+from mlharness.deadline import MAX_JOB_SECONDS
 from mlupdate.contract import ProgressEvent, TaskStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from mlharness.doctor import HostCheck
     from mlharness.errors import RunFailed
@@ -51,8 +53,10 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):  # a run must end: no "inf", no "nan"
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, e.g. 600 (got {text!r})")
+    if not (math.isfinite(value) and 0 < value <= MAX_JOB_SECONDS):  # a run must end: no "inf", no "nan"
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of seconds up to {MAX_JOB_SECONDS:g} (a week), e.g. 600 (got {text!r})"
+        )
     return value
 
 
@@ -73,21 +77,30 @@ def _doctor(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     for check in checks:
         _print_check(console, check)
-    console.print(f"\n{verdict(checks)}", highlight=False)
+    _say(console, f"\n{verdict(checks)}")
     return EXIT_OK
 
 
 def _print_check(console: Console, check: HostCheck) -> None:
-    console.print(f"[{_STYLE[check.status]}]{check.status:>7}[/] [bold]{check.name}[/]: {check.found}", highlight=False)
+    from rich.text import Text
+
+    status = (f"{check.status:>7}", _STYLE[check.status])
+    _say(console, Text.assemble(status, " ", (check.name, "bold"), f": {check.found}"))
     if check.meaning:
-        console.print(f"          means: {check.meaning}", highlight=False)
+        _say(console, f"          means: {check.meaning}")
     if check.fix:
-        console.print(f"          fix:   {check.fix}", highlight=False)
+        _say(console, f"          fix:   {check.fix}")
+
+
+def _say(console: Console, text: str | Text) -> None:
+    """Print as it is: tool output and device text are data, never Rich markup (`[/]` in a name crashed `run`)."""
+    console.print(text, markup=False, highlight=False)
 
 
 def _targets(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mlharness.targets import default_host, discover
 
@@ -100,17 +113,18 @@ def _targets(args: argparse.Namespace) -> int:
     if found.candidates:
         table = Table("name", "kind", "udid", "usable", "reason")
         for c in found.candidates:
-            table.add_row(c.name, c.kind, c.udid, "yes" if c.usable else "no", c.reason)
+            table.add_row(*(Text(cell) for cell in (c.name, c.kind, c.udid, "yes" if c.usable else "no", c.reason)))
         console.print(table)
     usable = sum(c.usable for c in found.candidates)
-    console.print(f"{usable} usable target(s).", highlight=False)
+    _say(console, f"{usable} usable target(s).")
     for note in found.notes:
-        console.print(f"  {note}", highlight=False)
+        _say(console, f"  {note}")
     return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.text import Text
 
     from mlharness.errors import RunFailed
     from mlharness.runner import Deadlines, run_job
@@ -122,9 +136,9 @@ def _run(args: argparse.Namespace) -> int:
     with console.status("preparing", spinner="dots") as status:
 
         def show(progress: Progress) -> None:
-            status.update(f"{progress.state.value}: {progress.message}")
+            status.update(Text(f"{progress.state.value}: {progress.message}"))
             if progress.event is not None:
-                console.print(_event_line(progress.event), highlight=False)
+                _say(console, _event_line(progress.event))
 
         try:
             result = run_job(
@@ -163,19 +177,20 @@ def _report_result(result: RunResult) -> int:
 
 
 def _report_failure(console: Console, failure: RunFailed, out: Path) -> int:
+    from mlupdate.output_folder import write_atomic
+
     out.mkdir(parents=True, exist_ok=True)
-    report = out / "run-failure.json"
-    report.write_text(json.dumps(failure.to_dict(), indent=2, default=str), encoding="utf-8")
-    console.print(f"error: {failure.message}", highlight=False)
+    report = write_atomic(out / "run-failure.json", json.dumps(failure.to_dict(), indent=2, default=str).encode())
+    _say(console, f"error: {failure.message}")
     diagnostics = failure.diagnostics
     if "command" in diagnostics:
-        console.print(f"  command:   {' '.join(diagnostics['command'])}", highlight=False)
-        console.print(f"  exit code: {diagnostics['exit_code']}", highlight=False)
+        _say(console, f"  command:   {' '.join(diagnostics['command'])}")
+        _say(console, f"  exit code: {diagnostics['exit_code']}")
     for event in diagnostics.get("last_events", [])[-3:]:
-        console.print(f"  last event: {_event_line(ProgressEvent.from_json(event))}", highlight=False)
+        _say(console, f"  last event: {_event_line(ProgressEvent.from_json(event))}")
     if diagnostics.get("device_log"):
-        console.print("  device log (tail):", highlight=False)
+        _say(console, "  device log (tail):")
         for line in str(diagnostics["device_log"]).splitlines()[-10:]:
-            console.print(f"    {line}", highlight=False)
-    console.print(f"  diagnostics: {report}", highlight=False)
+            _say(console, f"    {line}")
+    _say(console, f"  diagnostics: {report}")
     return EXIT_ERROR

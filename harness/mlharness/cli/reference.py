@@ -63,7 +63,7 @@ def run_reference_command(args: argparse.Namespace) -> int:
     results = read_results(path, read_job(args.job).job_id)
     if results.status is not TaskStatus.SUCCEEDED:
         message = results.error.message if results.error else ""
-        console.print(f"training {results.status}: {message}\nresults: {path}")
+        console.print(f"training {results.status}: {message}\nresults: {path}", markup=False, highlight=False)
         return EXIT_NO
-    console.print(f"results: {path} (final loss {results.tasks[0].final_loss})")
+    console.print(f"results: {path} (final loss {results.tasks[0].final_loss})", markup=False, highlight=False)
     return EXIT_OK

@@ -43,13 +43,14 @@ def _xcresult(args: argparse.Namespace) -> int:
 
 def outcome_table(outcomes: list[XcresultOutcome]) -> Table:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("job", "case", "result", "detail")
     for outcome in outcomes:
         if outcome.results is not None:
             detail = f"{outcome.results.status} → {outcome.results.path}"
-            table.add_row(outcome.job_id, outcome.case, "verified", detail)
+            table.add_row(*map(Text, (outcome.job_id, outcome.case, "verified", detail)))
         else:
             kind = type(outcome.error).__name__ if outcome.error is not None else "?"
-            table.add_row(outcome.job_id, outcome.case, kind, outcome.error.what if outcome.error else "")
+            table.add_row(*map(Text, (outcome.job_id, outcome.case, kind, outcome.error.what if outcome.error else "")))
     return table

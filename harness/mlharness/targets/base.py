@@ -122,7 +122,8 @@ class Target(Protocol):
         ...
 
     def pull_results(self, job_id: str, dest: Path) -> Path:
-        """Copy `outbox/<job_id>` into `dest` and return the local results folder."""
+        """Copy `outbox/<job_id>` into the existing folder `dest` and return the local results folder. Links on
+        the device are refused, never followed (`mlharness.targets.files.copy_tree` for host-folder targets)."""
         ...
 
     def collect_logs(self, since: datetime) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +31,8 @@ from mlharness.targets.base import (
     inbox_path,
     outbox_path,
 )
+from mlharness.targets.tool_json import ToolJson
+from mlupdate.contract import RUN_ARGUMENT, RUN_ENVIRONMENT
 
 log = logging.getLogger(__name__)
 
@@ -64,42 +67,47 @@ class CoreDevice:
         return ""
 
 
-def parse_devices(payload: Mapping[str, Any]) -> list[CoreDevice]:
-    """Parse the `--json-output` of `devicectl list devices`."""
+def parse_devices(payload: Mapping[str, Any] | ToolJson) -> list[CoreDevice]:
+    """Parse the `--json-output` of `devicectl list devices` (an unexpected shape is a TargetError naming it)."""
+    document = payload if isinstance(payload, ToolJson) else ToolJson(payload, "xcrun devicectl list devices")
     devices: list[CoreDevice] = []
-    for entry in payload.get("result", {}).get("devices", []):
+    for entry in document.get("result", {}).get("devices", []).list():
         hardware = entry.get("hardwareProperties", {})
         properties = entry.get("deviceProperties", {})
         connection = entry.get("connectionProperties", {})
-        if hardware.get("reality", "physical") != "physical":
+        if hardware.get("reality", "physical").str() != "physical":
             continue
         devices.append(
             CoreDevice(
-                identifier=entry.get("identifier", ""),
-                udid=hardware.get("udid", ""),
-                name=properties.get("name", ""),
-                os_version=properties.get("osVersionNumber", ""),
-                os_build=properties.get("osBuildUpdate", ""),
-                product_type=hardware.get("productType", ""),
-                marketing_name=hardware.get("marketingName", ""),
-                platform=hardware.get("platform", ""),
-                paired=connection.get("pairingState") == "paired",
-                developer_mode=properties.get("developerModeStatus", ""),
-                ddi_available=bool(properties.get("ddiServicesAvailable", False)),
-                tunnel_state=connection.get("tunnelState", ""),
+                identifier=entry.get("identifier", "").str(),
+                udid=hardware.get("udid", "").str(),
+                name=properties.get("name", "").str(),
+                os_version=properties.get("osVersionNumber", "").str(),
+                os_build=properties.get("osBuildUpdate", "").str(),
+                product_type=hardware.get("productType", "").str(),
+                marketing_name=hardware.get("marketingName", "").str(),
+                platform=hardware.get("platform", "").str(),
+                paired=connection.get("pairingState", "").str() == "paired",
+                developer_mode=properties.get("developerModeStatus", "").str(),
+                ddi_available=properties.get("ddiServicesAvailable", False).bool(),
+                tunnel_state=connection.get("tunnelState", "").str(),
             )
         )
     return devices
 
 
-def failure_message(payload: Mapping[str, Any]) -> str:
-    """The human-readable error devicectl wrote into its JSON output ("" when there is none)."""
-    error = payload.get("error")
+def failure_message(payload: ToolJson) -> str:
+    """The human-readable error devicectl wrote into its JSON output ("" when there is none or it is malformed:
+    the failure is reported with the exit code and stderr then)."""
+    error = payload.value.get("error") if isinstance(payload.value, dict) else None
     if not isinstance(error, Mapping):
         return ""
-    description = error.get("userInfo", {}).get("NSLocalizedDescription", {})
+    user_info = error.get("userInfo")
+    description = user_info.get("NSLocalizedDescription", {}) if isinstance(user_info, Mapping) else {}
     text = description.get("string", "") if isinstance(description, Mapping) else str(description)
-    return f"{text} ({error.get('domain', '?')} {error.get('code', '?')})".strip()
+    if not isinstance(text, str) or not text:
+        return ""
+    return f"{text} ({error.get('domain', '?')} {error.get('code', '?')})"
 
 
 class Devicectl:
@@ -131,19 +139,12 @@ class Devicectl:
                 *arguments,
             ]
         )
-        pid = payload.get("result", {}).get("process", {}).get("processIdentifier")
-        if not isinstance(pid, int):
-            raise TargetError(
-                "devicectl reported no process identifier for the launch",
-                target=device,
-                step="launch",
-                fix="run the launch by hand with --json-output and check result.process",
-            )
-        return pid
+        return payload.get("result").get("process").get("processIdentifier").int()
 
     def running_pids(self, device: str) -> set[int]:
         payload = self._run(["device", "info", "processes", "--device", device])
-        return {int(p["processIdentifier"]) for p in payload.get("result", {}).get("runningProcesses", [])}
+        processes = payload.get("result").get("runningProcesses", []).list()
+        return {process.get("processIdentifier").int() for process in processes}
 
     def terminate(self, device: str, pid: int) -> None:
         self._run(["device", "process", "terminate", "--device", device, "--pid", str(pid)])
@@ -153,7 +154,8 @@ class Devicectl:
         payload = self._run(
             ["device", "info", "files", "--device", device, *_CONTAINER, bundle_id, "--subdirectory", subdirectory]
         )
-        return [str(f.get("relativePath", f.get("name", ""))) for f in payload.get("result", {}).get("files", [])]
+        entries = payload.get("result").get("files", []).list()
+        return [entry.get("relativePath", entry.get("name", "").value).str() for entry in entries]
 
     def copy_to(self, device: str, bundle_id: str, source: Path, destination: str) -> None:
         self._run(
@@ -167,7 +169,7 @@ class Devicectl:
             timeout=max(self._timeout, 600.0),
         )
 
-    def _run(self, args: list[str], *, timeout: float | None = None) -> dict[str, Any]:
+    def _run(self, args: list[str], *, timeout: float | None = None) -> ToolJson:
         with tempfile.TemporaryDirectory(prefix="mlharness-devicectl-") as scratch:
             output = Path(scratch) / "output.json"
             argv = ["xcrun", "devicectl", *args, "--json-output", str(output)]
@@ -176,23 +178,25 @@ class Devicectl:
                 self._runner.run(argv, timeout=timeout or self._timeout, env=env)
             except ToolError as exc:
                 # devicectl explains its failures in the JSON file, not on stderr.
-                message = failure_message(_read_json(output)) if output.is_file() else ""
+                message = failure_message(_read_json(output, argv)) if output.is_file() else ""
                 if message:
                     raise ToolError(exc.argv, exc.returncode, exc.stderr, what=message) from exc
                 raise
-            return _read_json(output)
+            return _read_json(output, argv)
 
 
 def _copy(source: str, destination: str) -> list[str]:
     return ["--source", source, "--destination", destination]
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, argv: list[str]) -> ToolJson:
+    """The `--json-output` of `argv`, named by its subcommand in any error (`xcrun devicectl device info files`)."""
+    command = " ".join(arg for arg in argv[:5] if not arg.startswith("-"))
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TargetError(f"unreadable --json-output: {exc}", target="xcrun devicectl", step="parse output") from exc
-    return value if isinstance(value, dict) else {}
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TargetError(f"unreadable --json-output: {exc}", target=command, step="parse output") from exc
+    return ToolJson.parse(text, command)
 
 
 class DevicectlTarget:
@@ -204,6 +208,7 @@ class DevicectlTarget:
         self._bundle_id = bundle_id
         self._device: CoreDevice | None = None
         self._pid: int | None = None
+        self._runs: dict[str, str] = {}  # job id -> the run folder of its latest push
 
     def info(self) -> TargetInfo:
         device = self._describe()
@@ -234,23 +239,22 @@ class DevicectlTarget:
         self._devicectl.install(self._udid, app)
 
     def push_job(self, job_dir: Path, job_id: str) -> None:
-        leftovers = [p for p in self._container_files() if _under(p, inbox_path(job_id), outbox_path(job_id))]
-        if leftovers:
-            raise TargetError(
-                f"job {job_id} already has folders on the device ({leftovers[0]}) and devicectl cannot delete them",
-                target=self._udid,
-                step="push",
-                fix="write the job with a new job id, or reinstall the companion app to empty its container",
-            )
-        self._devicectl.copy_to(self._udid, self._bundle_id, job_dir, inbox_path(job_id))
+        # devicectl cannot delete files in the app's container, so every run gets a fresh folder
+        # (Documents/runs/<run>/inbox|outbox, named to the app with --run): the same job can run again.
+        run = self._runs[job_id] = f"run-{secrets.token_hex(6)}"
+        self._devicectl.copy_to(self._udid, self._bundle_id, job_dir, inbox_path(job_id, run))
 
     def launch(self, job_id: str, *, arguments: Sequence[str], environment: Mapping[str, str]) -> int:
+        run = self._run(job_id)
+        arguments = [*arguments, RUN_ARGUMENT, run]
+        environment = {**environment, RUN_ENVIRONMENT: run}
         self._pid = self._devicectl.launch(self._udid, self._bundle_id, arguments, environment)
-        log.info("job %s: companion app running on %s as pid %d", job_id, self._udid, self._pid)
+        log.info("job %s: companion app running on %s as pid %d (run folder %s)", job_id, self._udid, self._pid, run)
         return self._pid
 
     def poll(self, job_id: str) -> JobStatus:
-        done = f"{outbox_path(job_id)}/DONE" in self._container_files()
+        run = self._run(job_id)
+        done = f"{outbox_path(job_id, run)}/DONE" in self._container_files()
         alive = self._pid is not None and self._pid in self._devicectl.running_pids(self._udid)
         return JobStatus(done=done, alive=alive)
 
@@ -265,7 +269,8 @@ class DevicectlTarget:
     def pull_results(self, job_id: str, dest: Path) -> Path:
         local = dest / job_id
         with tempfile.TemporaryDirectory(prefix="mlharness-pull-", dir=dest) as scratch:
-            self._devicectl.copy_from(self._udid, self._bundle_id, outbox_path(job_id), Path(scratch) / job_id)
+            source = outbox_path(job_id, self._run(job_id))
+            self._devicectl.copy_from(self._udid, self._bundle_id, source, Path(scratch) / job_id)
             pulled = Path(scratch) / job_id
             # Public scripts that pull a folder read it back at <destination>/<folder name> (copied *into*);
             # unconfirmed on a Mac here, so a copy *to* the destination is accepted as well.
@@ -303,6 +308,10 @@ class DevicectlTarget:
     def _container_files(self) -> list[str]:
         return self._devicectl.files(self._udid, self._bundle_id, DOCUMENTS)
 
-
-def _under(path: str, *folders: str) -> bool:
-    return any(path == folder or path.startswith(f"{folder}/") for folder in folders)
+    def _run(self, job_id: str) -> str:
+        try:
+            return self._runs[job_id]
+        except KeyError:
+            raise TargetError(
+                f"job {job_id} was not pushed to this device", target=self._udid, step="run folder", fix="push it first"
+            ) from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import json
-import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from mlharness.targets.base import (
     outbox_path,
     partial_path,
 )
+from mlharness.targets.files import copy_tree, read_events, remove_tree
 from mlupdate import __version__
 from mlupdate.bundle import ResultsWriter, read_job
 from mlupdate.contract import (
@@ -50,7 +50,7 @@ _HANG_LIMIT_SECONDS = 30.0
 
 class Fault(enum.Enum):
     FAIL = "fail"  # the step raises TargetError
-    HANG = "hang"  # the step blocks until cleanup releases it
+    HANG = "hang"  # the step blocks until cleanup releases it (cleanup and logs: until the hang limit)
 
 
 class AppOutcome(enum.Enum):
@@ -136,6 +136,7 @@ class FakeTarget:
     # -- Target protocol -------------------------------------------------------------------------------------
 
     def info(self) -> TargetInfo:
+        self._step("info")
         return TargetInfo(
             name="fake",
             kind="fake",
@@ -170,11 +171,12 @@ class FakeTarget:
 
     def push_job(self, job_dir: Path, job_id: str) -> None:
         self._step("push")
-        shutil.rmtree(self.root / outbox_path(job_id), ignore_errors=True)
-        shutil.rmtree(self.root / partial_path(job_id), ignore_errors=True)  # as every real target does
+        remove_tree(self.root / outbox_path(job_id))
+        remove_tree(self.root / partial_path(job_id))  # as every real target does
         inbox = self.root / inbox_path(job_id)
-        shutil.rmtree(inbox, ignore_errors=True)
-        shutil.copytree(job_dir, inbox)
+        remove_tree(inbox)
+        inbox.parent.mkdir(parents=True, exist_ok=True)
+        copy_tree(job_dir, inbox, step="push")
 
     def launch(self, job_id: str, *, arguments: Sequence[str], environment: Mapping[str, str]) -> int:
         self._step("launch")
@@ -200,27 +202,29 @@ class FakeTarget:
 
     def read_partial_events(self, job_id: str) -> str:
         path = self.root / partial_path(job_id) / EVENTS
-        return path.read_text(encoding="utf-8") if path.is_file() else ""
+        return read_events(path)
 
     def pull_results(self, job_id: str, dest: Path) -> Path:
         self._step("pull")
         local = dest / job_id
-        shutil.copytree(self.root / outbox_path(job_id), local)
+        copy_tree(self.root / outbox_path(job_id), local)
         if self.outcome is AppOutcome.PARTIAL_PULL:
             (local / EVENTS).unlink()
         return local
 
     def collect_logs(self, since: datetime) -> str:
+        self._hang_unreleased("logs")
         return "\n".join(f"{when.isoformat()} {text}" for when, text in self._log if when >= since)
 
     def cleanup(self, job_id: str) -> None:
         self.calls.append("cleanup")
         self._release.set()
+        self._hang_unreleased("cleanup")
         if self.faults.get("cleanup") is Fault.FAIL:
             raise TargetError("could not remove the job folders (simulated)", target="fake", step="cleanup")
         self._running = False
         for folder in (inbox_path(job_id), outbox_path(job_id), partial_path(job_id)):
-            shutil.rmtree(self.root / folder, ignore_errors=True)
+            remove_tree(self.root / folder)
 
     # -- simulation ------------------------------------------------------------------------------------------
 
@@ -231,6 +235,15 @@ class FakeTarget:
             raise TargetError(f"{name} failed (simulated)", target="fake", step=name, fix="none: this is a test")
         if fault is Fault.HANG:
             self._release.wait(_HANG_LIMIT_SECONDS)
+
+    def _hang_unreleased(self, name: str) -> None:
+        """A hang nothing releases (these steps run after cleanup released everything else)."""
+        if self.faults.get(name) is Fault.HANG:
+            threading.Event().wait(_HANG_LIMIT_SECONDS)
+
+    def say(self, text: str) -> None:
+        """Add a line to the device log (tests: what a device might print)."""
+        self._say(text)
 
     def _say(self, text: str) -> None:
         self._log.append((datetime.now(UTC), text))
@@ -243,7 +256,7 @@ class FakeTarget:
             self._say("companion: EXC_BAD_ACCESS in espresso (simulated crash)")
             return
         outbox = self.root / "Documents" / "outbox"
-        shutil.rmtree(self.root / partial_path(job_id), ignore_errors=True)
+        remove_tree(self.root / partial_path(job_id))
         self.app(self.root / inbox_path(job_id), outbox, job_id)
         if self.outcome is AppOutcome.TAMPERED:
             events = outbox / job_id / EVENTS

@@ -39,6 +39,7 @@ from mlharness.targets.base import (
     partial_path,
     tail,
 )
+from mlharness.targets.files import copy_tree, read_events, remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class MacTarget:
         finally:
             self._stop()
             if made_here and self._root is not None:
-                shutil.rmtree(self._root, ignore_errors=True)
+                remove_tree(self._root)
                 self._root = None
 
     def install(self, app: Path) -> None:
@@ -218,9 +219,10 @@ class MacTarget:
     def push_job(self, job_dir: Path, job_id: str) -> None:
         root = self._container()
         for folder in (outbox_path(job_id), partial_path(job_id), inbox_path(job_id)):
-            shutil.rmtree(root / folder, ignore_errors=True)
+            remove_tree(root / folder)
         (root / outbox_path(job_id)).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(job_dir, root / inbox_path(job_id))
+        (root / inbox_path(job_id)).parent.mkdir(parents=True, exist_ok=True)
+        copy_tree(job_dir, root / inbox_path(job_id), step="push")
 
     def launch(self, job_id: str, *, arguments: Sequence[str], environment: Mapping[str, str]) -> int:
         # companion-macos takes the job folder and the outbox; the app's `--job` and MLHARNESS_JOB name the same
@@ -265,11 +267,11 @@ class MacTarget:
 
     def read_partial_events(self, job_id: str) -> str:
         path = self._container() / partial_path(job_id) / "events.jsonl"
-        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        return read_events(path)
 
     def pull_results(self, job_id: str, dest: Path) -> Path:
         local = dest / job_id
-        shutil.copytree(self._container() / outbox_path(job_id), local, symlinks=True)
+        copy_tree(self._container() / outbox_path(job_id), local)
         return local
 
     def collect_logs(self, since: datetime) -> str:
@@ -281,7 +283,7 @@ class MacTarget:
         self._stop()
         if self._root is not None:
             for folder in (inbox_path(job_id), outbox_path(job_id), partial_path(job_id)):
-                shutil.rmtree(self._root / folder, ignore_errors=True)
+                remove_tree(self._root / folder)
 
     def _describe(self) -> MacFacts:
         if self._facts is None:

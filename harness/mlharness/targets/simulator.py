@@ -7,16 +7,13 @@ the Simulator's file system is the host's, so the job is copied straight into th
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from mlharness.errors import TargetError, TargetUnavailable, ToolError, ToolTimeout
 from mlharness.process import Background, Completed, ProcessRunner
@@ -32,6 +29,8 @@ from mlharness.targets.base import (
     outbox_path,
     partial_path,
 )
+from mlharness.targets.files import copy_tree, read_events, remove_tree
+from mlharness.targets.tool_json import ToolJson
 
 log = logging.getLogger(__name__)
 
@@ -85,19 +84,19 @@ class SimDevice:
 
 
 def parse_devices(text: str) -> list[SimDevice]:
-    """Parse `xcrun simctl list -j devices` output."""
+    """Parse `xcrun simctl list -j devices` output (an unexpected shape is a TargetError naming the field)."""
     devices: list[SimDevice] = []
-    for runtime, entries in _json_object(text, "xcrun simctl list -j devices").get("devices", {}).items():
-        for entry in entries:
+    for runtime, entries in ToolJson.parse(text, "xcrun simctl list -j devices").get("devices", {}).items():
+        for entry in entries.list():
             devices.append(
                 SimDevice(
-                    udid=entry["udid"],
-                    name=entry["name"],
-                    state=entry["state"],
+                    udid=entry.get("udid").str(),
+                    name=entry.get("name").str(),
+                    state=entry.get("state").str(),
                     runtime=runtime,
-                    device_type=entry.get("deviceTypeIdentifier", ""),
-                    available=bool(entry.get("isAvailable", False)),
-                    availability_error=entry.get("availabilityError", ""),
+                    device_type=entry.get("deviceTypeIdentifier", "").str(),
+                    available=entry.get("isAvailable", False).bool(),
+                    availability_error=entry.get("availabilityError", "").str(),
                 )
             )
     return devices
@@ -114,16 +113,19 @@ class SimRuntime:
 
 
 def parse_runtimes(text: str) -> list[SimRuntime]:
-    """Parse `xcrun simctl list -j runtimes` output."""
-    return [
-        SimRuntime(
-            identifier=entry["identifier"],
-            name=entry.get("name", entry["identifier"]),
-            version=entry.get("version", ""),
-            available=bool(entry.get("isAvailable", False)),
+    """Parse `xcrun simctl list -j runtimes` output (an unexpected shape is a TargetError naming the field)."""
+    runtimes = []
+    for entry in ToolJson.parse(text, "xcrun simctl list -j runtimes").get("runtimes", []).list():
+        identifier = entry.get("identifier").str()
+        runtimes.append(
+            SimRuntime(
+                identifier=identifier,
+                name=entry.get("name", identifier).str(),
+                version=entry.get("version", "").str(),
+                available=entry.get("isAvailable", False).bool(),
+            )
         )
-        for entry in _json_object(text, "xcrun simctl list -j runtimes").get("runtimes", [])
-    ]
+    return runtimes
 
 
 def parse_launch_pid(stdout: str) -> int:
@@ -137,16 +139,6 @@ def parse_launch_pid(stdout: str) -> int:
             fix="run the same `xcrun simctl launch` by hand to see what it prints",
         )
     return int(match["pid"])
-
-
-def _json_object(text: str, command: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TargetError(f"not JSON: {exc}", target=command, step="parse output") from exc
-    if not isinstance(value, dict):
-        raise TargetError("expected a JSON object", target=command, step="parse output")
-    return value
 
 
 class Simctl:
@@ -306,11 +298,12 @@ class SimulatorTarget:
 
     def push_job(self, job_dir: Path, job_id: str) -> None:
         container = self._data_container()
-        shutil.rmtree(container / outbox_path(job_id), ignore_errors=True)
-        shutil.rmtree(container / partial_path(job_id), ignore_errors=True)
+        remove_tree(container / outbox_path(job_id))
+        remove_tree(container / partial_path(job_id))
         inbox = container / inbox_path(job_id)
-        shutil.rmtree(inbox, ignore_errors=True)
-        shutil.copytree(job_dir, inbox)
+        remove_tree(inbox)
+        inbox.parent.mkdir(parents=True, exist_ok=True)
+        copy_tree(job_dir, inbox, step="push")
 
     def launch(self, job_id: str, *, arguments: Sequence[str], environment: Mapping[str, str]) -> int:
         if self._logs is None:
@@ -326,11 +319,11 @@ class SimulatorTarget:
 
     def read_partial_events(self, job_id: str) -> str:
         path = self._data_container() / partial_path(job_id) / "events.jsonl"
-        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        return read_events(path)
 
     def pull_results(self, job_id: str, dest: Path) -> Path:
         local = dest / job_id
-        shutil.copytree(self._data_container() / outbox_path(job_id), local)
+        copy_tree(self._data_container() / outbox_path(job_id), local)
         return local
 
     def collect_logs(self, since: datetime) -> str:
@@ -347,7 +340,7 @@ class SimulatorTarget:
         self._stop_logs()
         if self._container is not None:
             for folder in (inbox_path(job_id), outbox_path(job_id), partial_path(job_id)):
-                shutil.rmtree(self._container / folder, ignore_errors=True)
+                remove_tree(self._container / folder)
 
     def _describe(self) -> SimDevice:
         if self._device is None or self._device.state != "Booted":

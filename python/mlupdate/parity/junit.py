@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
+
+# Characters XML 1.0 cannot hold at all (not even escaped): C0 controls but tab/newline/return, surrogates, and
+# U+FFFE/U+FFFF. Device names, messages and paths can carry them; they are spelled out instead (`\x01`).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # A check with no evidence ("not_recorded") did not run, like a skipped one: CI dashboards show it as skipped.
 _SKIPPED = ("skip", "not_recorded")
@@ -38,8 +43,20 @@ def render_junit(document: dict[str, Any]) -> str:
             ET.SubElement(case, "system-out").text = f"{check['status']}: {check['message']}"
     root = ET.Element("testsuites", {"name": "mlupdate parity"})
     root.append(suite)
+    for element in root.iter():
+        element.attrib = {key: _xml_text(value) for key, value in element.attrib.items()}
+        if element.text is not None:
+            element.text = _xml_text(element.text)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub(lambda match: _spelled(ord(match.group())), text)
+
+
+def _spelled(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _properties(document: dict[str, Any]) -> dict[str, str]:
