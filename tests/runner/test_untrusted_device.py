@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from mlharness.cli import devices as devices_cli
 from mlharness.cli import main
 from mlharness.errors import ConfigError, RunFailed, TargetError
 from mlharness.runner import Deadlines, run_job
@@ -160,7 +159,7 @@ def test_device_text_is_printed_as_it_is_never_as_markup(
     monkeypatch: pytest.MonkeyPatch, job_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = MarkupInLog(tmp_path / "device", outcome=AppOutcome.CRASHES)
-    monkeypatch.setattr(devices_cli, "open_target", lambda *_args, **_kwargs: target)
+    monkeypatch.setattr("mlharness.targets.open_target", lambda *_args, **_kwargs: target)
     code = main(["run", str(job_dir), "--target", "fake", "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2
