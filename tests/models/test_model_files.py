@@ -145,3 +145,27 @@ def test_inspect_and_validate_accept_a_package(package: Path, capsys: pytest.Cap
     assert "kind: neuralNetworkClassifier (spec version 4), updatable" in capsys.readouterr().out
     assert main(["validate", str(package)]) == 0
     assert "valid updatable model" in capsys.readouterr().out
+
+
+def test_make_updatable_writes_a_package_when_asked_for_one(real_models: Path, tmp_path: Path) -> None:
+    from mlharness.cli import main
+
+    target = tmp_path / "Updatable.mlpackage"
+    source = real_models / "tictactoe/NNClassifier.mlmodel"
+    args = [
+        "make-updatable",
+        str(source),
+        "--layers",
+        "dense_4",
+        "--loss",
+        "cce",
+        "--optimizer",
+        "sgd",
+        "--epochs",
+        "1",
+    ]
+    assert main([*args, "-o", str(target)]) == 0
+    assert open_model(target).format == "mlpackage" and load_spec(target).isUpdatable
+    # coremltools reads the package we wrote
+    assert coremltools.models.utils.load_spec(str(target)) == load_spec(target)
+    assert main([*args, "-o", str(target)]) == 2  # an existing package is never replaced

@@ -9,6 +9,8 @@ ML Program keeps its weights beside the spec (`weights/weight.bin`) and cannot b
 from __future__ import annotations
 
 import json
+import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,40 @@ def _manifest(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ModelLoadError("the package manifest is not a JSON object", where=str(path), fix=_FIX_COPY)
     return document
+
+
+ROOT_ITEM = "com.apple.CoreML/model.mlmodel"
+
+
+def write_package(spec_bytes: bytes, package: Path) -> Path:
+    """A new `.mlpackage` holding the spec, laid out as coremltools writes one; an existing folder is refused.
+
+    Written into a hidden sibling folder and renamed into place, so an interrupted write leaves no half package.
+    """
+    if package.exists():
+        raise ModelLoadError(
+            "refusing to replace an existing package", where=str(package), fix="write the model to a new path"
+        )
+    staging = package.with_name(f".{package.name}.{secrets.token_hex(4)}")
+    try:
+        (staging / DATA / ROOT_ITEM).parent.mkdir(parents=True)
+        (staging / DATA / ROOT_ITEM).write_bytes(spec_bytes)
+        identifier = secrets.token_hex(16)
+        manifest = {
+            "fileFormatVersion": "1.0.0",
+            "itemInfoEntries": {
+                identifier: {
+                    "author": "com.apple.CoreML",
+                    "description": "CoreML Model Specification",
+                    "name": "model.mlmodel",
+                    "path": ROOT_ITEM,
+                }
+            },
+            "rootModelIdentifier": identifier,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=4), encoding="utf-8")
+        staging.rename(package)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return package

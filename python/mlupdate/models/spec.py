@@ -17,7 +17,7 @@ from google.protobuf.message import DecodeError
 
 from mlupdate._coreml import Model_pb2
 from mlupdate.errors import ModelLoadError
-from mlupdate.models.package import MANIFEST, package_model_file
+from mlupdate.models.package import MANIFEST, package_model_file, write_package
 from mlupdate.output_folder import write_atomic
 
 Spec = Any  # Model_pb2.Model; protobuf classes carry no static types
@@ -105,9 +105,14 @@ def parse_spec(data: bytes, *, where: str = "<bytes>") -> Spec:
 
 
 def save_spec(spec: Spec, path: str | os.PathLike[str]) -> Path:
-    """Write atomically (temporary file + rename), so an interrupted save never leaves a half model."""
+    """Write atomically (temporary file + rename), so an interrupted save never leaves a half model.
+
+    A path ending in `.mlpackage` gets a package holding the spec (`mlupdate.models.package.write_package`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".mlpackage":
+        return write_package(spec.SerializeToString(), path)
     return write_atomic(path, spec.SerializeToString())
 
 
