@@ -12,6 +12,10 @@ A matrix file lists the cells a device suite runs on::
         kind: device
         udid: ${MLH_DEVICE_UDID}            # from the environment; unset means "not available here"
         xfail: MLUpdateTask crashes on this OS build (FB0000000)
+      - name: lab-ipad-ios18
+        kind: device
+        udid: 00008112-000C1D2E3F40801E
+        host: lab-mac.local                 # served by `pymobiledevice3 remote tunneld` there (iOS 17+)
 
 Every cell stays in the matrix whatever the host has: a cell that discovery cannot find is reported as
 unavailable with the reason, so a test run shows it as skipped instead of hiding it.
@@ -30,6 +34,7 @@ from typing import Any, Literal, Protocol
 import yaml
 
 from mlharness.errors import ConfigError, HarnessError
+from mlharness.tunneld import TunneldHost, parse_tunneld_host
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,7 @@ Kind = Literal["simulator", "device", "devicectl", "mac"]
 KINDS: tuple[Kind, ...] = ("simulator", "device", "devicectl", "mac")
 # There is one Mac, the host: a `mac` cell needs no udid (discovery lists it as this one).
 MAC_UDID = "local"
-CELL_FIELDS = ("name", "kind", "udid", "runtime", "devicetype", "features", "xfail")
+CELL_FIELDS = ("name", "kind", "udid", "host", "runtime", "devicetype", "features", "xfail")
 SELECT_KEYS = ("name", "kind", "feature")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -47,7 +52,8 @@ _DOCS = "see docs/ci.md for the devices.yaml format"
 
 @dataclass(frozen=True)
 class DeviceCell:
-    """One declared cell of the matrix. `udid_env` names the variable the udid came from, if any."""
+    """One declared cell of the matrix. `udid_env` and `host_env` name the variables the udid and host came
+    from, if any. A `host` means a remote device, served by pymobiledevice3's tunneld on that host."""
 
     name: str
     kind: Kind
@@ -57,6 +63,13 @@ class DeviceCell:
     features: frozenset[str] = frozenset()
     xfail: str | None = None
     udid_env: str | None = None
+    host: TunneldHost | None = None
+    host_env: str | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the cell runs: `desk` (this host) or `remote <host:port>`."""
+        return f"remote {self.host}" if self.host is not None else "desk"
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,7 @@ class Candidate(Protocol):
     def kind(self) -> str: ...
     @property
     def udid(self) -> str: ...
+    # Optional: `host` (a TunneldHost, or its `host:port` text) for devices served by a remote tunneld.
     @property
     def usable(self) -> bool: ...
     @property
@@ -146,9 +160,10 @@ def _parse_cell(entry: object, where: str, environ: Mapping[str, str]) -> Device
             fix="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
         )
     kind = _kind(entry.get("kind"), f"{where}.kind")
-    udid, udid_env = _udid(entry.get("udid"), f"{where}.udid", environ)
+    udid, udid_env = _from_environment(entry.get("udid"), f"{where}.udid", environ)
     if kind == "mac" and "udid" not in entry:
         udid = MAC_UDID
+    host, host_env = _host(entry.get("host"), f"{where}.host", kind, environ)
     runtime = _string(entry, "runtime", where)
     devicetype = _string(entry, "devicetype", where)
     _check_identity(kind, udid_env or udid, runtime, devicetype, where)
@@ -161,6 +176,8 @@ def _parse_cell(entry: object, where: str, environ: Mapping[str, str]) -> Device
         features=_features(entry.get("features", []), f"{where}.features"),
         xfail=_string(entry, "xfail", where),
         udid_env=udid_env,
+        host=host,
+        host_env=host_env,
     )
 
 
@@ -186,18 +203,32 @@ def _kind(value: object, where: str) -> Kind:
     return value
 
 
-def _udid(value: object, where: str, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """The udid and, for `${VAR}`, the variable's name. An unset variable leaves the udid None."""
+def _from_environment(value: object, where: str, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The value and, for `${VAR}`, the variable's name. An unset variable leaves the value None."""
     if value is None:
         return None, None
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"udid must be a non-empty string, got {value!r}", where=where, fix=_DOCS)
+        field = where.rsplit(".", 1)[-1]
+        raise ConfigError(f"{field} must be a non-empty string, got {value!r}", where=where, fix=_DOCS)
     reference = _ENV_REF.match(value.strip())
     if reference is None:
         return value.strip(), None
     variable = reference.group(1)
     resolved = environ.get(variable, "").strip()
     return (resolved or None), variable
+
+
+def _host(value: object, where: str, kind: Kind, environ: Mapping[str, str]) -> tuple[TunneldHost | None, str | None]:
+    if value is None:
+        return None, None
+    if kind != "device":
+        raise ConfigError(
+            f"`host` names a remote device served by pymobiledevice3's tunneld; a {kind} cell cannot have one",
+            where=where,
+            fix="use `kind: device` for a remote device, or drop `host`",
+        )
+    text, variable = _from_environment(value, where, environ)
+    return (parse_tunneld_host(text, where=where) if text is not None else None), variable
 
 
 def _check_identity(kind: Kind, udid: str | None, runtime: str | None, devicetype: str | None, where: str) -> None:
@@ -282,7 +313,11 @@ def resolve_cells(cells: Iterable[DeviceCell], candidates: Sequence[Candidate]) 
 def _resolve(cell: DeviceCell, candidates: Sequence[Candidate]) -> CellStatus:
     if cell.udid is None and cell.udid_env is not None:
         return CellStatus(cell, None, False, f"udid comes from ${{{cell.udid_env}}}, which is not set on this host")
-    same_kind = [candidate for candidate in candidates if candidate.kind == cell.kind]
+    if cell.host is None and cell.host_env is not None:
+        return CellStatus(cell, cell.udid, False, f"host comes from ${{{cell.host_env}}}, which is not set here")
+    # A remote cell matches only what its host's tunneld serves; a local cell only what this host sees.
+    wanted_host = str(cell.host) if cell.host is not None else None
+    same_kind = [c for c in candidates if c.kind == cell.kind and candidate_host(c) == wanted_host]
     match = _find(cell, same_kind)
     if match is None:
         return CellStatus(cell, cell.udid, False, _not_found(cell, same_kind))
@@ -303,6 +338,17 @@ def _find(cell: DeviceCell, candidates: Sequence[Candidate]) -> Candidate | None
     return None
 
 
+def candidate_host(candidate: Candidate) -> str | None:
+    """The `host:port` of the tunneld serving a candidate, None for a target of this host."""
+    host = getattr(candidate, "host", None)
+    return str(host) if host is not None else None
+
+
+def remote_hosts(cells: Iterable[DeviceCell]) -> tuple[TunneldHost, ...]:
+    """The tunneld hosts the cells name, each once, in file order."""
+    return tuple(dict.fromkeys(cell.host for cell in cells if cell.host is not None))
+
+
 def _attribute(candidate: Candidate, *names: str) -> str | None:
     # Simulators discovered here carry `runtime` and `devicetype`; candidates from the discovery hook may spell
     # the latter `device_type`, and other kinds have neither.
@@ -315,6 +361,9 @@ def _attribute(candidate: Candidate, *names: str) -> str | None:
 
 def _not_found(cell: DeviceCell, same_kind: Sequence[Candidate]) -> str:
     wanted = f"udid {cell.udid}" if cell.udid else f"runtime {cell.runtime}, devicetype {cell.devicetype}"
+    if cell.host is not None:
+        served = f"{len(same_kind)} device(s)" if same_kind else "no device"
+        return f"tunneld at {cell.host} serves {served}, not {wanted}"
     if not same_kind:
         return f"no {cell.kind} target found on this host (looking for {wanted})"
     return f"{cell.kind} with {wanted} not found among {len(same_kind)} discovered {cell.kind} target(s)"
@@ -329,18 +378,22 @@ def discover_cells(cells: Sequence[DeviceCell], discover: Discover | None = None
     if not cells:
         return ()
     try:
-        candidates = (discover or default_discover())()
+        candidates = (discover or default_discover(remote_hosts(cells)))()
     except HarnessError as exc:
         return _all_unavailable(cells, f"target discovery failed: {exc.what}")
     return resolve_cells(cells, candidates)
 
 
-def default_discover() -> Discover:
-    """`mlharness.targets.discover_targets`, looked up when called."""
-    # Imported late: a test session without a device matrix never pays for the targets package's imports.
-    from mlharness.targets import discover_targets
+def default_discover(hosts: Sequence[TunneldHost] = ()) -> Discover:
+    """`mlharness.targets.discover_targets`, also asking the tunneld of every host in `hosts`."""
 
-    return discover_targets
+    def discover() -> Sequence[Candidate]:
+        # Imported late: a test session without a device matrix never pays for the targets package's imports.
+        from mlharness.targets import discover_targets
+
+        return discover_targets(tunneld=hosts)
+
+    return discover
 
 
 def _all_unavailable(cells: Sequence[DeviceCell], reason: str) -> tuple[CellStatus, ...]:

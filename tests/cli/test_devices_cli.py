@@ -87,6 +87,45 @@ def test_targets_json(linux_host: None, capsys: pytest.CaptureFixture[str]) -> N
     assert len(payload["notes"]) == 4  # simulator, devicectl, usb, mac: each kind says why it is missing
 
 
+def test_targets_remote_lists_what_that_hosts_tunneld_serves(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Served:
+        def list_udids(self) -> list[str]:
+            return ["00008112-000C1D2E3F40801E"]
+
+        def close(self) -> None:
+            pass
+
+    asked: list[str] = []
+
+    def remote_port(host: object) -> Served:
+        asked.append(str(host))
+        return Served()
+
+    host = Host(
+        runner=ScriptedRunner({}), device_port=UnreachablePort, is_mac=False, has_xcrun=False, remote_port=remote_port
+    )
+    monkeypatch.setattr("mlharness.targets.default_host", lambda *_args, **_kwargs: host)
+
+    assert main(["targets", "--json", "--remote", "lab-mac.local"]) == 0
+
+    (served,) = json.loads(capsys.readouterr().out)["targets"]
+    assert (served["udid"], served["host"], served["usable"]) == (
+        "00008112-000C1D2E3F40801E",
+        "lab-mac.local:49151",
+        True,
+    )
+    assert asked == ["lab-mac.local:49151"]
+
+
+def test_a_bad_remote_host_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["targets", "--remote", "http://lab-mac.local"])
+    assert caught.value.code == 2
+    assert "not a host name" in capsys.readouterr().err
+
+
 def use_target(monkeypatch: pytest.MonkeyPatch, target: FakeTarget) -> None:
     monkeypatch.setattr("mlharness.targets.open_target", lambda *_args, **_kwargs: target)
 

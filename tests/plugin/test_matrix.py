@@ -172,3 +172,78 @@ def test_discovery_is_not_asked_when_no_cell_is_selected() -> None:
         raise AssertionError("discovery ran for an empty selection")
 
     assert discover_cells((), never) == ()
+
+
+def remote(name: str = "lab-ipad", **fields: object) -> dict[str, object]:
+    return {"name": name, "kind": "device", "udid": "0000-R", "host": "lab-mac.local", **fields}
+
+
+def test_a_remote_cell_names_its_tunneld_host() -> None:
+    cell = parse({"devices": [remote(host="192.168.1.20:6000")]}).cells[0]
+    assert str(cell.host) == "192.168.1.20:6000"
+    assert cell.where == "remote 192.168.1.20:6000"
+    assert DeviceCell("sim", "simulator", udid="X").where == "desk"
+
+
+@pytest.mark.parametrize(
+    ("fields", "where", "what"),
+    [
+        ({"kind": "simulator"}, "devices[0].host", "a simulator cell cannot have one"),
+        ({"kind": "devicectl"}, "devices[0].host", "a devicectl cell cannot have one"),
+        ({"host": "lab-mac.local:99999"}, "devices[0].host", "not a TCP port"),
+        ({"host": 49151}, "devices[0].host", "host must be a non-empty string"),
+        ({"udid": None}, "devices[0]", "a device cell needs a `udid`"),
+    ],
+)
+def test_a_bad_remote_cell_names_the_field(fields: dict[str, object], where: str, what: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse({"devices": [remote(**fields)]})
+    assert where in (caught.value.where or "")
+    assert what in caught.value.what
+
+
+def test_a_host_from_an_unset_variable_makes_the_cell_unavailable_and_says_which() -> None:
+    document = {"devices": [remote(host="${LAB_HOST}")]}
+    assert str(parse(document, LAB_HOST="lab-mac.local").cells[0].host) == "lab-mac.local:49151"
+    (status,) = resolve_cells(parse(document).cells, [])
+    assert not status.available
+    assert "${LAB_HOST}" in status.reason
+
+
+def test_a_remote_cell_matches_only_what_its_host_serves() -> None:
+    @dataclass(frozen=True)
+    class Served(Candidate):
+        host: str | None = None
+
+    local = DeviceCell("desk-phone", "device", udid="SAME")
+    lab = parse({"devices": [remote(udid="SAME")]}).cells[0]
+    other = parse({"devices": [remote(udid="SAME", host="other-mac.local")]}).cells[0]
+    found = [
+        Served("phone", "device", "SAME", True, "local USB"),
+        Served("SAME", "device", "SAME", True, "served", host="lab-mac.local:49151"),
+    ]
+
+    desk, served, elsewhere = resolve_cells([local, lab, other], found)
+
+    assert desk.available and served.available
+    assert not elsewhere.available
+    assert elsewhere.reason == "tunneld at other-mac.local:49151 serves no device, not udid SAME"
+    (local_only,) = resolve_cells([local], found[1:])
+    assert not local_only.available, "a device served elsewhere is not a device on this desk"
+
+
+def test_default_discovery_asks_the_tunneld_of_every_remote_host_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlharness.targets
+
+    asked: list[object] = []
+
+    def discover_targets(*, tunneld: object = ()) -> list[Candidate]:
+        asked.append(tuple(str(h) for h in tunneld))  # type: ignore[attr-defined]
+        return []
+
+    monkeypatch.setattr(mlharness.targets, "discover_targets", discover_targets)
+    matrix = parse({"devices": [remote("a"), remote("b", udid="0000-S"), sim()]})
+
+    discover_cells(matrix.cells)
+
+    assert asked == [("lab-mac.local:49151",)]

@@ -35,6 +35,7 @@ class Candidate:
     udid: str
     usable: bool
     reason: str
+    host: str | None = None
 
 
 CANDIDATES = {candidates}
@@ -311,3 +312,29 @@ def test_discovery_that_cannot_run_skips_every_cell_with_its_reason(pytester: py
     result = pytester.runpytest("-v", "-rs", "--mlh-devices", str(devices))
     result.assert_outcomes(passed=1, skipped=2)
     result.stdout.fnmatch_lines(["*sim-iphone16 unavailable: target discovery failed: xcrun not found*"])
+
+
+def test_a_remote_cell_runs_on_what_its_host_serves_and_reports_where(pytester: pytest.Pytester) -> None:
+    served = [("R", "device", "0000-R", True, "served", "lab-mac.local:49151")]
+    pytester.makeconftest(DISCOVERY_CONFTEST.format(candidates=repr(served), extra=ECHO_TARGET))
+    pytester.makepyfile(test_cells=TESTS)
+    devices = pytester.makefile(
+        ".yaml",
+        devices=(
+            "devices:\n"
+            "  - {name: lab-phone, kind: device, udid: 0000-R, host: lab-mac.local}\n"
+            "  - {name: desk-phone, kind: device, udid: 0000-R}\n"
+        ),
+    )
+    report = pytester.path / "report"
+
+    result = pytester.runpytest("-v", "-rs", "--mlh-devices", str(devices), "--mlh-report-dir", str(report))
+
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["*test_trains_on_cell[[]lab-phone[]] PASSED*"])
+    result.stdout.fnmatch_lines(["*desk-phone unavailable: no device target found on this host*"])
+    cells = json.loads((report / "cells.json").read_text(encoding="utf-8"))["cells"]
+    assert [(c["name"], c["where"], c["available"]) for c in cells] == [
+        ("lab-phone", "remote lab-mac.local:49151", True),
+        ("desk-phone", "desk", False),
+    ]

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from mlharness.cli import EXIT_ERROR, EXIT_NO, EXIT_OK, add_force_option
 from mlharness.deadline import MAX_JOB_SECONDS
+from mlharness.errors import ConfigError
+from mlharness.tunneld import TunneldHost, parse_tunneld_host
 from mlupdate.contract import ProgressEvent, TaskStatus
 
 if TYPE_CHECKING:
@@ -33,6 +35,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     targets = subparsers.add_parser("targets", help="list Simulators and devices, and why unusable ones are")
     targets.add_argument("--json", action="store_true", help="print the targets as JSON")
+    targets.add_argument(
+        "--remote",
+        metavar="HOST[:PORT]",
+        action="append",
+        default=[],
+        type=_tunneld_host,
+        help="also list the devices pymobiledevice3's tunneld serves on that host (repeat for several)",
+    )
     _developer_dir(targets)
     targets.set_defaults(handler=_targets)
 
@@ -40,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("job", type=Path, help="the job bundle folder (written by mlupdate)")
     run.add_argument("--target", required=True, help="UDID or name from `mlharness targets`")
     run.add_argument("--kind", choices=["simulator", "devicectl", "device"], help="for a device several kinds reach")
+    run.add_argument(
+        "--remote",
+        metavar="HOST[:PORT]",
+        type=_tunneld_host,
+        help="the device is served by pymobiledevice3's tunneld on that host (iOS 17+; --target is its udid)",
+    )
     run.add_argument("--app", type=Path, help="the companion .app to install first (default: already installed)")
     run.add_argument("-o", "--out", type=Path, required=True, help="folder the results bundle is pulled into")
     run.add_argument("--deadline", type=_seconds, help="seconds to wait for DONE (default: from the job)")
@@ -58,6 +74,13 @@ def _seconds(text: str) -> float:
             f"expected a positive number of seconds up to {MAX_JOB_SECONDS:g} (a week), e.g. 600 (got {text!r})"
         )
     return value
+
+
+def _tunneld_host(text: str) -> TunneldHost:
+    try:
+        return parse_tunneld_host(text, where="--remote")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.what} ({exc.fix})") from None
 
 
 def _developer_dir(parser: argparse.ArgumentParser) -> None:
@@ -104,16 +127,18 @@ def _targets(args: argparse.Namespace) -> int:
 
     from mlharness.targets import default_host, discover
 
-    found = discover(default_host(args.developer_dir))
+    found = discover(default_host(args.developer_dir), tunneld=args.remote)
     if args.json:
         payload = {"targets": [asdict(c) for c in found.candidates], "notes": list(found.notes)}
         print(json.dumps(payload, indent=2))
         return EXIT_OK
     console = Console(soft_wrap=True)
     if found.candidates:
-        table = Table("name", "kind", "udid", "usable", "reason")
+        table = Table("name", "kind", "udid", "where", "usable", "reason")
         for c in found.candidates:
-            table.add_row(*(Text(cell) for cell in (c.name, c.kind, c.udid, "yes" if c.usable else "no", c.reason)))
+            where = f"remote {c.host}" if c.host else "desk"
+            cells = (c.name, c.kind, c.udid, where, "yes" if c.usable else "no", c.reason)
+            table.add_row(*(Text(cell) for cell in cells))
         console.print(table)
     usable = sum(c.usable for c in found.candidates)
     _say(console, f"{usable} usable target(s).")
@@ -130,7 +155,11 @@ def _run(args: argparse.Namespace) -> int:
     from mlharness.runner import Deadlines, run_job
     from mlharness.targets import default_host, open_target
 
-    target = open_target(args.target, kind=args.kind, host=default_host(args.developer_dir))
+    if args.remote is not None and args.kind not in (None, "device"):
+        raise ConfigError(
+            f"--remote reaches pymobiledevice3 devices, not {args.kind}", where="--kind", fix="drop --kind"
+        )
+    target = open_target(args.target, kind=args.kind, host=default_host(args.developer_dir), remote=args.remote)
     deadlines = Deadlines(job=args.deadline)
     console = Console(stderr=True, soft_wrap=True)
     with console.status("preparing", spinner="dots") as status:

@@ -67,7 +67,7 @@ def open_target(status: CellStatus) -> Target:
         raise ConfigError("the cell resolved to no udid", where=f"cell {status.cell.name}", fix="give it a udid")
     from mlharness.targets import open_target as open_by_id
 
-    return open_by_id(status.udid, kind=status.cell.kind)
+    return open_by_id(status.udid, kind=status.cell.kind, remote=status.cell.host)
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +106,7 @@ def _mlh_cell_properties(request: pytest.FixtureRequest) -> None:
     record(request, "mlh_cell", status.cell.name)
     record(request, "mlh_kind", status.cell.kind)
     record(request, "mlh_udid", status.udid or "")
+    record(request, "mlh_where", status.cell.where)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,6 +26,7 @@ from mlharness.matrix import (
     default_discover,
     discover_cells,
     load_matrix,
+    remote_hosts,
     select_cells,
 )
 from mlharness.pytest_plugin import newhooks
@@ -100,13 +101,14 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = _settings(config)
     matrix = _load(settings.devices) if settings.devices else None
     cells = _select(matrix, settings.select) if matrix else ()
-    config.stash[STATE] = MatrixState(settings=settings, matrix=matrix, cells=cells, discover=_discover(config))
+    config.stash[STATE] = MatrixState(settings=settings, matrix=matrix, cells=cells, discover=_discover(config, cells))
 
 
-def _discover(config: pytest.Config) -> Discover:
+def _discover(config: pytest.Config, cells: Sequence[DeviceCell]) -> Discover:
     def discover() -> Sequence[Candidate]:
         found: Sequence[Candidate] | None = config.hook.pytest_mlh_discover_targets(config=config)
-        return found if found is not None else default_discover()()
+        # The built-in discovery also asks the tunneld of every remote host the selected cells name.
+        return found if found is not None else default_discover(remote_hosts(cells))()
 
     return discover
 
@@ -271,6 +273,7 @@ def write_cells_summary(state: MatrixState, path: Path) -> None:
             "name": status.cell.name,
             "kind": status.cell.kind,
             "udid": status.udid,
+            "where": status.cell.where,
             "features": sorted(status.cell.features),
             "available": status.available,
             "reason": status.reason or None,

@@ -1,14 +1,15 @@
 """Targets: where the companion app runs. See `base.Target`; one module per kind.
 
-`discover()` asks every kind that can exist on this host what it sees and says why a kind is absent;
-`discover_targets()` is its list of candidates; `open_target(id)` builds the `Target` for a UDID or name.
+`discover()` asks every kind that can exist on this host what it sees and says why a kind is absent, and the
+tunneld of every remote host it is given what that host serves; `discover_targets()` is its list of candidates;
+`open_target(id)` builds the `Target` for a UDID or name (`remote=`: a device served by that host's tunneld).
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from mlharness.targets.devicectl import Devicectl, DevicectlTarget
 from mlharness.targets.mac import BUILD_COMMAND, MAC_UDID, MINIMUM_MACOS, MacHost, MacTarget, find_executable
 from mlharness.targets.pmd3 import Pmd3Port
 from mlharness.targets.simulator import Simctl, SimulatorTarget
+from mlharness.tunneld import TunneldHost
 
 __all__ = [
     "COMPANION_BUNDLE_ID",
@@ -51,9 +53,13 @@ _REPO = Path(__file__).resolve().parents[3]  # the checkout, for an editable ins
 _PREFERENCE: tuple[TargetKind, ...] = ("simulator", "devicectl", "device", "mac")
 
 
+def _tunneld_port(tunneld: TunneldHost) -> DevicePort:
+    return Pmd3Port(tunneld=tunneld)
+
+
 @dataclass(frozen=True)
 class Host:
-    """How to reach the tools on this host; tests swap in a scripted runner and a fake device port."""
+    """How to reach the tools on this host; tests swap in a scripted runner and fake device ports."""
 
     runner: ProcessRunner
     device_port: Callable[[], DevicePort]
@@ -61,6 +67,8 @@ class Host:
     has_xcrun: bool
     developer_dir: str | None = None
     companion_macos: Path | None = None  # the built companion-macos executable, when there is one
+    # The port to the devices another host's tunneld serves.
+    remote_port: Callable[[TunneldHost], DevicePort] = _tunneld_port
 
 
 def default_host(developer_dir: str | None = None) -> Host:
@@ -83,12 +91,20 @@ class Discovery:
     notes: tuple[str, ...]
 
 
-def discover(host: Host | None = None) -> Discovery:
-    """Every Simulator, devicectl device, usbmux device and this Mac's companion-macos, usable now or not."""
+def discover(host: Host | None = None, *, tunneld: Sequence[TunneldHost] = ()) -> Discovery:
+    """Every Simulator, devicectl device, usbmux device and this Mac's companion-macos, and every device the
+    tunneld of each remote host in `tunneld` serves, usable now or not."""
     host = host or default_host()
     candidates: list[TargetCandidate] = []
     notes: list[str] = []
-    for finder in (_simulators, _devicectl_devices, _usb_devices, _this_mac):
+    finders: list[Callable[[Host], tuple[list[TargetCandidate], str]]] = [
+        _simulators,
+        _devicectl_devices,
+        _usb_devices,
+        _this_mac,
+    ]
+    finders += [_remote_finder(remote) for remote in dict.fromkeys(tunneld)]
+    for finder in finders:
         found, note = finder(host)
         candidates.extend(found)
         if note:
@@ -96,14 +112,19 @@ def discover(host: Host | None = None) -> Discovery:
     return Discovery(tuple(candidates), tuple(notes))
 
 
-def discover_targets(host: Host | None = None) -> list[TargetCandidate]:
+def discover_targets(host: Host | None = None, *, tunneld: Sequence[TunneldHost] = ()) -> list[TargetCandidate]:
     """The candidates of `discover()`: usable ones and, with their reason, unusable ones."""
-    return list(discover(host).candidates)
+    return list(discover(host, tunneld=tunneld).candidates)
 
 
-def open_target(identifier: str, *, kind: TargetKind | None = None, host: Host | None = None) -> Target:
-    """The target for a UDID or name (optionally of one kind). Raises `TargetUnavailable` with the reason."""
+def open_target(
+    identifier: str, *, kind: TargetKind | None = None, host: Host | None = None, remote: TunneldHost | None = None
+) -> Target:
+    """The target for a UDID or name (optionally of one kind; with `remote`, a device that host's tunneld
+    serves). Raises `TargetUnavailable` with the reason."""
     host = host or default_host()
+    if remote is not None:
+        return _open_remote(identifier, host, remote)
     found = discover(host)
     matches = [c for c in found.candidates if identifier in (c.udid, c.name) and (kind is None or c.kind == kind)]
     if not matches:
@@ -204,6 +225,35 @@ def _usb_devices(host: Host) -> tuple[list[TargetCandidate], str]:
         return [], f"device (pymobiledevice3): {exc.message}"
     finally:
         port.close()
+
+
+def _remote_finder(remote: TunneldHost) -> Callable[[Host], tuple[list[TargetCandidate], str]]:
+    def find(host: Host) -> tuple[list[TargetCandidate], str]:
+        port = host.remote_port(remote)
+        try:
+            udids = port.list_udids()
+        except HarnessError as exc:
+            return [], f"remote devices at {remote}: {exc.message}"
+        finally:
+            port.close()
+        if not udids:
+            return [], f"remote devices at {remote}: tunneld serves no device (plug one in there and unlock it)"
+        reason = f"served by tunneld at {remote} (iOS 17+); connects when used"
+        return [TargetCandidate(udid, "device", udid, True, reason, host=str(remote)) for udid in udids], ""
+
+    return find
+
+
+def _open_remote(udid: str, host: Host, remote: TunneldHost) -> Target:
+    found, note = _remote_finder(remote)(host)
+    if not any(candidate.udid == udid for candidate in found):
+        served = ", ".join(candidate.udid for candidate in found) or "none"
+        raise TargetUnavailable(
+            f"tunneld at {remote} does not serve {udid}",
+            where=f"tunneld at {remote}",
+            fix=note or f"it serves: {served}; pass one of those udids",
+        )
+    return DeviceTarget(udid, host.remote_port(remote), remote=remote)
 
 
 def _describe_usb(port: DevicePort, udid: str) -> TargetCandidate:

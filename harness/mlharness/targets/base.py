@@ -63,6 +63,7 @@ class TargetInfo:
     chip: str | None
     is_simulator: bool
     extra: Mapping[str, str] = field(default_factory=dict)
+    host: str | None = None  # `host:port` of the tunneld serving a remote device; None: attached to this host
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class TargetCandidate:
     reason: str
     runtime: str | None = None  # simulators: the simctl runtime identifier, e.g. ...SimRuntime.iOS-18-5
     devicetype: str | None = None  # simulators: the simctl device type identifier, e.g. ...SimDeviceType.iPhone-16
+    host: str | None = None  # remote devices: `host:port` of the tunneld serving it; None: this host
 
 
 class Target(Protocol):

@@ -1,4 +1,5 @@
-"""Real iPhones and iPads (macOS or Linux, USB): the device policy.
+"""Real iPhones and iPads (macOS or Linux): the device policy, for a device on USB or one behind another host's
+tunneld (a remote device: `DeviceTarget(..., remote=TunneldHost)`, iOS 17+, always over that tunnel).
 
 `DeviceTarget` holds the decisions: which developer channel the OS version needs (lockdown before iOS 17, an
 RSD tunnel from 17: tunneld when it runs, else the no-root userspace tunnel from 17.4), VendContainer with the
@@ -34,6 +35,7 @@ from mlharness.targets.base import (
     parse_version,
     partial_path,
 )
+from mlharness.tunneld import TunneldHost
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,10 @@ class Container:
 class DevicePort(Protocol):
     """Everything the device target needs from a device, one device per port. Paths are container paths."""
 
-    def list_udids(self) -> list[str]: ...
+    def list_udids(self) -> list[str]:
+        """The devices this port reaches: usbmux's USB devices, or the tunnels a remote tunneld serves."""
+        ...
+
     def connect(self, udid: str) -> DeviceFacts: ...
     def developer_image_mounted(self) -> bool: ...
     def close(self) -> None: ...
@@ -128,9 +133,17 @@ class DevicePort(Protocol):
     def syslog(self) -> list[tuple[datetime, str]]: ...
 
 
-def choose_channel(os_version: str, *, tunneld_running: bool) -> DeveloperChannel:
-    """The way to reach developer services (DVT) for this iOS version."""
+def choose_channel(os_version: str, *, tunneld_running: bool, remote: TunneldHost | None = None) -> DeveloperChannel:
+    """The way to reach developer services (DVT) for this iOS version; a remote device only has its tunnel."""
     version = parse_version(os_version)
+    if remote is not None:
+        if version < RSD_FROM:
+            raise TargetUnavailable(
+                f"iOS {os_version} cannot be used remotely: tunneld serves RSD tunnels, which start with iOS 17",
+                where=f"tunneld at {remote}",
+                fix="update the device to iOS 17 or later, or plug it into this host and use a local `device` cell",
+            )
+        return DeveloperChannel.TUNNELD
     if version < RSD_FROM:
         return DeveloperChannel.LOCKDOWN
     if tunneld_running:
@@ -149,12 +162,20 @@ def _root(path: str) -> str:
 
 
 class DeviceTarget:
-    """One USB device driven through a `DevicePort`."""
+    """One device driven through a `DevicePort`: on this host's USB, or remote (`remote`: the tunneld serving it)."""
 
-    def __init__(self, udid: str, port: DevicePort, *, bundle_id: str = COMPANION_BUNDLE_ID) -> None:
+    def __init__(
+        self,
+        udid: str,
+        port: DevicePort,
+        *,
+        bundle_id: str = COMPANION_BUNDLE_ID,
+        remote: TunneldHost | None = None,
+    ) -> None:
         self._udid = udid
         self._port = port
         self._bundle_id = bundle_id
+        self._remote = remote
         self._facts: DeviceFacts | None = None
         self._container: Container | None = None
         self._pid: int | None = None
@@ -172,6 +193,7 @@ class DeviceTarget:
             chip=CHIPS.get(facts.chip_id) if facts.chip_id is not None else None,
             is_simulator=False,
             extra={"os_build": facts.os_build},
+            host=str(self._remote) if self._remote is not None else None,
         )
 
     def supports(self, feature: Capability) -> bool:
@@ -195,8 +217,11 @@ class DeviceTarget:
                     fix="pymobiledevice3 amfi reveal-developer-mode, then Settings › Privacy & Security › "
                     "Developer Mode › On, restart, and confirm",
                 )
+            # Chosen first: a device that cannot have a channel is refused before its image is mounted.
+            channel = choose_channel(
+                facts.os_version, tunneld_running=self._port.tunneld_running(), remote=self._remote
+            )
             self._port.mount_developer_image()
-            channel = choose_channel(facts.os_version, tunneld_running=self._port.tunneld_running())
             log.info("%s: developer services over %s", facts.udid, channel.value)
             self._port.open_developer_channel(channel)
             yield

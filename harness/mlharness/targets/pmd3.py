@@ -4,6 +4,11 @@ It is the only code that imports pymobiledevice3 (lazily, so nothing else pays f
 asyncio-only: every call runs on one private event loop in a thread of its own (`EventLoopThread`) under a
 deadline, and every pymobiledevice3 failure is translated into a harness error that says what it means and the
 fix (`error_table`, keyed by pymobiledevice3's own exception classes).
+
+A remote device (a matrix cell with `host:`) is one that `pymobiledevice3 remote tunneld` serves on another
+host: `Pmd3Port(tunneld=...)` reaches it with `get_tunneld_device_by_udid(udid, (host, port), bridge=True)`,
+which carries every service connection over that tunneld's WebSocket bridge, and then installs, moves files,
+launches and reads logs over that one RSD session, exactly as for a local device.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any, TypeVar
 from mlharness.errors import HarnessError, TargetError, TargetUnavailable
 from mlharness.targets.base import parse_version
 from mlharness.targets.device import RSD_FROM, Container, DeveloperChannel, DeviceFacts
+from mlharness.tunneld import TunneldHost
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +105,16 @@ async def _cancel_others() -> None:
 
 
 class Pmd3Port:
-    """`DevicePort` over pymobiledevice3 11.45. Every call runs on a private event loop with a deadline."""
+    """`DevicePort` over pymobiledevice3 11.45. Every call runs on a private event loop with a deadline.
 
-    def __init__(self, *, timeout: float = 120.0) -> None:
+    With `tunneld`, the port reaches the devices that tunneld serves on another host instead of usbmux: the
+    one RSD session it opens there is the provider of every service (lockdown included), so the rest of the
+    port does not care where the device is.
+    """
+
+    def __init__(self, *, timeout: float = 120.0, tunneld: TunneldHost | None = None) -> None:
         self._timeout = timeout
+        self._tunneld = tunneld
         self._loop = EventLoopThread("mlharness-pmd3")
         self._stack = AsyncExitStack()
         self._lockdown: Any = None
@@ -112,29 +124,47 @@ class Pmd3Port:
         self._udid = ""
 
     def list_udids(self) -> list[str]:
+        if self._tunneld is not None:
+            from pymobiledevice3.tunneld.api import get_tunneld_tunnels
+
+            # The listing alone: connecting to every device a lab serves would open a bridge per device.
+            tunnels = self._call(get_tunneld_tunnels(self._tunneld.address), f"list the tunnels of {self._tunneld}")
+            return served_udids(tunnels)
         from pymobiledevice3.usbmux import list_devices
 
         devices = self._call(list_devices(), "list usbmux devices")
         return [str(d.serial) for d in devices if d.is_usb]
 
     def connect(self, udid: str) -> DeviceFacts:
-        from pymobiledevice3.lockdown import create_using_usbmux
-
         self._udid = udid
-        self._lockdown = self._call(self._stack.enter_async_context(_Closing(create_using_usbmux(serial=udid))), udid)
+        self._lockdown = self._call(self._stack.enter_async_context(self._provider(udid)), f"connect to {udid}")
         lockdown = self._lockdown
         developer_mode = (
             self._call(lockdown.get_developer_mode_status(), "developer mode") if lockdown.has_developer_mode else None
         )
+        # An RSD session (remote) keeps its lockdown client, which knows the chip, one level down.
+        chip_source = getattr(lockdown, "lockdown", None) or lockdown
         return DeviceFacts(
             udid=str(lockdown.udid),
             name=str(lockdown.all_values.get("DeviceName", lockdown.udid)),
             product_type=str(lockdown.product_type),
             os_version=str(lockdown.product_version),
             os_build=str(lockdown.product_build_version or ""),
-            chip_id=lockdown.chip_id,
+            chip_id=getattr(chip_source, "chip_id", None),
             developer_mode=developer_mode,
         )
+
+    def _provider(self, udid: str) -> _Closing:
+        """The connection every service of `udid` goes through: lockdown over usbmux, or tunneld's RSD session."""
+        if self._tunneld is None:
+            from pymobiledevice3.lockdown import create_using_usbmux
+
+            return _Closing(create_using_usbmux(serial=udid))
+        from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
+
+        # bridge=True even for a loopback address: that is how an SSH port-forward to a remote tunneld looks.
+        opening = get_tunneld_device_by_udid(udid, self._tunneld.address, bridge=True)
+        return _Closing(opening, missing=_not_served(self._tunneld))
 
     def developer_image_mounted(self) -> bool:
         from pymobiledevice3.services.mobile_image_mounter import MobileImageMounterService
@@ -170,6 +200,8 @@ class Pmd3Port:
         self._call(mount(), "mount the developer disk image")
 
     def tunneld_running(self) -> bool:
+        if self._tunneld is not None:
+            return True  # the session is that tunneld's tunnel
         from pymobiledevice3.exceptions import TunneldConnectionError
         from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
 
@@ -193,7 +225,9 @@ class Pmd3Port:
 
         async def open_channel() -> Any:
             provider = self._lockdown
-            if channel is DeveloperChannel.TUNNELD:
+            if channel is DeveloperChannel.TUNNELD and self._tunneld is not None:
+                pass  # the remote session already is the tunnel
+            elif channel is DeveloperChannel.TUNNELD:
                 provider = await self._stack.enter_async_context(_Closing(get_tunneld_device_by_udid(self._udid)))
             elif channel is DeveloperChannel.USERSPACE:
                 provider = await self._stack.enter_async_context(UserspaceRsdTunnel(serial=self._udid))
@@ -278,11 +312,10 @@ class Pmd3Port:
         return list(self._lines)
 
     async def _follow_syslog(self, subsystem: str) -> None:
-        from pymobiledevice3.lockdown import create_using_usbmux
         from pymobiledevice3.services.os_trace import OsTraceService
 
-        # Its own lockdown connection: the stream runs alongside the file and process calls.
-        async with await create_using_usbmux(serial=self._udid) as lockdown, OsTraceService(lockdown) as trace:
+        # Its own connection: the stream runs alongside the file and process calls.
+        async with self._provider(self._udid) as lockdown, OsTraceService(lockdown) as trace:
             async for entry in trace.syslog():
                 if entry.label is not None and entry.label.subsystem == subsystem:
                     when = entry.timestamp.astimezone(UTC)
@@ -318,25 +351,51 @@ class Pmd3Port:
         except TimeoutError as exc:
             raise TargetError(
                 f"could not {what} within {seconds:g} s",
-                target=self._udid or "usbmux",
+                target=self._where(),
                 step=what,
                 fix="keep the device unlocked and connected; if it persists, unplug it and plug it in again",
             ) from exc
         except Exception as exc:
-            raise translate(exc, udid=self._udid, what=what) from exc
+            raise translate(exc, udid=self._where(), what=what, tunneld=self._tunneld) from exc
+
+    def _where(self) -> str:
+        device = self._udid or ("usbmux" if self._tunneld is None else "")
+        return f"{device}@{self._tunneld}" if self._tunneld is not None else device
+
+
+def served_udids(tunnels: object) -> list[str]:
+    """The udids in tunneld's `GET /` listing (`{udid: [{"tunnel-address": ..., ...}, ...]}`), sorted."""
+    if not isinstance(tunnels, Mapping):
+        raise TargetError(
+            f"tunneld answered with {type(tunnels).__name__}, not its listing of tunnels",
+            target="tunneld",
+            step="list tunnels",
+            fix="is that port a pymobiledevice3 tunneld (11.x)? `curl http://HOST:PORT/` should print JSON by udid",
+        )
+    return sorted(str(udid) for udid, entries in tunnels.items() if isinstance(entries, list) and entries)
+
+
+def _not_served(tunneld: TunneldHost) -> TargetUnavailable:
+    return TargetUnavailable(
+        f"tunneld at {tunneld} has no tunnel for this device",
+        where=f"tunneld at {tunneld}",
+        fix="on that host, plug the device in by USB (or pair it over Wi-Fi) and unlock it; "
+        f"`curl http://{tunneld}/` lists what it serves",
+    )
 
 
 class _Closing:
     """`async with` over a coroutine that returns something with an async `close()`."""
 
-    def __init__(self, opening: Coroutine[Any, Any, Any]) -> None:
+    def __init__(self, opening: Coroutine[Any, Any, Any], *, missing: HarnessError | None = None) -> None:
         self._opening = opening
+        self._missing = missing
         self._value: Any = None
 
     async def __aenter__(self) -> Any:
         self._value = await self._opening
         if self._value is None:
-            raise TargetUnavailable(
+            raise self._missing or TargetUnavailable(
                 "tunneld has no tunnel for this device",
                 where="pymobiledevice3 remote tunneld",
                 fix="plug the device in by USB and unlock it; tunneld picks it up within seconds",
@@ -409,11 +468,20 @@ def error_table() -> Mapping[type[BaseException], ErrorMeaning]:
     }
 
 
-def translate(exc: BaseException, *, udid: str, what: str) -> HarnessError:
+def translate(exc: BaseException, *, udid: str, what: str, tunneld: TunneldHost | None = None) -> HarnessError:
     """A pymobiledevice3 (or transport) failure as a harness error that says what it means and the fix."""
     if isinstance(exc, HarnessError):
         return exc
+    from pymobiledevice3.exceptions import TunneldConnectionError
+
     table = error_table()
+    if tunneld is not None and isinstance(exc, TunneldConnectionError):
+        return TargetUnavailable(
+            f"tunneld at {tunneld} does not answer",
+            where=udid or f"tunneld at {tunneld}",
+            fix=f"on {tunneld.host}: sudo pymobiledevice3 remote tunneld -d --host 0.0.0.0 --port {tunneld.port}, "
+            "and let this machine reach that port",
+        )
     for cls in type(exc).__mro__:
         known = table.get(cls)
         if known is not None:
