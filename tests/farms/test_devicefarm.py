@@ -375,3 +375,61 @@ def test_the_report_rows_are_json_with_where_each_job_ran(
     assert first["where"] == "farm aws-device-farm · pool top-ios · Apple iPhone 15 Pro"
     assert (first["os"], first["outcome"]) == ("iOS 17.4", "verified")
     shutil.rmtree(tmp_path / "out")
+
+
+def test_a_farm_run_joins_the_cross_device_table_with_desk_results_each_naming_where_it_ran(
+    stubbed: tuple[Any, Stubber], spec: FarmRunSpec, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlharness.cli import main
+    from mlharness.farms.report import write_farm_report
+    from mlupdate.parity.crossdevice import Where, write_where
+
+    client, stubber = stubbed
+    http = FakeHttp()
+    stub_uploads(stubber)
+    jobs = [device_job(0, "PASSED"), device_job(1, "ERRORED", "Device became unavailable during the run")]
+    stub_completed_run(stubber, "ERRORED", jobs)
+    stub_artifacts(stubber, jobs[0], customer=True)
+    http.served[url(jobs[0]["name"].replace(" ", "_"))] = export_zip()
+    stub_artifacts(stubber, jobs[1], customer=False)
+    out = tmp_path / "out"
+    report = run_on_device_farm(farm(client, http, Clock()), spec, out)
+    document = {"farm": "aws-device-farm", "run": report.run_name, "status": report.status}
+    where = Where("farm", farm="aws-device-farm", pool="top-ios")
+    write_farm_report(out, document | {"rows": write_rows(report.rows, relative_to=out)}, where)
+    # The same job on a Simulator on this desk, pulled by `mlharness run` under a cell folder.
+    desk = tmp_path / "matrix" / "sim-iphone16"
+    shutil.copytree(DATA / "contract" / "results" / "succeeded", desk / "device" / "golden-classifier-image")
+    write_where(desk, Where("desk"))
+    moved = tmp_path / "moved"
+    out.rename(moved)  # the farm report names its results relative to its own folder
+
+    code = main(["report", "--json", str(moved), str(desk / "device" / "golden-classifier-image")])
+
+    assert code == 1, "a farm job without a result counts as a failure"
+    rows = {(row["device"], row["job"]): row for row in json.loads(capsys.readouterr().out)}
+    assert len(rows) == 7
+    served = rows[("Apple iPhone 15 Pro", "golden-classifier-image")]
+    assert (served["where"], served["result"]) == ("farm aws-device-farm · pool top-ios", "not evaluated")
+    dropped = rows[("Apple iPad Air (5th Gen)", "golden-knn-pipeline")]
+    assert (dropped["where"], dropped["result"]) == ("farm aws-device-farm · pool top-ios", "error")
+    assert dropped["first_failure"].startswith("FarmError: the device failed mid-run (ERRORED)")
+    (desk_row,) = [row for row in rows.values() if row["where"] == "desk"]
+    assert desk_row["job"] == "golden-classifier-image"
+    # A results bundle kept under the farm's folder finds the farm's record too.
+    assert main(["report", "--json", str(moved / "Apple-iPhone-15-Pro" / "golden-knn-pipeline")]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["where"] == "farm aws-device-farm · pool top-ios"
+
+
+def test_a_tampered_farm_report_is_refused_naming_the_row(tmp_path: Path) -> None:
+    from mlharness.farms.report import farm_rows, write_farm_report
+    from mlupdate.parity.crossdevice import Where
+
+    row = {"job": "j", "farm": "f", "pool": "p", "device": "d", "os": "iOS 18", "outcome": "verified", "detail": ""}
+    write_farm_report(tmp_path, {"rows": [row | {"results": "../../etc"}]}, Where("farm", farm="f", pool="p"))
+    with pytest.raises(FarmError, match="names its results folder inside") as caught:
+        farm_rows(tmp_path)
+    assert "rows[0]" in (caught.value.where or "")
+    (tmp_path / "farm-report.json").write_text('{"rows": []}', encoding="utf-8")
+    with pytest.raises(FarmError, match=r"not a mlharness\.farm-report"):
+        farm_rows(tmp_path)

@@ -1,13 +1,18 @@
 """`parity_case` end to end without a device: the runner drives the in-process FakeTarget, parity judges.
 
 One cell's fake app trains with the reference trainer (a dry run: parity must pass), the other's app trains
-nothing (parity must fail and the test must say why). Both go through the real plugin, runner and parity code.
+nothing (parity must fail and the test must say why); a third cell is a remote device (its fake app trains
+like the first). All go through the real plugin, runner and parity code, and the cross-device report of the
+run names where each cell ran.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -33,16 +38,21 @@ class Candidate:
     udid: str
     usable: bool
     reason: str
+    host: str | None = None
 
 
 def pytest_mlh_discover_targets(config):
-    return [Candidate("fake", "simulator", "FAKE-REF", True, ""), Candidate("fake", "simulator", "FAKE-NONE", True, "")]
+    return [
+        Candidate("fake", "simulator", "FAKE-REF", True, ""),
+        Candidate("fake", "simulator", "FAKE-NONE", True, ""),
+        Candidate("FAKE-REMOTE", "device", "FAKE-REMOTE", True, "", host="lab-mac.local:49151"),
+    ]
 
 
 @pytest.fixture(scope="session")
 def target(request, tmp_path_factory):
     status = request.param
-    app = reference_app if status.udid == "FAKE-REF" else canned_app
+    app = canned_app if status.udid == "FAKE-NONE" else reference_app
     fake = FakeTarget(tmp_path_factory.mktemp(status.cell.name), app=app, polls_to_finish=1)
     with fake.session() as opened:
         yield CellTarget(cell=status.cell, target=opened, info=opened.info(), app=None)
@@ -56,6 +66,10 @@ devices:
   - name: trains-nothing
     kind: simulator
     udid: FAKE-NONE
+  - name: lab-phone
+    kind: device
+    udid: FAKE-REMOTE
+    host: lab-mac.local
 """
 
 TEST = """
@@ -109,7 +123,7 @@ def test_parity_case_passes_on_a_reference_cell_and_fails_on_an_untrained_one(py
         "--mlh-devices", str(devices), "--mlh-report-dir", str(reports),
         f"--junitxml={junit}", "-o", "junit_family=xunit1",
     )  # fmt: skip
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*AssertionError: parity case 'tiny': expected parity to pass: FAIL tiny*"])
 
     cases = {case.get("name"): case for case in ET.parse(junit).getroot().iter("testcase")}
@@ -126,3 +140,21 @@ def test_parity_case_passes_on_a_reference_cell_and_fails_on_an_untrained_one(py
     assert (folder / "device" / "tiny" / "DONE").is_file()
     report = json.loads((folder / "parity" / "report.json").read_text())
     assert (report["passed"], report["dry_run"]) == (True, True)
+
+    # One table for the whole matrix run: every cell's parity report and raw results, each naming where it ran.
+    tests = sorted(reports.glob("test_tiny.py_*"))
+    assert len(tests) == 3
+    folders = [*(str(t / "parity") for t in tests), str(tests[0] / "device" / "tiny")]
+    report_run = subprocess.run(
+        [sys.executable, "-m", "mlharness", "report", "--json", *folders],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert report_run.returncode == 1, report_run.stderr
+    rows = json.loads(report_run.stdout)
+    where = {(Path(row["source"]).parent.name.rsplit("_", 1)[-1], row["result"]): row["where"] for row in rows}
+    assert where == {
+        ("lab-phone", "pass"): "remote lab-mac.local:49151",
+        ("trains-like-reference", "pass"): "desk",
+        ("trains-nothing", "fail"): "desk",
+        ("device", "not evaluated"): "remote lab-mac.local:49151",
+    }

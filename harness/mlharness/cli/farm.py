@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,8 +15,6 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from mlharness.farms.devicefarm import FarmRunReport
-
-REPORT = "farm-report.json"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from mlharness.farms import devicefarm
     from mlharness.farms.devicefarm import DeviceFarm, FarmDeadlines, FarmRunSpec, run_on_device_farm
+    from mlharness.farms.report import write_farm_report
+    from mlupdate.parity.crossdevice import Where
 
     if args.out.exists() and any(args.out.iterdir()):
         raise HarnessError(
@@ -65,14 +64,13 @@ def _run(args: argparse.Namespace) -> int:
     )
     farm = DeviceFarm(devicefarm.client(region=args.region, profile=args.profile))
     report = run_on_device_farm(farm, spec, args.out, deadlines=FarmDeadlines(run=args.deadline))
-    args.out.mkdir(parents=True, exist_ok=True)
     document = {
         "farm": devicefarm.FARM,
         "run": report.run_name,
         "status": report.status,
-        "rows": devicefarm.write_rows(report.rows),
+        "rows": devicefarm.write_rows(report.rows, relative_to=args.out),
     }
-    (args.out / REPORT).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    write_farm_report(args.out, document, Where("farm", farm=devicefarm.FARM, pool=spec.pool_name))
     Console().print(report_table(report))
     return EXIT_OK if report.verified else EXIT_ERROR
 

@@ -13,7 +13,8 @@ from mlharness.cli import EXIT_NO, EXIT_OK, add_force_option
 if TYPE_CHECKING:
     from mlupdate.parity.crossdevice import Row
 
-FAILED_RESULTS = ("fail", "failed", "cancelled")
+# "error": a farm job that gave no trustworthy result (farms/report.py).
+FAILED_RESULTS = ("fail", "failed", "cancelled", "error")
 
 
 def register(subparsers: Any) -> None:
@@ -54,9 +55,16 @@ def register(subparsers: Any) -> None:
     parity.set_defaults(handler=run_parity_command)
 
     report = subparsers.add_parser(
-        "report", help="put several parity reports or results bundles side by side (the cross-device table)"
+        "report",
+        help="put parity reports, results bundles and farm runs side by side, naming where each ran "
+        "(the cross-device table)",
     )
-    report.add_argument("folders", type=Path, nargs="+", help="report folders (report.json) or results bundles")
+    report.add_argument(
+        "folders",
+        type=Path,
+        nargs="+",
+        help="report folders (report.json), results bundles, or `mlharness devicefarm -o` folders (farm-report.json)",
+    )
     report.add_argument("-o", "--output", type=Path, help="also write cross-device.md/.html/.json here")
     report.add_argument("--json", action="store_true", help="print the rows as JSON")
     add_force_option(report, "the -o folder")
@@ -100,6 +108,14 @@ def run_parity_command(args: argparse.Namespace) -> int:
     return EXIT_OK if result.verdict.passed else EXIT_NO
 
 
+def _rows(folder: Path) -> list[Row]:
+    """One row for a parity report or results bundle; one per job and device for a farm run's folder."""
+    from mlharness.farms.report import farm_rows, is_farm_report
+    from mlupdate.parity.crossdevice import load_row
+
+    return farm_rows(folder) if is_farm_report(folder) else [load_row(folder)]
+
+
 def _write_tables(folder: Path, rows: list[Row]) -> None:
     from mlupdate.output_folder import write_atomic
     from mlupdate.parity.crossdevice import html_table, markdown_table
@@ -112,9 +128,9 @@ def _write_tables(folder: Path, rows: list[Row]) -> None:
 
 def run_report_command(args: argparse.Namespace) -> int:
     from mlupdate.output_folder import owned_output
-    from mlupdate.parity.crossdevice import NOT_EVALUATED, load_row, markdown_table
+    from mlupdate.parity.crossdevice import NOT_EVALUATED, markdown_table
 
-    rows = [load_row(folder) for folder in args.folders]
+    rows = [row for folder in args.folders for row in _rows(folder)]
     if args.output is not None:
         with owned_output(args.output, command="report", force=args.force, inputs=args.folders) as output:
             _write_tables(output.staging, rows)

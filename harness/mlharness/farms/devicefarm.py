@@ -414,8 +414,9 @@ def _fix_for(code: str, attempts: int) -> str:
     return "see the AWS error code above; docs/scale.md lists what the run needs"
 
 
-def write_rows(rows: Sequence[FarmRow]) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts for reports: no ARN, no URL, nothing secret."""
+def write_rows(rows: Sequence[FarmRow], *, relative_to: Path | None = None) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts for reports: no ARN, no URL, nothing secret. Results folders are named relative
+    to `relative_to` (the run's output folder), so the report stays valid when the folder moves."""
     return [
         {
             "job": row.job_id,
@@ -426,7 +427,15 @@ def write_rows(rows: Sequence[FarmRow]) -> list[dict[str, Any]]:
             "os": row.os,
             "outcome": row.outcome,
             "detail": row.detail,
-            "results": str(row.results_path) if row.results_path is not None else None,
+            "results": _results_name(row.results_path, relative_to),
         }
         for row in rows
     ]
+
+
+def _results_name(path: Path | None, relative_to: Path | None) -> str | None:
+    if path is None:
+        return None
+    if relative_to is not None and path.is_relative_to(relative_to):
+        return path.relative_to(relative_to).as_posix()
+    return str(path)

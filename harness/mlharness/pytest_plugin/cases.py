@@ -27,6 +27,7 @@ from mlupdate.contract import ALL_PROGRESS_EVENTS
 if TYPE_CHECKING:
     from mlharness.targets.base import Target
     from mlupdate.data.examples import ExampleSet
+    from mlupdate.parity.crossdevice import Where
 
 # Builds a job bundle inside the given folder and returns the bundle's path.
 JobBuilder = Callable[[Path], Path]
@@ -119,14 +120,22 @@ class CaseOutcome:
             raise AssertionError(f"parity case {self.case!r}: " + "; ".join(problems) + f" (reports: {self.reports})")
 
 
-def run_parity_case(case: ParityCase, target: Target, folder: Path, *, app: Path | None, ensemble: int) -> CaseOutcome:
-    """Build the job, run it on `target`, judge it against the reference. A failed run raises RunFailed."""
+def run_parity_case(
+    case: ParityCase, target: Target, folder: Path, *, app: Path | None, ensemble: int, where: Where | None = None
+) -> CaseOutcome:
+    """Build the job, run it on `target`, judge it against the reference. A failed run raises RunFailed.
+
+    `where` (the cell's desk, remote host or farm pool) is recorded in `folder/where.json` first, so the
+    cross-device report names it for the results and the parity report alike."""
     from mlharness.runner import run_job
     from mlupdate.bundle import read_job
+    from mlupdate.parity.crossdevice import write_where
     from mlupdate.parity.run import run_parity
 
     for stale in ("job", "device", "parity"):
         shutil.rmtree(folder / stale, ignore_errors=True)
+    if where is not None:
+        write_where(folder, where)
     job_dir = case.build_job(folder / "job")
     device = run_job(target, job_dir, folder / "device", app=app)
     parity = run_parity(device.results_path, job_dir, folder / "parity", ensemble=ensemble)

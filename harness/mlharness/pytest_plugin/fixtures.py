@@ -23,6 +23,7 @@ from mlharness.targets.base import COMPANION_APP_NAME
 
 if TYPE_CHECKING:
     from mlharness.targets.base import Target, TargetInfo
+    from mlupdate.parity.crossdevice import Where
 
 # Where `make app` / `make app-device` leave the companion app (see the Makefile).
 _PRODUCTS = Path("ios_app/DerivedData/Build/Products")
@@ -36,6 +37,19 @@ class CellTarget:
     target: Target
     info: TargetInfo
     app: Path | None
+
+    @property
+    def where(self) -> Where:
+        """Where this cell's runs happen, for the cross-device report."""
+        return cell_where(self.cell)
+
+
+def cell_where(cell: DeviceCell) -> Where:
+    from mlupdate.parity.crossdevice import Where
+
+    if cell.host is not None:
+        return Where("remote", host=str(cell.host))
+    return Where("desk")
 
 
 def companion_app(rootdir: Path, cell: DeviceCell) -> Path:
@@ -140,7 +154,9 @@ def parity_case(
     """Run a declared case on this test's cell, judge it against the reference, assert the expected verdict."""
 
     def run(case: ParityCase) -> CaseOutcome:
-        outcome = run_parity_case(case, target.target, mlh_report_dir, app=target.app, ensemble=mlh_settings.ensemble)
+        outcome = run_parity_case(
+            case, target.target, mlh_report_dir, app=target.app, ensemble=mlh_settings.ensemble, where=target.where
+        )
         record(request, "mlh_os", f"{target.info.os_name} {target.info.os_version}")
         record(request, "mlh_device_model", target.info.model)
         record(request, "mlh_model_sha256", outcome.model_sha256)

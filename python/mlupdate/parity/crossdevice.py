@@ -1,9 +1,16 @@
-"""The cross-device table: several parity reports (or raw results bundles) side by side, one row each."""
+"""The cross-device table: several parity reports (or raw results bundles) side by side, one row each.
+
+Each row names where it ran: on this desk (a Simulator or a device on this host), on a remote host's device
+(`remote HOST:PORT`), or on a farm's device pool (`farm NAME · pool POOL`). The harness that drove the run
+records that in `where.json` beside what it wrote (a results bundle is sealed, so never inside it); a row reads
+the nearest one in its folder or up to two folders above, and says "not recorded" when there is none.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -12,13 +19,95 @@ from mlupdate.bundle.kinds import PathKind, identify
 from mlupdate.bundle.results_reader import ResultsBundle, read_done, read_results
 from mlupdate.contract import DONE, TaskStatus
 from mlupdate.errors import InputError
+from mlupdate.limits import KiB, read_bounded
+from mlupdate.output_folder import write_atomic
 from mlupdate.parity.report import read_report
 from mlupdate.parity.semantics_info import os_label
 from mlupdate.parity.timing import Spread, memory_growth_per_task
 from mlupdate.parity.verdict import DRY_RUN_LABEL, REFERENCE_PRODUCER
 
 NOT_EVALUATED = "not evaluated"
-COLUMNS = ("job", "device", "os", "kind", "result", "level", "train median s", "MB/task", "final loss", "first failure")
+NOT_RECORDED = "not recorded"
+COLUMNS = (
+    "job",
+    "device",
+    "where",
+    "os",
+    "kind",
+    "result",
+    "level",
+    "train median s",
+    "MB/task",
+    "final loss",
+    "first failure",
+)
+WHERE_FILE = "where.json"
+WHERE_KIND = "mlupdate.where"
+ROUTES = ("desk", "remote", "farm")
+_WHERE_BYTES = 4 * KiB
+_WHERE_TEXT = 200  # a host name, a farm or a pool name
+_WHERE_LEVELS = 3  # the folder itself and two above: <test>/parity, <test>/device/<job id>
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a run happened: `desk` (this host), `remote` (the tunneld `host` served the device) or `farm`."""
+
+    route: str
+    host: str | None = None
+    farm: str | None = None
+    pool: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.route == "remote":
+            return f"remote {self.host}"
+        if self.route == "farm":
+            return f"farm {self.farm} · pool {self.pool}"
+        return "desk"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": WHERE_KIND, "schema_version": 1, **asdict(self), "label": self.label}
+
+    @classmethod
+    def from_dict(cls, document: object, where: str) -> Where:
+        fix = f"{WHERE_FILE} is written by the harness beside a run's results; delete it or run the cell again"
+        if not isinstance(document, Mapping) or document.get("kind") != WHERE_KIND:
+            raise InputError(f"not a {WHERE_KIND} document", where=where, fix=fix)
+        route = document.get("route")
+        if route not in ROUTES:
+            raise InputError(f"route {route!r} is not one of {list(ROUTES)}", where=f"{where}: route", fix=fix)
+        needed = {"desk": (), "remote": ("host",), "farm": ("farm", "pool")}[str(route)]
+        values: dict[str, str | None] = {}
+        for name in ("host", "farm", "pool"):
+            value = document.get(name)
+            if value is not None and not (isinstance(value, str) and 0 < len(value) <= _WHERE_TEXT):
+                raise InputError(f"{name} must be a short string", where=f"{where}: {name}", fix=fix)
+            if name in needed and value is None:
+                raise InputError(f"a {route} run needs `{name}`", where=where, fix=fix)
+            values[name] = value
+        return cls(str(route), **values)
+
+
+def write_where(folder: Path, where: Where) -> Path:
+    """Record where the run whose outputs are in `folder` happened (`folder/where.json`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_atomic(folder / WHERE_FILE, (json.dumps(where.to_dict(), indent=2) + "\n").encode("utf-8"))
+
+
+def find_where(folder: Path) -> Where | None:
+    """The `where.json` nearest to `folder` (itself or up to two folders above), or None."""
+    for candidate in [folder, *folder.parents][:_WHERE_LEVELS]:
+        path = candidate / WHERE_FILE
+        if path.is_file():
+            fix = "delete it, or run the cell again"
+            data = read_bounded(path, _WHERE_BYTES, error=InputError, what=WHERE_FILE, fix=fix)
+            try:
+                document = json.loads(data)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InputError(f"not valid JSON ({exc})", where=str(path), fix=fix) from None
+            return Where.from_dict(document, str(path))
+    return None
 
 
 @dataclass(frozen=True)
@@ -34,11 +123,13 @@ class Row:
     memory_growth_mb_per_task: float | None
     final_loss: float | None
     first_failure: str
+    where: str = NOT_RECORDED  # Where.label of the run, "not recorded" when no where.json names it
 
     def cells(self) -> list[str]:
         return [
             self.job,
             self.device,
+            self.where,
             self.os,
             self.kind,
             self.result,
@@ -117,10 +208,10 @@ def load_row(path: str | Path) -> Row:
     """A report folder (report.json) or a results bundle folder (results.json + DONE)."""
     folder = Path(path)
     if (folder / "report.json").is_file() or (folder.is_file() and folder.name == "report.json"):
-        return row_from_report(read_report(folder), str(folder))
+        return _placed(row_from_report(read_report(folder), str(folder)), folder)
     if (folder / DONE).is_file():
         job_id, _ = read_done(folder)
-        return row_from_results(read_results(folder, job_id), str(folder))
+        return _placed(row_from_results(read_results(folder, job_id), str(folder)), folder)
     found = identify(folder)
     inside = found.results
     given = "no such file or folder" if found.kind is PathKind.MISSING else f"this is {found.describe()}"
@@ -131,6 +222,11 @@ def load_row(path: str | Path) -> Row:
         if inside
         else "pass folders written by `mlharness parity` (report.json) or pulled results bundles (with DONE)",
     )
+
+
+def _placed(row: Row, path: Path) -> Row:
+    where = find_where(path.parent if path.is_file() else path)
+    return replace(row, where=where.label) if where is not None else row
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
@@ -150,7 +246,7 @@ def html_table(rows: Sequence[Row]) -> str:
     style = (
         "body{font:14px system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
         "td,th{border:1px solid #d0d7de;padding:4px 8px}th{background:#f6f8fa}"
-        "tr.pass td:nth-child(5){color:#1a7f37;font-weight:600}tr.fail td:nth-child(5){color:#d1242f;font-weight:600}"
+        "tr.pass td:nth-child(6){color:#1a7f37;font-weight:600}tr.fail td:nth-child(6){color:#d1242f;font-weight:600}"
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Cross-device parity</title>'
