@@ -37,6 +37,10 @@ TENSOR_ELEMENTS = 1 << 31  # 8 GiB of float32
 TREE_DEPTH = 32  # folders inside a bundle or a compiled model
 TREE_ENTRIES = 1_000_000  # files and folders inside a bundle or a compiled model
 
+# -- user inputs -------------------------------------------------------------------------------------------------
+IMAGE_SIDE = 1 << 14  # a model's declared image input: 16384 pixels a side ...
+IMAGE_PIXELS = 1 << 26  # ... and 67 million pixels (an 8192 x 8192 picture; Core ML models use 224 to 1024)
+
 # -- compiled models (.mlmodelc) --------------------------------------------------------------------------------
 COMPILED_JSON_BYTES = 256 * MiB  # model.espresso.net / .shape, metadata.json
 COMPILED_BINARY_BYTES = 4 * GiB  # model.espresso.weights, coremldata.bin

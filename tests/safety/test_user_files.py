@@ -95,3 +95,32 @@ def test_a_fifo_given_as_a_model_is_refused_at_once(tmp_path: Path) -> None:
 def test_a_device_file_given_as_a_model_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="not a regular file"):
         load_spec("/dev/zero")
+
+
+def test_a_model_whose_weight_count_does_not_match_its_sizes_is_invalid(tmp_path: Path) -> None:
+    from mlupdate.models.spec import neural_network
+    from mlupdate.models.validate import validate
+
+    spec = index_classifier()
+    dense = next(layer for layer in neural_network(spec).layers if layer.name == "dense").innerProduct
+    del dense.weights.floatValue[-1]  # 4 x 3 sizes, 11 weights: Core ML refuses to compile it
+    issues = validate(spec)
+    assert [issue.rule for issue in issues] == ["weight-count"]
+    assert "holds 11 weights values, but its sizes need 12" in issues[0].message
+
+
+def test_a_huge_declared_image_size_is_refused_before_any_picture_is_fitted(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from mlupdate.bundle.golden_models import image_classifier
+    from mlupdate.data import fit_training_set, image_folder
+    from mlupdate.errors import DataError
+
+    spec = image_classifier()
+    for feature in (*spec.description.input, *spec.description.trainingInput):
+        if feature.type.HasField("imageType"):  # each fitted picture would be a 1.2 GB array
+            feature.type.imageType.width, feature.type.imageType.height = 20_000, 20_000
+    (tmp_path / "cat").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "cat" / "0.png")
+    with pytest.raises(DataError, match="20000 x 20000 image"):
+        list(fit_training_set(image_folder(tmp_path), spec))

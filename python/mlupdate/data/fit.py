@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mlupdate import limits
 from mlupdate.data.arrays import fit_array
 from mlupdate.data.examples import Example, ExampleSet, SetFeature, set_feature
 from mlupdate.data.images import FIT_MODES, FitMode, fit_image, image_from_array, open_image
@@ -88,6 +89,7 @@ def _input_fitter(feature: SetFeature, mode: FitMode) -> Fitter:
     if mode not in FIT_MODES:
         raise DataError(f"unknown crop/scale mode {mode!r}", where=feature.name, fix=f"use one of {list(FIT_MODES)}")
     if feature.kind == "image":
+        _check_image_size(feature)
         return lambda raw: _fit_image(raw, feature, mode)
     if feature.kind == "multiArray":
         return _array_fitter(feature)
@@ -96,6 +98,21 @@ def _input_fitter(feature: SetFeature, mode: FitMode) -> Fitter:
         where=feature.name,
         fix="build the example set with mlupdate.data.from_arrays",
     )
+
+
+def _check_image_size(feature: SetFeature) -> None:
+    """The model's declared image size, refused before any picture is scaled to it (a model declaring
+    100000 x 100000 made every fitted picture a 30 GB array)."""
+    width, height = feature.width or 0, feature.height or 0
+    if not (
+        0 < width <= limits.IMAGE_SIDE and 0 < height <= limits.IMAGE_SIDE and width * height <= limits.IMAGE_PIXELS
+    ):
+        raise DataError(
+            f"the model declares input {feature.name!r} as a {width} x {height} image, larger than the "
+            f"{limits.IMAGE_PIXELS} pixels (at most {limits.IMAGE_SIDE} a side) a picture is fitted to",
+            where=f"model input {feature.name!r}",
+            fix="check the model's image constraint (imageType.width/height): no Core ML model trains on such images",
+        )
 
 
 def _fit_image(raw: RawExample, feature: SetFeature, mode: FitMode) -> np.ndarray:

@@ -271,6 +271,7 @@ def check_pipeline_wiring(spec: Spec, scope: tuple[str, ...]) -> list[Validation
 def _validate_network(spec: Spec, scope: tuple[str, ...]) -> list[ValidationIssue]:
     network = neural_network(spec)
     issues = check_updatable_layers(network, scope)
+    issues += check_weight_counts(network, scope)
     issues += check_unique_names(network, scope)
     issues += check_loss_count(network, scope)
     graph = _Graph.of(network)
@@ -349,6 +350,61 @@ def _weight_param_issues(layer: Any, params: Any, where: str) -> list[Validation
                 "set isUpdatable on the layer's weights and (if it has one) its bias",
             )
         )
+    return issues
+
+
+def _blob_count(blob: Any) -> int | None:
+    """How many values a WeightParams holds (None when quantized: its count depends on the bit width)."""
+    if blob.HasField("quantization"):
+        return None
+    if len(blob.floatValue):
+        return len(blob.floatValue)
+    if len(blob.float16Value):
+        return len(blob.float16Value) // 2
+    return len(blob.rawValue) // 4
+
+
+def _expected_counts(layer: Any) -> list[tuple[str, Any, int]]:
+    """(name, WeightParams, values its sizes need) for the layer kinds whose sizes the spec states."""
+    kind = _layer_kind(layer)
+    if kind == "innerProduct":
+        params = layer.innerProduct
+        found = [("weights", params.weights, params.inputChannels * params.outputChannels)]
+        return found + ([("bias", params.bias, params.outputChannels)] if params.hasBias else [])
+    if kind == "convolution":
+        params = layer.convolution
+        height, width = (*params.kernelSize, 3, 3)[:2]  # Core ML defaults an absent size to 3 x 3
+        groups = max(params.nGroups, 1)
+        if params.isDeconvolution:
+            weights = params.kernelChannels * (params.outputChannels // groups) * height * width
+        else:
+            weights = params.outputChannels * params.kernelChannels * height * width
+        found = [("weights", params.weights, weights)]
+        return found + ([("bias", params.bias, params.outputChannels)] if params.hasBias else [])
+    if kind == "batchnorm":
+        params = layer.batchnorm
+        return [(name, getattr(params, name), params.channels) for name in ("gamma", "beta", "mean", "variance")]
+    return []
+
+
+def check_weight_counts(network: Any, scope: tuple[str, ...]) -> list[ValidationIssue]:
+    """Every layer's weights hold as many values as its sizes say (Core ML refuses to compile a model whose
+    counts disagree; a reader sizing arrays from them would misread or crash)."""
+    issues = []
+    for layer in network.layers:
+        for name, blob, expected in _expected_counts(layer):
+            count = _blob_count(blob)
+            if count is not None and count != expected:
+                issues.append(
+                    ValidationIssue(
+                        "weight-count",
+                        _at(scope, "layers", layer.name, name),
+                        f"The {_layer_kind(layer)} layer '{layer.name}' holds {count} {name} values, but its sizes "
+                        f"need {expected}.",
+                        "re-export the model: its weights do not match the layer's declared sizes "
+                        "(a truncated or hand-edited file)",
+                    )
+                )
     return issues
 
 
