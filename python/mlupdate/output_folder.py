@@ -341,39 +341,39 @@ def clean_stale(final: Path) -> list[Path]:
         if name.endswith(_LOCK_SUFFIX):
             continue
         area = final.parent / name
-        lock_path = Path(f"{area}{_LOCK_SUFFIX}")
-        fd = _lock_if_dead(lock_path)
-        if fd is False:
-            continue  # its writer is alive
+        alive, fd = _writer_state(Path(f"{area}{_LOCK_SUFFIX}"))
+        if alive:
+            continue
         try:
             _recover(area, final)
             remove_tree(area)
             removed.append(area)
             log.info("removed %s, left by an interrupted writer", area)
         finally:
-            if isinstance(fd, int):
+            if fd is not None:
                 _release(fd, area)
     for name in names:  # lock files whose staging folder is already gone
-        if name.endswith(_LOCK_SUFFIX) and not (final.parent / name.removesuffix(_LOCK_SUFFIX)).exists():
-            lock_path = final.parent / name
-            fd = _lock_if_dead(lock_path)
-            if isinstance(fd, int):
-                _release(fd, final.parent / name.removesuffix(_LOCK_SUFFIX))
+        area = final.parent / name.removesuffix(_LOCK_SUFFIX)
+        if name.endswith(_LOCK_SUFFIX) and not area.exists():
+            alive, fd = _writer_state(final.parent / name)
+            if fd is not None:
+                _release(fd, area)
     return removed
 
 
-def _lock_if_dead(lock_path: Path) -> int | bool:
-    """A locked descriptor if the lock's writer is gone; True if there is no lock file; False if it is alive."""
+def _writer_state(lock_path: Path) -> tuple[bool, int | None]:
+    """(alive, fd): whether the writer holding `lock_path` still runs; when it is gone, `fd` is the lock file opened
+    and locked by us (None when there is no lock file at all: the writer died while removing its own)."""
     try:
         fd = os.open(lock_path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        return True
+        return False, None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        return False
-    return fd
+        return True, None
+    return False, fd
 
 
 def _recover(area: Path, final: Path) -> None:
