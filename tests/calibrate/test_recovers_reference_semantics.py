@@ -1,8 +1,8 @@
 """The calibration decision recovers every knob from results the reference trainer produced under that knob.
 
 No device: the "target" is the reference trainer run in-process under a chosen semantics. Every hypothesis of
-every probe must be recovered (momentum excepted: with a constant learning rate both forms train identically,
-and the decision must say it cannot tell them apart instead of guessing).
+every probe must be recovered, the momentum form included: its probe lowers the learning rate mid-task (a
+schedule applied from the epochEnd handler), where the two forms part.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from mlharness.targets.base import TargetInfo
 from mlupdate.reference.semantics import KNOBS, Semantics, load_profile
 
 PROBES = {probe.name: probe for probe in default_probes()}
-NOT_IDENTIFIABLE = {"momentum_form"}
+NOT_IDENTIFIABLE: set[str] = set()  # every open knob has a probe that separates its values
 CASES = [(name, hypothesis) for name, probe in PROBES.items() for hypothesis in probe.hypotheses()]
 # Device and reference differ in float32 rounding; a relative wobble of this size must not change a decision.
 DEVICE_NOISE = 1e-6
@@ -116,6 +116,8 @@ FLIPPED = Semantics(
     cce_reduction="sum",
     mse_vector_reduction="mean",
     momentum_form="classic",
+    mse_gradient_factor=1,
+    cce_reported_loss="clipped_1e-7",
     adam_bias_correction=False,
     seeded_shuffle="direct",
     reshuffle_requires_epoch_end_handler=True,
@@ -130,13 +132,12 @@ def test_full_calibration_writes_a_profile_the_reference_loads(tmp_path: Path, t
         return reference_results(job_dir, out_dir, truth)
 
     calibration = calibrate(target, tmp_path / "work")
-    assert calibration.undecided() == ("momentum_form",)
+    assert calibration.undecided() == ()
     info = TargetInfo("iPhone 16", "simulator", "SIM-1", "iOS", "18.5", "iPhone17,3", None, True)
     path = write_profile(calibration, info, tmp_path / profile_key(info).file_name())
     assert path.name == "semantics-iOS-18.5-simulator.json"
-    loaded = load_profile(path)
-    expected = dataclasses.replace(truth, momentum_form=Semantics().momentum_form)
-    assert loaded == expected
+    assert load_profile(path) == truth
     document = json.loads(path.read_text())
-    assert document["decisions"]["momentum_form"]["status"] == "undecided"
+    assert document["decisions"]["momentum_form"]["status"] == "decided"
+    assert document["decisions"]["momentum_form"]["value"] == truth.momentum_form
     assert document["measured_on"]["udid"] == "SIM-1"

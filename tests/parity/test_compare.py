@@ -9,7 +9,7 @@ import pytest
 from mlupdate.bundle.results_reader import ProbeOutput
 from mlupdate.parity.compare import compare_arrays
 from mlupdate.parity.probe import compare_probes
-from mlupdate.parity.tolerances import OVERRIDES, Tolerance, for_case
+from mlupdate.parity.tolerances import DEFAULT, OVERRIDES, Tolerance, for_case
 
 TIGHT = Tolerance(rtol=1e-6, atol=0.0)
 
@@ -73,14 +73,14 @@ def test_relative_and_absolute_parts_of_the_tolerance_both_count() -> None:
 
 
 def test_step_tolerance_grows_with_steps_and_precision() -> None:
-    tolerances = for_case("digits")
+    tolerances = for_case("default")
     assert tolerances.weights(10).rtol == pytest.approx(10 * tolerances.weights(1).rtol)
     assert tolerances.weights(1, "float16").rtol > tolerances.weights(1).rtol
 
 
 def test_case_overrides_apply_only_to_their_case() -> None:
     assert for_case("adam").weight_rtol_per_step == OVERRIDES["adam"]["weight_rtol_per_step"]
-    assert for_case("digits").weight_rtol_per_step == for_case("*").weight_rtol_per_step
+    assert for_case("default").weight_rtol_per_step == DEFAULT.weight_rtol_per_step
     custom = for_case("x", overrides={"x": {"loss_atol": 0.5}})
     assert custom.loss_atol == 0.5
 
@@ -88,9 +88,11 @@ def test_case_overrides_apply_only_to_their_case() -> None:
 def test_probe_columns_in_another_class_order_are_matched_by_class() -> None:
     expected = ProbeOutput("probs", "dictionary", np.array([[0.7, 0.2, 0.1]], np.float32), ("cat", "dog", "fish"))
     reordered = ProbeOutput("probs", "dictionary", np.array([[0.1, 0.7, 0.2]], np.float32), ("fish", "cat", "dog"))
-    assert compare_probes({"probs": expected}, {"probs": reordered}, for_case("x"), gating=True)[0].status == "pass"
+    assert (
+        compare_probes({"probs": expected}, {"probs": reordered}, for_case("default"), gating=True)[0].status == "pass"
+    )
     renamed = ProbeOutput("probs", "dictionary", reordered.values, ("fish", "cat", "cow"))
-    check = compare_probes({"probs": expected}, {"probs": renamed}, for_case("x"), gating=True)[0]
+    check = compare_probes({"probs": expected}, {"probs": renamed}, for_case("default"), gating=True)[0]
     assert check.status == "fail"
     assert "classes" in check.message
 
@@ -98,7 +100,7 @@ def test_probe_columns_in_another_class_order_are_matched_by_class() -> None:
 def test_probe_differences_only_warn_at_trajectory_level() -> None:
     expected = ProbeOutput("label", "string", ["cat", "dog"], None)
     actual = ProbeOutput("label", "string", ["cat", "cat"], None)
-    check = compare_probes({"label": expected}, {"label": actual}, for_case("x"), gating=False)[0]
+    check = compare_probes({"label": expected}, {"label": actual}, for_case("default"), gating=False)[0]
     assert check.status == "warn"
     assert "example 1 predicts 'cat', expected 'dog'" in check.message
 

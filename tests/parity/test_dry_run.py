@@ -53,7 +53,7 @@ def test_knn_dry_run_has_no_parameters_to_compare(tmp_path: Path) -> None:
 
 def trajectory_tolerances() -> Any:
     # The golden jobs are short; a one-step horizon sends them to the trajectory level with a real ensemble.
-    return dataclasses.replace(for_case("golden"), step_level_max_steps=1)
+    return dataclasses.replace(for_case("default"), step_level_max_steps=1)
 
 
 def test_trajectory_level_dry_run_passes_inside_the_ensemble(tmp_path: Path) -> None:

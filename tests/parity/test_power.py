@@ -66,6 +66,10 @@ def test_alternatives_are_those_that_change_the_job() -> None:
     assert not any(n.startswith(("cce_", "mse_vector", "momentum", "adam", "reshuffle_requires")) for n in names)
     exact = JobShape(8, 4, 1, False, None, "cce", "sgdOptimizer", 0.0, 1, frozenset(), False)
     assert [a.name for a in alternatives_for(exact, Semantics())] == ["cce_reduction=sum"]
+    momentum = JobShape(8, 4, 2, False, None, "mse", "sgdOptimizer", 0.9, 1, frozenset({"epochEnd"}), True)
+    assert "momentum_form=classic" in {a.name for a in alternatives_for(momentum, Semantics())}
+    constant = JobShape(8, 4, 2, False, None, "mse", "sgdOptimizer", 0.9, 1, frozenset({"epochEnd"}), False)
+    assert "momentum_form=classic" not in {a.name for a in alternatives_for(constant, Semantics())}
     # Flipped relative to the semantics in use: a profile that says "short" makes "wrap_around" the alternative.
     flipped = {a.name for a in alternatives_for(with_remainder, Semantics(partial_batch="short"))}
     assert "partial_batch=wrap_around" in flipped and "partial_batch=short" not in flipped

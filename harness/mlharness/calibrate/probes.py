@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mlharness.calibrate.decide import Hypothesis
+from mlupdate.bundle.schedule import LearningRateStep
 from mlupdate.contract import ALL_PROGRESS_EVENTS
 from mlupdate.models.build import (
     Activation,
@@ -56,6 +57,7 @@ class ProbeJob:
     events: tuple[str, ...] = EVENTS_ALL
     probe: Values | None = None
     labels: tuple[str, ...] = ()
+    schedule: tuple[LearningRateStep, ...] = ()
 
     def build(self, folder: Path) -> Path:
         """Write the model and the job bundle under `folder`; returns the job bundle's path."""
@@ -81,6 +83,7 @@ class ProbeJob:
             parameters=dict(self.parameters),
             events=self.events,
             job_id=f"calibrate-{self.name}",
+            schedule=self.schedule,
         )
 
 
@@ -91,8 +94,9 @@ def network_job(
     parameters: Mapping[str, float | int | bool],
     *,
     events: tuple[str, ...] = EVENTS_ALL,
+    schedule: tuple[LearningRateStep, ...] = (),
 ) -> ProbeJob:
-    """A job training `network` (weights from seed 0) on `count` generated examples."""
+    """A job training `network` (weights from seed 0) on `count` generated examples (and `schedule`)."""
     from mlupdate.models.build import build_network
 
     def training(names: Sequence[str]) -> Values:
@@ -112,7 +116,9 @@ def network_job(
         return {feature: x if feature == source.name else target for feature in names}
 
     labels = tuple(str(label) for label in getattr(network.head, "labels", ()))
-    return ProbeJob(name, lambda: build_network(network, seed=0), training, parameters, events, labels=labels)
+    return ProbeJob(
+        name, lambda: build_network(network, seed=0), training, parameters, events, labels=labels, schedule=schedule
+    )
 
 
 def saturated_job(name: str, gaps: Sequence[float], lr: float = 0.001) -> ProbeJob:
@@ -293,10 +299,12 @@ def default_probes() -> tuple[Probe, ...]:
                     _regressor(3, 1, Sgd(lr=0.05, batch=1, momentum=0.9), epochs=2),
                     3,
                     _params(1, 0.05, 2, momentum=0.9),
+                    schedule=(LearningRateStep(1, 0.01),),
                 ),
             ),
-            "six steps with momentum 0.9; the two forms differ only once the learning rate changes mid-task, "
-            "which a job cannot ask for, so this probe is expected to leave the knob undecided",
+            "six steps with momentum 0.9, the learning rate lowered from 0.05 to 0.01 after the first epoch (from "
+            "the epochEnd handler, with resume(withParameters:)): v = mu v + g scales the carried velocity by the "
+            "new rate, v = mu v - lr g keeps it at the old one",
         ),
         Probe(
             "adam-bias-correction",

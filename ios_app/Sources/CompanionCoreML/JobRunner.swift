@@ -190,7 +190,8 @@
                         ? work.appendingPathComponent("model/\(manifest.model.name).mlmodelc") : nil,
                     dumpLayers: index == 0 ? DumpRequest(job: manifest) : nil,
                     log: log, logger: logger,
-                    onEvent: { onUpdate(RunnerUpdate(task: index, taskCount: count, stage: .training, event: $0)) }
+                    onEvent: { onUpdate(RunnerUpdate(task: index, taskCount: count, stage: .training, event: $0)) },
+                    schedule: manifest.schedule
                 )
                 let (outcome, loadSeconds, stillRunning) = try await runner.run(
                     compiledModel: compiled, trainingData: training, configuration: configuration)

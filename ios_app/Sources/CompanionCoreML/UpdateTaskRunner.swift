@@ -5,6 +5,8 @@
 // - `MLUpdateContext.event`, `.metrics`, `.model`, `.task` (iOS 13 / macOS 10.15)
 // - `MLMetricKey.lossValue`, `.epochIndex`, `.miniBatchIndex` (iOS 13 / macOS 10.15)
 // - `MLTask.resume()`, `.cancel()`, `.state`, `.error`; `MLTaskState.completed` (iOS 13 / macOS 10.15)
+// - `MLUpdateTask.resume(withParameters:)`, `MLParameterKey.learningRate` (iOS 13 / macOS 10.15): a schedule's
+//   new learning rate, set from the epochEnd progress handler as Apple's documentation of the key describes
 // - `MLWritable.write(to:)` (iOS 13 / macOS 10.15)
 // - `FileManager.replaceItemAt(_:withItemAt:backupItemName:options:)` (iOS 4 / macOS 10.6),
 //   `moveItem(at:to:)`, `createDirectory(at:withIntermediateDirectories:attributes:)`, `removeItem(at:)` (iOS 2)
@@ -54,6 +56,8 @@
         let log: EventLog
         let logger: Logger
         let onEvent: @Sendable (ProgressEvent) -> Void
+        /// The job's learning-rate schedule (`job.json` `schedule`), applied at epoch boundaries.
+        var schedule: [LearningRateStep] = []
 
         /// How long to wait for Core ML's completion handler after `cancel()` before giving up on it.
         static let cancelGraceSeconds = 30.0
@@ -98,15 +102,21 @@
 
         private func progressHandler(_ recorder: TaskEventRecorder) -> (MLUpdateContext) -> Void {
             let onEvent = onEvent
+            let rates = Dictionary(schedule.map { ($0.epoch, $0.learningRate) }, uniquingKeysWith: { first, _ in first })
             return { context in
                 guard let kind = Self.kind(of: context.event) else { return }
+                let epochIndex = context.metrics[.epochIndex] as? Int
                 let event = recorder.record(
                     kind,
-                    epochIndex: context.metrics[.epochIndex] as? Int,
+                    epochIndex: epochIndex,
                     miniBatchIndex: context.metrics[.miniBatchIndex] as? Int,
                     loss: context.metrics[.lossValue] as? Double
                 )
                 onEvent(event)
+                // The next epoch's scheduled rate: the one parameter a handler may change mid-task.
+                if kind == .epochEnd, let epochIndex, let rate = rates[epochIndex + 1] {
+                    context.task.resume(withParameters: [.learningRate: rate])
+                }
             }
         }
 

@@ -26,11 +26,21 @@ public struct JobManifest: Codable, Equatable, Sendable {
     public var probe: ExampleSet?
     /// sha256 of every file in the bundle except `job.json`, keyed by relative path.
     public var files: [String: String]
+    /// The parity case whose tolerances the host applies (`case`); the app only carries it.
+    public var parityCase: String?
+    /// Learning rates set at epoch boundaries during the task (`schedule`; empty: the rate stays).
+    public var schedule: [LearningRateStep]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case schemaVersion = "schema_version", kind, jobID = "job_id", createdBy = "created_by", model, parameters
         case events, computeUnits = "compute_units", repeatCount = "repeat", deadlineSeconds = "deadline_seconds"
-        case training, probe, files
+        case training, probe, files, parityCase = "case", schedule
+    }
+
+    /// The learning rate epoch `epoch` starts with, when the schedule changes it there: what the `epochEnd`
+    /// handler of epoch `epoch - 1` passes to `resume(withParameters:)`.
+    public func learningRate(startingEpoch epoch: Int) -> Double? {
+        schedule.first { $0.epoch == epoch }?.learningRate
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,6 +59,10 @@ public struct JobManifest: Codable, Equatable, Sendable {
         training = try container.decode(ExampleSet.self, forKey: .training)
         probe = try container.decode(ExampleSet?.self, forKey: .probe)
         files = try container.decode([String: String].self, forKey: .files)
+        // Optional keys, but never null when present (the schema says string / array).
+        parityCase = container.contains(.parityCase) ? try container.decode(String.self, forKey: .parityCase) : nil
+        schedule =
+            container.contains(.schedule) ? try container.decode([LearningRateStep].self, forKey: .schedule) : []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -66,6 +80,45 @@ public struct JobManifest: Codable, Equatable, Sendable {
         try container.encode(training, forKey: .training)
         try container.encode(probe, forKey: .probe)  // null, not absent: the schema requires the key
         try container.encode(files, forKey: .files)
+        try container.encodeIfPresent(parityCase, forKey: .parityCase)
+        if !schedule.isEmpty {  // optional in the schema: absent, not empty, when the rate stays
+            try container.encode(schedule, forKey: .schedule)
+        }
+    }
+}
+
+/// Names of parity cases (`case` in `job.json`): `^[a-z0-9][a-z0-9_-]{0,63}$`.
+public enum ParityCase {
+    public static func isValid(_ name: String) -> Bool {
+        let scalars = Array(name.unicodeScalars)
+        guard let first = scalars.first, scalars.count <= 64, isLowerAlphanumeric(first) else { return false }
+        return scalars.dropFirst().allSatisfy { isLowerAlphanumeric($0) || $0 == "_" || $0 == "-" }
+    }
+
+    private static func isLowerAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
+        ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar)
+    }
+}
+
+/// One step of a learning-rate schedule: from epoch `epoch` (0-based, at least 1) on, train at `learningRate`.
+public struct LearningRateStep: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var learningRate: Double
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case epoch, learningRate
+    }
+
+    public init(epoch: Int, learningRate: Double) {
+        self.epoch = epoch
+        self.learningRate = learningRate
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try container.decode(Int.self, forKey: .epoch)
+        learningRate = try container.decode(Double.self, forKey: .learningRate)
     }
 }
 

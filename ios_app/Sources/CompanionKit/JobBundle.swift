@@ -64,10 +64,38 @@ public struct JobBundle: Sendable {
             }
         }
         guard Set(job.events).count == job.events.count else { throw refuse("events", "lists an event twice") }
+        if let parityCase = job.parityCase, !ParityCase.isValid(parityCase) {
+            throw refuse("case", "'\(parityCase)' does not match ^[a-z0-9][a-z0-9_-]{0,63}$")
+        }
+        try checkSchedule(job)
         try checkModelFields(job.model)
         try checkExampleFields(job.training, field: "training")
         if let probe = job.probe {
             try checkExampleFields(probe, field: "probe")
+        }
+    }
+
+    /// The rules the schema and the host's reader hold a schedule to: epochs from 1, strictly increasing,
+    /// positive finite rates, and an `epochEnd` handler to apply them from.
+    private static func checkSchedule(_ job: JobManifest) throws(CompanionError) {
+        let file = JobManifest.fileName
+        var previous = 0
+        for (index, step) in job.schedule.enumerated() {
+            guard step.epoch >= 1, step.epoch > previous else {
+                throw .invalidManifest(
+                    file: file, field: "schedule[\(index)].epoch",
+                    reason: "is \(step.epoch); epochs start at 1 and must increase")
+            }
+            guard step.learningRate.isFinite, step.learningRate > 0 else {
+                throw .invalidManifest(
+                    file: file, field: "schedule[\(index)].learningRate",
+                    reason: "is \(step.learningRate), must be a positive number")
+            }
+            previous = step.epoch
+        }
+        if !job.schedule.isEmpty, !job.events.contains(.epochEnd) {
+            throw .invalidManifest(
+                file: file, field: "events", reason: "a schedule is applied from the epochEnd handler: add epochEnd")
         }
     }
 

@@ -35,6 +35,7 @@ from mlupdate.bundle.golden_models import (
 from mlupdate.bundle.hashing import sha256_bytes
 from mlupdate.bundle.job_writer import write_job
 from mlupdate.bundle.results_writer import ResultsWriter, done_text
+from mlupdate.bundle.schedule import LearningRateStep
 from mlupdate.bundle.schema import dumps
 from mlupdate.contract import (
     ALL_PROGRESS_EVENTS,
@@ -114,6 +115,7 @@ def _jobs(out: Path, models: Path) -> None:
         repeat=2,
         deadline_seconds=120,
         job_id=CLASSIFIER_JOB,
+        schedule=(LearningRateStep(1, 0.01),),
     )
     spec = index_classifier()
     x = np.random.default_rng(12).normal(size=(5, 4)).astype(np.float32)
@@ -145,6 +147,7 @@ def _jobs(out: Path, models: Path) -> None:
         parameters={"numberOfNeighbors": 3},
         events=(),
         job_id=KNN_JOB,
+        case="sketches",
     )
 
 

@@ -24,6 +24,7 @@ from mlupdate.bundle.integrity import (
 )
 from mlupdate.bundle.kinds import expect_job_bundle
 from mlupdate.bundle.paths import resolve_entry
+from mlupdate.bundle.schedule import Schedule, check_schedule_events, parse_schedule
 from mlupdate.bundle.schema import label_list, parse_json, validate
 from mlupdate.contract import JOB_MANIFEST
 from mlupdate.data.examples import NUMPY_DTYPES, SetFeature
@@ -140,6 +141,17 @@ class JobBundle:
     def compute_units(self) -> str:
         return str(self.manifest["compute_units"])
 
+    @property
+    def case(self) -> str | None:
+        """The parity case whose tolerances apply (None: chosen by the optimizer, see parity.tolerances)."""
+        case = self.manifest.get("case")
+        return str(case) if case is not None else None
+
+    @property
+    def schedule(self) -> Schedule:
+        """Learning rates set at epoch boundaries during the task (empty: the learning rate stays)."""
+        return parse_schedule(self.manifest.get("schedule"), where=str(self.path / JOB_MANIFEST))
+
 
 def read_job(path: str | Path) -> JobBundle:
     """Read and verify a job bundle folder; refuse it (a BundleError naming the entry) if anything is off."""
@@ -155,6 +167,7 @@ def read_job(path: str | Path) -> JobBundle:
     files: dict[str, str] = manifest["files"]
     verify_files(root, files, exempt=(JOB_MANIFEST,), where=where)
     _check_model(manifest["model"], files, where)
+    check_schedule_events(parse_schedule(manifest.get("schedule"), where=where), manifest["events"], where=where)
     training = _view(root, manifest["training"], files, "training", where)
     probe = _view(root, manifest["probe"], files, "probe", where) if manifest["probe"] is not None else None
     return JobBundle(root, manifest, training, probe)

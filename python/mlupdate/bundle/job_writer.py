@@ -28,6 +28,7 @@ from mlupdate.bundle.atomic import HashingWriter, publish, staging_folder, write
 from mlupdate.bundle.hashing import sha256_file
 from mlupdate.bundle.npy import NpyRowWriter
 from mlupdate.bundle.paths import check_entry
+from mlupdate.bundle.schedule import SCHEDULE_KEY, LearningRateStep, check_schedule
 from mlupdate.bundle.schema import SCHEMA_VERSION, check_job_id, dump, validate
 from mlupdate.contract import JOB_KIND, JOB_MANIFEST, ComputeUnits, EventKind
 from mlupdate.data.examples import NUMPY_DTYPES, ExampleSet, SetFeature, set_feature
@@ -53,12 +54,15 @@ def write_job(
     repeat: int = 1,
     deadline_seconds: float = 600,
     job_id: str | None = None,
+    case: str | None = None,
+    schedule: Sequence[LearningRateStep] = (),
 ) -> Path:
     """Write the job bundle `out_dir/<job_id>/` and return its path.
 
     The model is validated against Core ML's rules for updatable models, the parameter overrides against the
     model's allowed ranges, and the example sets against the model's (training) inputs before anything is
-    written.
+    written. `case` names the parity case whose tolerances apply (an entry of `mlupdate.parity.tolerances`);
+    `schedule` changes the learning rate at epoch boundaries (`mlupdate.bundle.schedule`).
     """
     model_path = Path(model_path)
     spec = load_spec(model_path)
@@ -67,6 +71,11 @@ def write_job(
     _check_options(job_id, events, compute_units, repeat, deadline_seconds)
     overrides = dict(parameters or {})
     resolved = resolve_parameters(spec, overrides)
+    steps = tuple(schedule)
+    if steps:
+        check_schedule(steps, epochs=int(resolved.get("epochs", 1)), events=events, where=str(model_path))
+        for step in steps:  # each value within the model's allowed learning rates, as a load-time value would be
+            resolve_parameters(spec, {**overrides, SCHEDULE_KEY: step.learning_rate})
     _check_features(training, training_inputs(spec), "training", "the model's training inputs")
     if probe is not None:
         _check_features(probe, inputs(spec), "probe", "the model's inputs")
@@ -96,6 +105,10 @@ def write_job(
             "probe": write_example_set(root, "probe", probe, files) if probe is not None else None,
             "files": files,
         }
+        if case is not None:
+            manifest["case"] = case
+        if steps:
+            manifest["schedule"] = [step.to_json() for step in steps]
         validate(manifest, "job", where=str(final / JOB_MANIFEST))
         dump(manifest, root / JOB_MANIFEST)
         return publish(root, final)

@@ -92,7 +92,7 @@ class JobShape:
     learning_rate_changes: bool  # a schedule changes the learning rate during the task
 
     @classmethod
-    def of(cls, job: PreparedJob, events: Collection[str], *, learning_rate_changes: bool = False) -> JobShape:
+    def of(cls, job: PreparedJob, events: Collection[str]) -> JobShape:
         p = job.parameters
         loss = job.network.loss
         seed = p.get("seed")
@@ -107,7 +107,7 @@ class JobShape:
             momentum=float(p.get("momentum", 0.0) or 0.0),
             outputs=int(np.prod(job.targets.shape[1:])) if loss is not None and loss.kind == "mse" else 1,
             events=frozenset(str(e) for e in events),
-            learning_rate_changes=learning_rate_changes,
+            learning_rate_changes=any(rate != float(p["learningRate"]) for _, rate in job.schedule),
         )
 
 

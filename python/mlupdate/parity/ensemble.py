@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mlupdate.bundle import read_job
+from mlupdate.bundle.schedule import as_boundaries
 from mlupdate.contract import ProgressEvent, TaskRecord, TaskStatus
 from mlupdate.errors import ParityError, TrainingError
 from mlupdate.models.spec import load_spec
@@ -76,7 +77,8 @@ def reference_runs(
     """`members` perturbed runs (0 at step level) plus the noise pair, and (`power`) the alternatives' runs, all
     of the job at `job_dir` in one pool of workers. An alternative that diverges is kept with its error."""
     job = read_job(job_dir)
-    prepared = prepare(load_spec(job.model_path), load_examples(job.training), job.parameters)
+    schedule = as_boundaries(job.schedule)
+    prepared = prepare(load_spec(job.model_path), load_examples(job.training), job.parameters, schedule=schedule)
     semantics = semantics or Semantics()
     wanted = alternatives_for(JobShape.of(prepared, job.events), semantics) if power else []
     variants: list[Variant] = []

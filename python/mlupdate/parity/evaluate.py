@@ -37,7 +37,7 @@ from mlupdate.parity.power import AlternativeRun, losses_of, step_power, traject
 from mlupdate.parity.probe import compare_probes
 from mlupdate.parity.semantics_info import semantics_info
 from mlupdate.parity.timing import summarize_timing
-from mlupdate.parity.tolerances import Precision, Tolerances, case_of, for_case
+from mlupdate.parity.tolerances import Precision, Tolerances, case_for, for_case
 from mlupdate.parity.trajectory import compare_trajectory
 from mlupdate.parity.verdict import Check, Level, Verdict
 
@@ -146,7 +146,7 @@ def evaluate(
     tensor's storage (float16 compiled weights get their tolerance); `parameters_from_model` says the device's
     parameters were read from its written model (no app dump)."""
     require_succeeded(reference)
-    case = case or case_of(reference.job_id, optimizer)
+    case = case or case_for(None, optimizer)
     tol = tolerances or for_case(case)
     steps = count_steps(reference, steps_per_epoch)
     level: Level = "step" if steps <= tol.step_level_max_steps else "trajectory"

@@ -19,7 +19,7 @@ from mlupdate.parity.evaluate import ResultsLike, count_steps, evaluate, require
 from mlupdate.parity.job_info import JobInfo, job_info
 from mlupdate.parity.provenance import git_revision, provenance
 from mlupdate.parity.report import ReportPaths, build_report, write_reports
-from mlupdate.parity.tolerances import Tolerances, case_of, for_case
+from mlupdate.parity.tolerances import Tolerances, case_for, for_case
 from mlupdate.parity.trained_model import TrainedModel, read_trained_model
 from mlupdate.parity.verdict import Verdict
 from mlupdate.reference.run import run_reference
@@ -131,7 +131,8 @@ def _run_parity(
     reference_dir = Path(reference) if reference is not None else runner(job_bundle.path, out / "reference")
     reference_results = read_results(reference_dir, job_bundle.job_id)
     require_succeeded(reference_results)
-    tol = tolerances or for_case(case_of(job_bundle.job_id, info.optimizer))
+    case = case_for(job_bundle.case, info.optimizer)
+    tol = tolerances or for_case(case)
     runs = _reference_runs(
         job_bundle, info, reference_results, tol, ensemble, power, ensemble_runner or default_ensemble
     )
@@ -148,6 +149,7 @@ def _run_parity(
         noise=runs.noise,
         alternatives=runs.alternatives,
         steps_per_epoch=info.steps_per_epoch,
+        case=case,
         optimizer=info.optimizer,
         tolerances=tol,
         profile=str(semantics_profile) if semantics_profile is not None else None,

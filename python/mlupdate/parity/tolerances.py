@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from mlupdate.compiled.layers import StoragePrecision
+from mlupdate.errors import InputError
 
 Precision = StoragePrecision
 
@@ -103,27 +104,40 @@ _FLOAT16_SUBNORMAL_STEP = 2.0**-25
 
 DEFAULT = Tolerances()
 
-# Per-case overrides. Key: the job's case name (job id prefix before the first "."), or "*".
-# Each entry needs a comment giving the reason; reviewers read this table, not the call sites.
+# The case a job runs under when its job.json names none (and its model does not train with Adam).
+DEFAULT_CASE = "default"
+
+# Per-case overrides, keyed by the case a job names in job.json's `case` field (`write_job(case=...)`); a job
+# that names none runs under `adam` when its model trains with Adam, else under the defaults. Never derived from
+# a job id. Each entry needs a comment giving the reason; reviewers read this table, not the call sites.
 OVERRIDES: dict[str, dict[str, float | int]] = {
     # Adam divides by sqrt(v) + eps: tiny second moments amplify rounding in the first steps (PrayerAutoAdvance,
     # eps 1e-8), so allow ten times the SGD per-step error.
     "adam": {"weight_rtol_per_step": 1e-4, "loss_rtol_per_step": 1e-4},
     # The drawing classifier's frozen embedding is a large CNN evaluated by Core ML in float16 on the ANE/GPU;
-    # its k-NN inputs differ by float16 rounding, so probabilities differ more than for CPU-only models.
+    # its k-NN inputs differ by float16 rounding, so probabilities differ more than for CPU-only models (the
+    # stickers scenario's job names this case).
     "sketches": {"probe_probability_atol": 1e-2, "probe_top1_margin": 1e-2},
 }
 
 
 def for_case(case: str, *, overrides: dict[str, dict[str, float | int]] | None = None) -> Tolerances:
-    """The tolerances of `case`: the defaults with the case's overrides (from OVERRIDES unless given)."""
+    """The tolerances of `case`: the defaults with the case's overrides (from OVERRIDES unless given).
+    A case the table does not know is refused: a misspelt case must not silently get the defaults."""
     table = OVERRIDES if overrides is None else overrides
+    if case != DEFAULT_CASE and case not in table:
+        known = ", ".join(sorted({DEFAULT_CASE, *table} - {"*"}))
+        raise InputError(
+            f"no parity case {case!r} in the tolerance table",
+            where="job.json: case",
+            fix=f"use one of {known}, or add a reviewed entry to OVERRIDES in mlupdate/parity/tolerances.py",
+        )
     changes = {**table.get("*", {}), **table.get(case, {})}
     return dataclasses.replace(DEFAULT, **changes)  # type: ignore[arg-type]
 
 
-def case_of(job_id: str, optimizer: str | None = None) -> str:
-    """The case name a job runs under: an Adam job uses the `adam` entry, else the job id's first segment."""
-    if optimizer == "adam":
-        return "adam"
-    return job_id.split(".", 1)[0].split("-", 1)[0]
+def case_for(named: str | None, optimizer: str | None = None) -> str:
+    """The case a job runs under: the one its job.json names, else `adam` for an Adam model, else the default."""
+    if named is not None:
+        return named
+    return "adam" if optimizer in ("adam", "adamOptimizer") else DEFAULT_CASE

@@ -19,6 +19,7 @@ from typing import Any
 from mlupdate import __version__
 from mlupdate.bundle import JobBundle, ResultsWriter, read_job
 from mlupdate.bundle.job_reader import ExampleSetView
+from mlupdate.bundle.schedule import as_boundaries
 from mlupdate.contract import (
     DeviceInfo,
     EventKind,
@@ -153,7 +154,7 @@ def _run_network(
     semantics: Semantics,
     on_event: ProgressCallback | None,
 ) -> Path:
-    prepared = prepare(spec, examples, job.parameters)
+    prepared = prepare(spec, examples, job.parameters, schedule=as_boundaries(job.schedule))
     first: TrainingResult | None = None
     tasks: list[TaskRecord] = []
     rows: list[ProgressEvent] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,9 @@ class PreparedJob:
     parameters: dict[str, float | int | bool]
     optimizer: str
     largest_product: int = 0  # multiply-adds of the largest product in one mini-batch step (BLAS thread choice)
+    # (epoch, learning rate): from that epoch on the task trains with that rate, set at the epoch boundary as a
+    # progress handler's `resume(withParameters: [.learningRate: ...])` does (mlupdate.bundle.schedule).
+    schedule: tuple[tuple[int, float], ...] = ()
 
 
 def _require_updatable(spec: Spec, leaf: Spec) -> None:
@@ -146,8 +149,10 @@ def prepare(
     parameters: Mapping[str, Any] | None = None,
     *,
     dtype: type[np.floating[Any]] = np.float32,
+    schedule: Sequence[tuple[int, float]] = (),
 ) -> PreparedJob:
-    """Check the model and data, resolve parameters and compute the frozen prefix for every example once."""
+    """Check the model and data, resolve parameters and compute the frozen prefix for every example once.
+    `schedule` lists (epoch, learning rate) boundaries; each rate is checked against the model's allowed range."""
     leaf, features = leaf_features(spec, examples, dtype=dtype)
     _require_updatable(spec, leaf.spec)
     resolved = resolve_parameters(spec, dict(parameters or {}))
@@ -162,7 +167,11 @@ def prepare(
         )
     optimizer = neural_network(leaf.spec).updateParams.optimizer.WhichOneof("OptimizerType")
     largest = largest_step_product(network, frontier, int(resolved["miniBatchSize"]), count)
-    return PreparedJob(network, leaf.scope, frontier, targets, count, resolved, str(optimizer), largest)
+    for _, rate in schedule:
+        resolve_parameters(spec, {**dict(parameters or {}), "learningRate": rate})
+    return PreparedJob(
+        network, leaf.scope, frontier, targets, count, resolved, str(optimizer), largest, tuple(schedule)
+    )
 
 
 # One thread is faster for small products (thread hand-off costs more than it saves, and far more on a busy
@@ -337,7 +346,10 @@ class _Task:
             np.errstate(over="ignore", invalid="ignore", divide="ignore"),
             _blas_controller().limit(limits=self.threads, user_api="blas"),
         ):
+            rates = dict(self.job.schedule)
             for epoch in range(self.epochs):
+                if epoch in rates:
+                    self.optimizer.learning_rate = rates[epoch]
                 loss = self._epoch(epoch, emit, exact)
                 emit(ProgressEvent(EventKind.EPOCH_END, epoch, None, loss))
                 if self.reshuffle:

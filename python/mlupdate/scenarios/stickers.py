@@ -46,6 +46,7 @@ def build(folder: Path, real_models: Path | None) -> ScenarioResult:
         probe=fit_probe_set(image_files(probe_dir), shipped),
         events=(),
         job_id="stickers-v1",
+        case="sketches",
     )
     readme = write_readme(
         folder,
