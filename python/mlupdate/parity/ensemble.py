@@ -14,19 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mlupdate.bundle import read_job
-from mlupdate.bundle.schedule import as_boundaries
 from mlupdate.contract import ProgressEvent, TaskRecord, TaskStatus
 from mlupdate.errors import ParityError, TrainingError
-from mlupdate.models.spec import load_spec
 from mlupdate.parity.alternatives import JobShape, alternatives_for
 from mlupdate.parity.compare import Array
 from mlupdate.parity.model_params import ParameterKey
 from mlupdate.parity.power import AlternativeRun, losses_of
 from mlupdate.reference.ensemble import Variant, member_initial_weights, member_summation_seeds, run_variants
-from mlupdate.reference.run import load_examples
+from mlupdate.reference.run import LoadedJob
 from mlupdate.reference.semantics import Semantics
-from mlupdate.reference.trainer import TrainingResult, prepare
+from mlupdate.reference.trainer import TrainingResult
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ class ReferenceRuns:
 
 
 def reference_runs(
-    job_dir: Path,
+    job_dir: Path | LoadedJob,
     members: int,
     *,
     semantics: Semantics | None = None,
@@ -75,10 +72,10 @@ def reference_runs(
     workers: int | None = None,
 ) -> ReferenceRuns:
     """`members` perturbed runs (0 at step level) plus the noise pair, and (`power`) the alternatives' runs, all
-    of the job at `job_dir` in one pool of workers. An alternative that diverges is kept with its error."""
-    job = read_job(job_dir)
-    schedule = as_boundaries(job.schedule)
-    prepared = prepare(load_spec(job.model_path), load_examples(job.training), job.parameters, schedule=schedule)
+    of the job at `job_dir` in one pool of workers. An alternative that diverges is kept with its error. A
+    `LoadedJob` is not read again, and its prepared job (frozen prefix) is the one its reference run used."""
+    loaded = LoadedJob.read(job_dir)
+    job, prepared = loaded.bundle, loaded.prepared
     semantics = semantics or Semantics()
     wanted = alternatives_for(JobShape.of(prepared, job.events), semantics) if power else []
     variants: list[Variant] = []
@@ -92,7 +89,7 @@ def reference_runs(
         variants += [Variant(semantics=semantics, summation_seed=o) for o in orders[members:]]
     variants += [alternative.variant(semantics) for alternative in wanted]
     outcomes = run_variants(prepared, variants, events=job.events, workers=workers)
-    trained = [_member(outcome, job_dir) for outcome in outcomes[: members + 2 if members else 0]]
+    trained = [_member(outcome, job.path) for outcome in outcomes[: members + 2 if members else 0]]
     runs = tuple(
         AlternativeRun(alternative, None, error=str(outcome))
         if isinstance(outcome, TrainingError)

@@ -11,7 +11,7 @@ from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlupdate.bundle import JobBundle, ResultsBundle, read_job, read_results
+from mlupdate.bundle import JobBundle, ResultsBundle, read_results
 from mlupdate.errors import InputError
 from mlupdate.output_folder import owned_output
 from mlupdate.parity.ensemble import ReferenceRuns, reference_runs
@@ -22,7 +22,7 @@ from mlupdate.parity.report import ReportPaths, build_report, write_reports
 from mlupdate.parity.tolerances import Tolerances, case_for, for_case
 from mlupdate.parity.trained_model import TrainedModel, read_trained_model
 from mlupdate.parity.verdict import Verdict
-from mlupdate.reference.run import run_reference
+from mlupdate.reference.run import LoadedJob, run_reference
 from mlupdate.reference.semantics import load_profile
 
 log = logging.getLogger(__name__)
@@ -115,17 +115,20 @@ def _run_parity(
     semantics_profile: Path | None,
     power: bool,
 ) -> ParityRun:
-    job_bundle = read_job(job)
+    # Read once: the reference run, its ensemble and the alternatives share the decoded examples and one
+    # frozen-prefix pass (the default runners; a caller's own runners get the folder).
+    loaded = LoadedJob.read(job)
+    job_bundle = loaded.bundle
     info = job_info(job_bundle.job_id, job_bundle.manifest, job_bundle.model_path)
     device: ResultsBundle | None = read_results(results, job_bundle.job_id) if results is not None else None
     semantics = load_profile(semantics_profile) if semantics_profile is not None else None
     profile_document = json.loads(semantics_profile.read_text(encoding="utf-8")) if semantics_profile else None
 
-    def default_runner(job_dir: Path, out_parent: Path) -> Path:
-        return run_reference(job_dir, out_parent, semantics=semantics)
+    def default_runner(_job_dir: Path, out_parent: Path) -> Path:
+        return run_reference(loaded, out_parent, semantics=semantics)
 
-    def default_ensemble(job_dir: Path, count: int, with_power: bool) -> ReferenceRuns:
-        return reference_runs(job_dir, count, semantics=semantics, power=with_power)
+    def default_ensemble(_job_dir: Path, count: int, with_power: bool) -> ReferenceRuns:
+        return reference_runs(loaded, count, semantics=semantics, power=with_power)
 
     runner = reference_runner or default_runner
     reference_dir = Path(reference) if reference is not None else runner(job_bundle.path, out / "reference")

@@ -8,6 +8,7 @@ every task's events are kept. The updated model is `model/<Name>.mlmodel`: the s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import platform
 import tempfile
@@ -40,7 +41,7 @@ from mlupdate.output_folder import owned_output
 from mlupdate.reference import knn
 from mlupdate.reference.predict import predict, updated_spec
 from mlupdate.reference.semantics import Semantics
-from mlupdate.reference.trainer import TrainingResult, prepare, run_prepared
+from mlupdate.reference.trainer import PreparedJob, TrainingResult, prepare, run_prepared
 
 PRODUCER = ProducerName.REFERENCE
 ProgressCallback = Callable[[int, ProgressEvent], None]  # (task index, event)
@@ -48,6 +49,37 @@ ProgressCallback = Callable[[int, ProgressEvent], None]  # (task index, event)
 
 def load_examples(view: ExampleSetView) -> dict[str, Any]:
     return {feature.name: view.load(feature.name) for feature in view.features}
+
+
+class LoadedJob:
+    """A job bundle read and verified once. Its spec, its decoded training examples and the prepared job (the
+    frozen prefix over every example) are each computed on first use and then shared by every run of the job:
+    the reference's own, an ensemble's members, the known-wrong alternatives."""
+
+    def __init__(self, bundle: JobBundle) -> None:
+        self.bundle = bundle
+
+    @classmethod
+    def read(cls, job: str | Path | LoadedJob) -> LoadedJob:
+        return job if isinstance(job, LoadedJob) else cls(read_job(job))
+
+    @functools.cached_property
+    def spec(self) -> Spec:
+        if self.bundle.manifest["model"]["format"] != ModelFormat.MLMODEL:
+            raise UnsupportedError(
+                "the reference trains .mlmodel specs, not compiled .mlmodelc folders",
+                where=str(self.bundle.model_path),
+                fix="build the job from the .mlmodel the compiled model came from",
+            )
+        return load_spec(self.bundle.model_path)
+
+    @functools.cached_property
+    def examples(self) -> dict[str, Any]:
+        return load_examples(self.bundle.training)
+
+    @functools.cached_property
+    def prepared(self) -> PreparedJob:
+        return prepare(self.spec, self.examples, self.bundle.parameters, schedule=as_boundaries(self.bundle.schedule))
 
 
 def _device() -> DeviceInfo:
@@ -89,7 +121,7 @@ def _write_probe(writer: ResultsWriter, outputs: list[ProbeOutput]) -> None:
 
 
 def run_reference(
-    job_path: str | Path,
+    job_path: str | Path | LoadedJob,
     out_dir: str | Path,
     *,
     semantics: Semantics | None = None,
@@ -99,16 +131,16 @@ def run_reference(
     """Train the job's model as `MLUpdateTask` would and write the results bundle `out_dir/<job_id>/`.
 
     The bundle is written aside and swapped in once complete; an existing `out_dir/<job_id>` is replaced only if
-    an earlier `reference` run wrote it (or with `force`)."""
-    job = read_job(job_path)
-    final = Path(out_dir) / job.job_id
-    with owned_output(final, command="reference", force=force, inputs=[job.path]) as output:
-        output.publish(write_reference_results(job.path, output.staging, semantics=semantics, on_event=on_event))
+    an earlier `reference` run wrote it (or with `force`). A `LoadedJob` is not read again."""
+    job = LoadedJob.read(job_path)
+    final = Path(out_dir) / job.bundle.job_id
+    with owned_output(final, command="reference", force=force, inputs=[job.bundle.path]) as output:
+        output.publish(write_reference_results(job, output.staging, semantics=semantics, on_event=on_event))
     return final
 
 
 def write_reference_results(
-    job_path: str | Path,
+    job_path: str | Path | LoadedJob,
     out_dir: str | Path,
     *,
     semantics: Semantics | None = None,
@@ -117,18 +149,10 @@ def write_reference_results(
     """What `run_reference` writes, as a device's app would: straight into `out_dir/<job_id>/`, which must not
     exist (no output marker; a fake device's outbox uses this)."""
     semantics = semantics or Semantics()
-    job = read_job(job_path)
-    if job.manifest["model"]["format"] != ModelFormat.MLMODEL:
-        raise UnsupportedError(
-            "the reference trains .mlmodel specs, not compiled .mlmodelc folders",
-            where=str(job.model_path),
-            fix="build the job from the .mlmodel the compiled model came from",
-        )
-    spec = load_spec(job.model_path)
-    examples = load_examples(job.training)
-    if model_kind(list(walk_models(spec))[-1].spec) == KNN_KIND:
-        return _run_knn(job, spec, examples, Path(out_dir), semantics)
-    return _run_network(job, spec, examples, Path(out_dir), semantics, on_event)
+    job = LoadedJob.read(job_path)
+    if model_kind(list(walk_models(job.spec))[-1].spec) == KNN_KIND:
+        return _run_knn(job.bundle, job.spec, job.examples, Path(out_dir), semantics)
+    return _run_network(job, Path(out_dir), semantics, on_event)
 
 
 def _recorder(
@@ -146,15 +170,8 @@ def _recorder(
     return timeline, record
 
 
-def _run_network(
-    job: JobBundle,
-    spec: Spec,
-    examples: dict[str, Any],
-    out_dir: Path,
-    semantics: Semantics,
-    on_event: ProgressCallback | None,
-) -> Path:
-    prepared = prepare(spec, examples, job.parameters, schedule=as_boundaries(job.schedule))
+def _run_network(loaded: LoadedJob, out_dir: Path, semantics: Semantics, on_event: ProgressCallback | None) -> Path:
+    job, spec, prepared = loaded.bundle, loaded.spec, loaded.prepared
     first: TrainingResult | None = None
     tasks: list[TaskRecord] = []
     rows: list[ProgressEvent] = []
