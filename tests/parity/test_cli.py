@@ -132,7 +132,14 @@ def test_report_puts_reports_and_results_side_by_side(reference: Path, tmp_path:
     assert "| not evaluated |" in lines[2]
     rows = json.loads((table_dir / "cross-device.json").read_text())["rows"]
     assert [row["result"] for row in rows] == ["pass", "fail", "not evaluated"]
-    assert "<table>" in (table_dir / "cross-device.html").read_text()
+    # The final loss is the task record's (the bundle's final_loss), never read off a plot.
+    assert rows[1]["final_loss"] == pytest.approx(events()[-1]["loss"])
+    assert [row["source"] for row in rows] == [str(passing), str(failing), str(device)]
+    html = (table_dir / "cross-device.html").read_text()
+    # Each report is linked relative to the table, so the folder can move as a whole; raw bundles have no report.
+    assert '<a href="../pass/report.html">' in html and '<a href="../fail/report.html">' in html
+    assert html.count("<a href=") == 2
+    assert f"[{passing}](" in printed  # the printed table links each report too
 
 
 def test_report_of_a_folder_that_is_neither_exits_2(tmp_path: Path, capsys: Any) -> None:

@@ -35,10 +35,3 @@ def test_flat_dump_with_a_changed_value_still_fails() -> None:
     check = compare_parameters(REFERENCE, {("dense", "weights"): values}, for_case("default"), steps=1)
     assert check.status == "fail"
     assert "dense.weights[1,1]" in check.message
-
-
-def test_a_one_step_loss_curve_is_drawn_as_a_visible_point() -> None:
-    from mlupdate.parity import svg
-
-    chart = svg.line_chart([svg.Series("reference", [1.0], [4.4])], title="loss", x_label="step", y_label="loss")
-    assert "<circle" in chart

@@ -120,7 +120,7 @@ def test_a_compiled_model_is_judged_on_its_weights(
     result = run_parity(None, job, tmp_path / "report", model=compiled)
     assert result.verdict.passed is passes, result.verdict.summary()
     assert result.verdict.rests_on == ("parameters",)
-    assert result.document["provenance"]["model_sha256"] is not None
+    assert result.report.provenance.model_sha256 is not None
 
 
 def test_float16_compiled_weights_get_the_float16_tolerance(real_models: Path, tmp_path: Path) -> None:

@@ -100,9 +100,9 @@ def run_parity_command(args: argparse.Namespace) -> int:
         power=args.power,
     )
     if args.json:
-        print(json.dumps(result.document, indent=2))
+        print(json.dumps(result.report.to_json(), indent=2))
     else:
-        print(render_markdown(result.document))
+        print(render_markdown(result.report))
         print(f"report: {result.reports.html}")
         print(f"json:   {result.reports.json}\njunit:  {result.reports.junit}")
     return EXIT_OK if result.verdict.passed else EXIT_NO
@@ -116,14 +116,14 @@ def _rows(folder: Path) -> list[Row]:
     return farm_rows(folder) if is_farm_report(folder) else [load_row(folder)]
 
 
-def _write_tables(folder: Path, rows: list[Row]) -> None:
+def _write_tables(folder: Path, final: Path, rows: list[Row]) -> None:
+    """The tables, written into `folder`, link each report relative to `final`, where they end up."""
     from mlupdate.output_folder import write_atomic
-    from mlupdate.parity.crossdevice import html_table, markdown_table
+    from mlupdate.parity.crossdevice import html_table, markdown_table, to_json
 
-    write_atomic(folder / "cross-device.md", markdown_table(rows).encode("utf-8"))
-    write_atomic(folder / "cross-device.html", html_table(rows).encode("utf-8"))
-    document = {"kind": "mlupdate.cross-device", "schema_version": 1, "rows": [row.to_dict() for row in rows]}
-    write_atomic(folder / "cross-device.json", (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    write_atomic(folder / "cross-device.md", markdown_table(rows, relative_to=final).encode("utf-8"))
+    write_atomic(folder / "cross-device.html", html_table(rows, relative_to=final).encode("utf-8"))
+    write_atomic(folder / "cross-device.json", (json.dumps(to_json(rows), indent=2) + "\n").encode("utf-8"))
 
 
 def run_report_command(args: argparse.Namespace) -> int:
@@ -133,7 +133,7 @@ def run_report_command(args: argparse.Namespace) -> int:
     rows = [row for folder in args.folders for row in _rows(folder)]
     if args.output is not None:
         with owned_output(args.output, command="report", force=args.force, inputs=args.folders) as output:
-            _write_tables(output.staging, rows)
+            _write_tables(output.staging, args.output, rows)
     if args.json:
         print(json.dumps([row.to_dict() for row in rows], indent=2))
     else:

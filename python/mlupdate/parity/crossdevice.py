@@ -1,5 +1,8 @@
 """The cross-device table: several parity reports (or raw results bundles) side by side, one row each.
 
+Every figure comes from the typed report (`ParityReport.figures`, its checks) or the results bundle's own task
+records; the `source` column says which folder a row was read from and links to its report.
+
 Each row names where it ran: on this desk (a Simulator or a device on this host), on a remote host's device
 (`remote HOST:PORT`), or on a farm's device pool (`farm NAME · pool POOL`). The harness that drove the run
 records that in `where.json` beside what it wrote (a results bundle is sealed, so never inside it); a row reads
@@ -9,6 +12,7 @@ the nearest one in its folder or up to two folders above, and says "not recorded
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from html import escape
@@ -21,13 +25,13 @@ from mlupdate.contract import DONE, TaskStatus
 from mlupdate.errors import InputError
 from mlupdate.limits import KiB, read_bounded
 from mlupdate.output_folder import write_atomic
-from mlupdate.parity.report import read_report
+from mlupdate.parity.report import REPORT_JSON, ParityReport, RunFigures, read_report
 from mlupdate.parity.semantics_info import os_label
-from mlupdate.parity.timing import Spread, memory_growth_per_task
 from mlupdate.parity.verdict import DRY_RUN_LABEL, REFERENCE_PRODUCER
 
 NOT_EVALUATED = "not evaluated"
 NOT_RECORDED = "not recorded"
+CROSS_DEVICE_KIND = "mlupdate.cross-device"
 COLUMNS = (
     "job",
     "device",
@@ -40,7 +44,10 @@ COLUMNS = (
     "MB/task",
     "final loss",
     "first failure",
+    "source",
 )
+
+
 WHERE_FILE = "where.json"
 WHERE_KIND = "mlupdate.where"
 ROUTES = ("desk", "remote", "farm")
@@ -112,7 +119,7 @@ def find_where(folder: Path) -> Where | None:
 
 @dataclass(frozen=True)
 class Row:
-    source: str
+    source: str  # the folder the row was read from
     job: str
     device: str
     os: str
@@ -124,6 +131,7 @@ class Row:
     final_loss: float | None
     first_failure: str
     where: str = NOT_RECORDED  # Where.label of the run, "not recorded" when no where.json names it
+    report: str | None = None  # its report.html, when the row comes from a parity report
 
     def cells(self) -> list[str]:
         return [
@@ -138,6 +146,7 @@ class Row:
             _num(self.memory_growth_mb_per_task, "{:+.1f}"),
             _num(self.final_loss, "{:.5g}"),
             self.first_failure,
+            self.source,
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,52 +163,44 @@ def _kind(is_simulator: bool, producer_name: str | None) -> str:
     return "simulator" if is_simulator else "device"
 
 
-def _details(checks: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    for check in checks:
-        if check.get("name") == name:
-            return dict(check.get("details") or {})
-    return {}
+def _growth_mb(figures: RunFigures) -> float | None:
+    growth = figures.memory_growth_bytes_per_task
+    return growth / 1e6 if growth is not None else None
 
 
-def row_from_report(document: dict[str, Any], source: str) -> Row:
-    checks = document.get("checks", [])
-    timing = _details(checks, "timing")
-    train = (timing.get("phases") or {}).get("train") or {}
-    growth = (timing.get("memory") or {}).get("growth_per_task_bytes")
-    failure = next((c["message"] for c in checks if c["status"] == "fail"), "")
-    curves = _details(checks, "events").get("curves", {})
-    completion = [e["loss"] for e in curves.get("device task 0", []) if e.get("event") == "completion"]
+def row_from_report(report: ParityReport, source: str, html: str | None = None) -> Row:
+    failure = next((check.message for check in report.checks if check.failed), "")
     return Row(
         source=source,
-        job=str(document.get("job_id")),
-        device=str(document.get("provenance", {}).get("device", "?")),
-        os=str(document.get("provenance", {}).get("os", "?")),
-        kind=_kind(bool(document.get("device", {}).get("is_simulator")), document.get("producer", {}).get("name")),
-        result=str(document.get("result")),
-        level=str(document.get("level")),
-        train_median_seconds=train.get("median"),
-        memory_growth_mb_per_task=growth / 1e6 if growth is not None else None,
-        final_loss=completion[0] if completion else None,
+        report=html,
+        job=report.job_id,
+        device=report.provenance.device,
+        os=report.provenance.os,
+        kind=_kind(report.device.is_simulator, report.producer.name if report.producer else None),
+        result=report.result,
+        level=report.level,
+        train_median_seconds=report.figures.train_median_seconds,
+        memory_growth_mb_per_task=_growth_mb(report.figures),
+        final_loss=report.figures.final_loss,
         first_failure=failure,
     )
 
 
 def row_from_results(bundle: ResultsBundle, source: str) -> Row:
-    tasks = bundle.tasks
-    train = Spread.of([t.train_seconds for t in tasks if t.train_seconds is not None])
-    growth = memory_growth_per_task([float(t.memory_after_bytes) for t in tasks if t.memory_after_bytes])
+    figures = RunFigures.of(bundle.tasks)
     error = bundle.error
     return Row(
         source=source,
+        report=None,
         job=bundle.job_id,
         device=bundle.device.name,
         os=os_label(bundle.device),
         kind=_kind(bundle.device.is_simulator, bundle.producer.name),
         result=NOT_EVALUATED if bundle.status is TaskStatus.SUCCEEDED else str(bundle.status),
         level="-",
-        train_median_seconds=train.median if train else None,
-        memory_growth_mb_per_task=growth / 1e6 if growth is not None else None,
-        final_loss=tasks[0].final_loss if tasks else None,
+        train_median_seconds=figures.train_median_seconds,
+        memory_growth_mb_per_task=_growth_mb(figures),
+        final_loss=figures.final_loss,
         first_failure=error.message if error else "",
     )
 
@@ -207,8 +208,11 @@ def row_from_results(bundle: ResultsBundle, source: str) -> Row:
 def load_row(path: str | Path) -> Row:
     """A report folder (report.json) or a results bundle folder (results.json + DONE)."""
     folder = Path(path)
-    if (folder / "report.json").is_file() or (folder.is_file() and folder.name == "report.json"):
-        return _placed(row_from_report(read_report(folder), str(folder)), folder)
+    if (folder / REPORT_JSON).is_file() or (folder.is_file() and folder.name == REPORT_JSON):
+        root = folder if folder.is_dir() else folder.parent
+        html = root / "report.html"
+        row = row_from_report(read_report(folder), str(folder), str(html) if html.is_file() else None)
+        return _placed(row, folder)
     if (folder / DONE).is_file():
         job_id, _ = read_done(folder)
         return _placed(row_from_results(read_results(folder, job_id), str(folder)), folder)
@@ -229,18 +233,26 @@ def _placed(row: Row, path: Path) -> Row:
     return replace(row, where=where.label) if where is not None else row
 
 
-def markdown_table(rows: Sequence[Row]) -> str:
+def to_json(rows: Sequence[Row]) -> dict[str, Any]:
+    return {"kind": CROSS_DEVICE_KIND, "schema_version": 2, "rows": [row.to_dict() for row in rows]}
+
+
+def markdown_table(rows: Sequence[Row], *, relative_to: Path | None = None) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row.cells()) + " |" for row in rows]
+    for row in rows:
+        cells = [cell.replace("|", "\\|") for cell in row.cells()]
+        if row.report is not None:
+            cells[-1] = f"[{cells[-1]}]({_href(row.report, relative_to)})"
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def html_table(rows: Sequence[Row]) -> str:
+def html_table(rows: Sequence[Row], *, relative_to: Path | None = None) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
     body = "".join(
         f'<tr class="{escape(row.result.replace(" ", "-"))}">'
-        + "".join(f"<td>{escape(c)}</td>" for c in row.cells())
-        + "</tr>"
+        + "".join(f"<td>{escape(c)}</td>" for c in row.cells()[:-1])
+        + f"<td>{_source_cell(row, relative_to)}</td></tr>"
         for row in rows
     )
     style = (
@@ -253,3 +265,17 @@ def html_table(rows: Sequence[Row]) -> str:
         f"<style>{style}</style></head><body><h1>Cross-device parity</h1><table><tr>{head}</tr>{body}</table>"
         "</body></html>\n"
     )
+
+
+def _source_cell(row: Row, relative_to: Path | None) -> str:
+    if row.report is None:
+        return escape(row.source)
+    return f'<a href="{escape(_href(row.report, relative_to))}">{escape(row.source)}</a>'
+
+
+def _href(path: str, relative_to: Path | None) -> str:
+    """A link to `path` from a table written into `relative_to` (absolute when the table is only printed)."""
+    target = Path(path).resolve()
+    if relative_to is None:
+        return target.as_uri()
+    return Path(os.path.relpath(target, relative_to.resolve())).as_posix()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from typing import Any
+
+from mlupdate.parity.report import ParityReport
 
 # Characters XML 1.0 cannot hold at all (not even escaped): C0 controls but tab/newline/return, surrogates, and
 # U+FFFE/U+FFFF. Device names, messages and paths can carry them; they are spelled out instead (`\x01`).
@@ -15,32 +16,32 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _SKIPPED = ("skip", "not_recorded")
 
 
-def render_junit(document: dict[str, Any]) -> str:
-    checks = document.get("checks", [])
-    job = str(document.get("job_id", "?"))
+def render_junit(report: ParityReport) -> str:
+    checks = report.checks
     suite = ET.Element(
         "testsuite",
         {
-            "name": f"mlupdate.parity.{job}",
+            "name": f"mlupdate.parity.{report.job_id}",
             "tests": str(len(checks)),
-            "failures": str(sum(1 for c in checks if c["status"] == "fail")),
-            "skipped": str(sum(1 for c in checks if c["status"] in _SKIPPED)),
+            "failures": str(sum(1 for c in checks if c.status == "fail")),
+            "skipped": str(sum(1 for c in checks if c.status in _SKIPPED)),
             "errors": "0",
-            "timestamp": str(document.get("generated_at", "")),
+            "timestamp": report.generated_at,
         },
     )
     properties = ET.SubElement(suite, "properties")
-    for name, value in _properties(document).items():
+    for name, value in _properties(report).items():
         ET.SubElement(properties, "property", {"name": name, "value": value})
     for check in checks:
-        case = ET.SubElement(suite, "testcase", {"classname": f"parity.{job}", "name": check["name"], "time": "0"})
-        if check["status"] == "fail":
-            failure = ET.SubElement(case, "failure", {"message": check["message"], "type": "ParityMismatch"})
-            failure.text = json.dumps(check.get("details", {}).get("worst"), indent=1)
-        elif check["status"] in _SKIPPED:
-            ET.SubElement(case, "skipped", {"message": check["message"]})
+        attributes = {"classname": f"parity.{report.job_id}", "name": check.name, "time": "0"}
+        case = ET.SubElement(suite, "testcase", attributes)
+        if check.status == "fail":
+            failure = ET.SubElement(case, "failure", {"message": check.message, "type": "ParityMismatch"})
+            failure.text = json.dumps(check.details.get("worst"), indent=1)
+        elif check.status in _SKIPPED:
+            ET.SubElement(case, "skipped", {"message": check.message})
         else:
-            ET.SubElement(case, "system-out").text = f"{check['status']}: {check['message']}"
+            ET.SubElement(case, "system-out").text = f"{check.status}: {check.message}"
     root = ET.Element("testsuites", {"name": "mlupdate parity"})
     root.append(suite)
     for element in root.iter():
@@ -59,13 +60,14 @@ def _spelled(code: int) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def _properties(document: dict[str, Any]) -> dict[str, str]:
-    out = {f"provenance.{k}": "unknown" if v is None else str(v) for k, v in document.get("provenance", {}).items()}
-    out["result.label"] = str(document.get("label", ""))
-    out["result.dry_run"] = str(bool(document.get("dry_run"))).lower()
-    out["parity.level"] = str(document.get("level", ""))
-    out["parity.basis"] = str(document.get("basis", ""))
-    out["parity.steps"] = str(document.get("steps", ""))
-    for knob in document.get("semantics", {}).get("knobs", []):
-        out[f"semantics.{knob['name']}"] = f"{json.dumps(knob['value'])} ({knob['label']})"
+def _properties(report: ParityReport) -> dict[str, str]:
+    provenance = report.provenance.to_dict()
+    out = {f"provenance.{k}": "unknown" if v is None else str(v) for k, v in provenance.items()}
+    out["result.label"] = report.label
+    out["result.dry_run"] = str(report.dry_run).lower()
+    out["parity.level"] = report.level
+    out["parity.basis"] = report.basis
+    out["parity.steps"] = str(report.steps)
+    for knob in report.semantics.knobs:
+        out[f"semantics.{knob.name}"] = f"{json.dumps(knob.value)} ({knob.label})"
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from mlupdate.parity.report import ParityReport
 
 _ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "not_recorded": "➖"}
 
@@ -11,32 +11,31 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(document: dict[str, Any]) -> str:
-    prov = document.get("provenance", {})
-    result = str(document.get("result", "fail")).upper()
+def render_markdown(report: ParityReport) -> str:
+    prov = report.provenance
     lines = [
-        f"### Parity {result}: {document.get('job_id')} ({document.get('level')} level, {document.get('steps')} steps)",
+        f"### Parity {report.result.upper()}: {report.job_id} ({report.level} level, {report.steps} steps)",
         "",
     ]
-    if document.get("dry_run"):
-        lines += [f"**{document.get('label')}**", ""]
+    if report.dry_run:
+        lines += [f"**{report.label}**", ""]
     lines += [
-        f"{prov.get('device', '?')} ({prov.get('device_model', '?')}), {prov.get('os', '?')}, "
-        f"producer {prov.get('producer', '?')}, git {prov.get('git_revision') or 'unknown'}",
+        f"{prov.device} ({prov.device_model}), {prov.os}, producer {prov.producer}, "
+        f"git {prov.git_revision or 'unknown'}",
         "",
         "| | check | result |",
         "|---|---|---|",
     ]
-    for check in document.get("checks", []):
-        icon = _ICON.get(check["status"], check["status"])
-        lines.append(f"| {icon} | {_escape(check['name'])} | {_escape(check['message'])} |")
-    if document.get("basis"):
-        lines += ["", f"Verdict {document['basis']}."]
-    knobs = document.get("semantics", {}).get("knobs", [])
-    uncalibrated = [k["name"] for k in knobs if not k["calibrated"]]
+    for check in report.checks:
+        icon = _ICON.get(check.status, check.status)
+        lines.append(f"| {icon} | {_escape(check.name)} | {_escape(check.message)} |")
+    lines += ["", f"Verdict {report.basis}."]
+    knobs = report.semantics.knobs
+    uncalibrated = [k.name for k in knobs if not k.calibrated]
     lines += [
         "",
-        f"Semantics: {len(knobs)} knob(s), uncalibrated: {', '.join(uncalibrated) if uncalibrated else 'none'}.",
+        f"Semantics knobs (docs/semantics.md): {len(knobs)}, uncalibrated: "
+        f"{', '.join(uncalibrated) if uncalibrated else 'none'}.",
         "",
     ]
     return "\n".join(lines)

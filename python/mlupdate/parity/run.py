@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from mlupdate.bundle import JobBundle, ResultsBundle, read_results
 from mlupdate.errors import InputError
@@ -18,7 +17,7 @@ from mlupdate.parity.ensemble import ReferenceRuns, reference_runs
 from mlupdate.parity.evaluate import ResultsLike, count_steps, evaluate, require_succeeded
 from mlupdate.parity.job_info import JobInfo, job_info
 from mlupdate.parity.provenance import git_revision, provenance
-from mlupdate.parity.report import ReportPaths, build_report, write_reports
+from mlupdate.parity.report import ParityReport, ReportPaths, build_report, write_reports
 from mlupdate.parity.tolerances import Tolerances, case_for, for_case
 from mlupdate.parity.trained_model import TrainedModel, read_trained_model
 from mlupdate.parity.verdict import Verdict
@@ -38,7 +37,7 @@ EnsembleRunner = Callable[[Path, int, bool], ReferenceRuns]
 @dataclass(frozen=True)
 class ParityRun:
     verdict: Verdict
-    document: dict[str, Any]
+    report: ParityReport
     reports: ReportPaths
     reference: Path
 
@@ -170,8 +169,8 @@ def _run_parity(
         xcode=xcode,
         revision=git_revision(repo or Path.cwd()),
     )
-    document = build_report(verdict, prov)
-    return ParityRun(verdict, document, write_reports(document, out), reference_dir)
+    report = build_report(verdict, prov, side.tasks)
+    return ParityRun(verdict, report, write_reports(report, out), reference_dir)
 
 
 def _reference_runs(

@@ -60,7 +60,7 @@ def _note(
     if profile is None:
         return (
             f"no calibration profile for {os}: knobs marked calibrated were calibrated on the project's calibration "
-            "run (DESIGN.md), not on this OS version; uncalibrated knobs are documented guesses"
+            "run (docs/semantics.md), not on this OS version; uncalibrated knobs are documented guesses"
         )
     device_os = f"{device.os_name} {device.os_version}"
     if profile_os is None:
