@@ -106,12 +106,15 @@ def test_a_cleanup_that_hangs_does_not_hold_a_verified_result(job_dir: Path, tmp
 
 
 class SlowPull(FakeTarget):
-    """Pulls one file, then stalls past the pull deadline, then tries to finish the copy."""
+    """Pulls one file, then stalls past the pull deadline, then tries to copy the rest (from a copy of the outbox
+    it kept: the device's own folders are cleaned up meanwhile)."""
 
     def pull_results(self, job_id: str, dest: Path) -> Path:
+        kept = self.root.parent / "kept-outbox"
+        files.copy_tree(self.root / outbox_path(job_id), kept)
         (dest / "early.txt").write_text("before the deadline")
         time.sleep(1.5)
-        files.copy_tree(self.root / outbox_path(job_id), dest / job_id)  # too late: refused or nowhere to go
+        files.copy_tree(kept, dest / job_id)  # too late: the step was given up on
         return dest / job_id
 
 
