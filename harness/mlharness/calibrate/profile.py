@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlharness import __version__
 from mlharness.calibrate.suite import Calibration
+from mlupdate.output_folder import write_atomic
 
 if TYPE_CHECKING:
     from mlharness.targets.base import TargetInfo
@@ -69,7 +70,4 @@ def profile_document(calibration: Calibration, info: TargetInfo) -> dict[str, An
 def write_profile(calibration: Calibration, info: TargetInfo, path: Path) -> Path:
     """Write the profile atomically (temp file + rename) and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(profile_document(calibration, info), indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
-    return path
+    return write_atomic(path, (json.dumps(profile_document(calibration, info), indent=2) + "\n").encode("utf-8"))

@@ -8,9 +8,9 @@ so `dest` either holds the whole bundle or does not exist.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import stat
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -36,7 +36,9 @@ def extract_results_zip(
         with zipfile.ZipFile(archive) as bundle:
             entries = _checked_entries(bundle, where, max_entries)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+            # Not mkdtemp: its 0700 would be the results folder's mode. An unpredictable name, the user's umask.
+            staging = dest.parent / f".{dest.name}.{secrets.token_hex(8)}.partial"
+            staging.mkdir()
             try:
                 _unpack(bundle, entries, staging, where, max_bytes)
                 staging.rename(dest)
