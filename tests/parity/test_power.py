@@ -83,8 +83,10 @@ def test_tolerance_units_are_the_worst_elements_excess() -> None:
 
 def test_a_correct_device_passes_and_the_report_states_the_power(step_job: Path, tmp_path: Path) -> None:
     device = device_results(step_job, tmp_path / "device")
-    verdict = run_parity(device, step_job, tmp_path / "report").verdict
+    run = run_parity(device, step_job, tmp_path / "report")
+    verdict = run.verdict
     assert verdict.passed, verdict.summary()
+    assert "Power: known-wrong alternatives (tolerance units" in run.reports.html.read_text()
     power = verdict.check("power")
     assert power.status == "pass", power.message
     assert power.details["unit"] == "tolerance units"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,8 +24,9 @@ from mlupdate.parity.alternatives import Alternative
 from mlupdate.parity.compare import Array
 from mlupdate.parity.model_params import ParameterKey
 from mlupdate.parity.parameters import by_name
-from mlupdate.parity.spread import EnsembleSpread, float32_noise, spread_of
+from mlupdate.parity.spread import EnsembleSpread, finite_or_none, float32_noise, spread_of
 from mlupdate.parity.tolerances import Tolerance
+from mlupdate.parity.trajectory import flatten
 from mlupdate.parity.verdict import Check
 
 Parameters = Mapping[ParameterKey, Array]
@@ -41,7 +42,6 @@ class AlternativeRun:
     parameters: Parameters | None
     losses: tuple[float, ...] = ()
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,12 +76,12 @@ def trajectory_power(
     names = sorted(members[0])
     eta = 0.0
     if noise is not None:
-        eta = float32_noise(_flat(by_name(noise[0]), names), _flat(by_name(noise[1]), names))
-    spread = spread_of(np.stack([_flat(m, names) for m in members]), eta)
-    point = _flat(by_name(device), names) if device is not None and set(by_name(device)) == set(names) else None
+        eta = float32_noise(flatten(by_name(noise[0]), names), flatten(by_name(noise[1]), names))
+    spread = spread_of(np.stack([flatten(m, names) for m in members]), eta)
+    point = flatten(by_name(device), names) if device is not None and set(by_name(device)) == set(names) else None
 
     def measure(run: AlternativeRun) -> tuple[float, float | None]:
-        values = _flat(by_name(run.parameters or {}), names) if _complete(run, names) else None
+        values = flatten(by_name(run.parameters or {}), names) if _complete(run, names) else None
         if values is None:
             return math.inf, None
         from_device = None if point is None else _units(spread, point, values)
@@ -152,8 +152,8 @@ def _power(
         rows.append(
             {
                 **run.alternative.to_dict(),
-                "score": _json(score),
-                "device_distance": _json(from_device) if from_device is not None else None,
+                "score": finite_or_none(score),
+                "device_distance": finite_or_none(from_device) if from_device is not None else None,
                 "diverged": run.error,
                 "loss_distance": _loss_distance(run.losses, device_losses),
             }
@@ -215,17 +215,9 @@ def _complete(run: AlternativeRun, names: Sequence[str]) -> bool:
     return run.parameters is not None and set(by_name(run.parameters)) == set(names)
 
 
-def _flat(parameters: Mapping[str, Array], names: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.concatenate([np.asarray(parameters[name], dtype=np.float64).ravel() for name in names])
-
-
 def _value(score: float | None) -> float:
     return math.inf if score is None else score
 
 
 def _text(score: float | None) -> str:
     return "inf (diverged)" if score is None else f"{score:.3g}"
-
-
-def _json(value: float) -> float | None:
-    return value if math.isfinite(value) else None

@@ -74,3 +74,8 @@ def leave_one_out(members: Any, noise: float = 0.0) -> list[float]:
     """Each member's distance from the others, in their spread units: on the same footing as a device's."""
     matrix = np.asarray(members, dtype=np.float64).reshape(len(members), -1)
     return [spread_of(np.delete(matrix, i, axis=0), noise).units(matrix[i]) for i in range(len(matrix))]
+
+
+def finite_or_none(value: float) -> float | None:
+    """A distance for a JSON report: inf (a run that diverged, a unit of 0) becomes null."""
+    return value if math.isfinite(value) else None

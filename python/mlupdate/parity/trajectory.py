@@ -15,7 +15,7 @@ from mlupdate.errors import ParityError
 from mlupdate.parity.compare import Array
 from mlupdate.parity.model_params import ParameterKey
 from mlupdate.parity.parameters import by_name
-from mlupdate.parity.spread import Float64, float32_noise, leave_one_out, spread_of
+from mlupdate.parity.spread import Float64, finite_or_none, float32_noise, leave_one_out, spread_of
 from mlupdate.parity.tolerances import Tolerances
 from mlupdate.parity.verdict import Check
 
@@ -55,10 +55,10 @@ def compare_trajectory(
     score = spread.units(flatten(got, names))
     limit = tolerances.trajectory_max_spread_units
     details: dict[str, Any] = {
-        "score": _json(score),
+        "score": finite_or_none(score),
         "distance": spread.distance(flatten(got, names)),
         **spread.to_dict(),
-        "member_scores": [_json(s) for s in leave_one_out(matrix, eta)],
+        "member_scores": [finite_or_none(s) for s in leave_one_out(matrix, eta)],
         "limit": limit,
         "per_tensor": _per_tensor(members, got, names, pair),
     }
@@ -67,7 +67,7 @@ def compare_trajectory(
         details["final_loss"] = {
             "device": device_final_loss,
             "ensemble": [float(v) for v in losses],
-            "score": _json(spread_of(losses).units(device_final_loss)) if len(losses) > 1 else None,
+            "score": finite_or_none(spread_of(losses).units(device_final_loss)) if len(losses) > 1 else None,
         }
     text = (
         f"trajectory: {score:.2f} spread units from the ensemble centre (limit {limit}, {len(members)} runs; "
@@ -89,9 +89,9 @@ def _per_tensor(
         eta = float32_noise(pair[0][name], pair[1][name]) if pair is not None else 0.0
         spread = spread_of(np.stack([np.asarray(m[name], dtype=np.float64).ravel() for m in members]), eta)
         point = np.asarray(got[name], dtype=np.float64).ravel()
-        out[name] = {"score": _json(spread.units(point)), "distance": spread.distance(point), "spread": spread.unit}
+        out[name] = {
+            "score": finite_or_none(spread.units(point)),
+            "distance": spread.distance(point),
+            "spread": spread.unit,
+        }
     return out
-
-
-def _json(value: float) -> float | None:
-    return value if np.isfinite(value) else None
