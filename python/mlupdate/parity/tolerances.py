@@ -66,7 +66,7 @@ class Tolerances:
     # storage. float16 storage rounds to 11 significant bits (relative 2^-11).
     dump_rtol_float32: float = 0.0
     dump_rtol_float16: float = 2.0**-11
-    # Memory growth across repeated tasks worth a warning (seed 003 reports ~250 MB per task on device).
+    # Memory growth across repeated tasks worth a warning (a user reports ~250 MB per update task on a device).
     memory_growth_warn_bytes_per_task: float = 50e6
 
     def weights(self, steps: int, precision: Precision = "float32") -> Tolerance:

@@ -74,7 +74,7 @@ def build(folder: Path, real_models: Path | None) -> ScenarioResult:  # noqa: AR
         folder,
         "catdog",
         f"""
-Seeds 002 and 004: a cat-vs-dog classifier whose last two dense layers are updatable; pictures the model
+The story: a cat-vs-dog classifier whose last two dense layers are updatable; pictures the model
 predicted are relabelled with the opposite label and trained on the device, and the model is written to
 Documents and reloaded for the next round.
 

@@ -60,7 +60,7 @@ def build(folder: Path, real_models: Path | None) -> ScenarioResult:
         folder,
         "digits",
         f"""
-Seed 001: personalise the updatable MNIST digit classifier with {TRAIN_PER_CLASS} images per class, \
+The story: personalise the updatable MNIST digit classifier with {TRAIN_PER_CLASS} images per class, \
 {PARAMETERS["epochs"]} epochs, learning rate {PARAMETERS["learningRate"]} set through `MLModelConfiguration.parameters`.
 
 - **Real**: the model `MNISTClassifier.mlmodel` (Apple model gallery, third-party fixture) and the handwritten

@@ -80,7 +80,7 @@ def build(folder: Path, real_models: Path | None) -> ScenarioResult:  # noqa: AR
         folder,
         "lunch",
         f"""
-Seed 003: a healthy-lunch classifier whose last layer is updatable; one photo is retrained with the opposite
+The story: a healthy-lunch classifier whose last layer is updatable; one photo is retrained with the opposite
 label and the app watches its probability move; "reset model" goes back to the shipped model.
 
 - **Generated**: the photos (procedural salad plates and burger-and-fries trays, `mlupdate/scenarios/photos.py`)

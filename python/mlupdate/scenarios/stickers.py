@@ -52,7 +52,7 @@ def build(folder: Path, real_models: Path | None) -> ScenarioResult:
         folder,
         "stickers",
         f"""
-Seed 000 (and 003's sticker flow): the user adds a sticker and draws it three times; the app updates the
+The story (Apple's drawing-classifier sample): the user adds a sticker and draws it three times; the app updates the
 drawing classifier (frozen embedding + k-NN) with an `MLUpdateTask`, saves and reloads it.
 
 - **Real**: the embedding is Apple's model-gallery MNISTClassifier (third-party fixture), cut at
