@@ -18,13 +18,19 @@ let checkedSettings: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
 let package = Package(
     name: "CompanionTypeCheck",
     products: [
-        .library(name: "AppleShims", targets: ["CoreML", "CoreVideo", "os", "Darwin", "ObjectiveC"])
+        .library(name: "AppleShims", targets: ["CoreML", "CoreVideo", "os", "Darwin", "ObjectiveC", "XCTest"])
     ],
     targets: [
         .target(name: "CoreVideo", path: "Shims/CoreVideo", swiftSettings: shimSettings),
         .target(name: "CoreML", dependencies: ["CoreVideo"], path: "Shims/CoreML", swiftSettings: shimSettings),
         .target(name: "os", path: "Shims/os", swiftSettings: shimSettings),
         .target(name: "ObjectiveC", path: "Shims/ObjectiveC", swiftSettings: shimSettings),
+        // Named like Apple's framework, so it is found before the toolchain's swift-corelibs-xctest. Its class
+        // XCTest shares the module's name, which the textual interface cannot spell unambiguously: that interface
+        // (unused, the checked targets read the binary module) is not verified.
+        .target(
+            name: "XCTest", dependencies: ["ObjectiveC"], path: "Shims/XCTest",
+            swiftSettings: shimSettings + [.unsafeFlags(["-no-verify-emitted-module-interface"])]),
         // Like an imported C module, not concurrency-checked itself: its mutable globals are refused where used.
         .target(
             name: "Darwin", path: "Shims/Darwin",
@@ -33,6 +39,10 @@ let package = Package(
         .target(
             name: "CompanionCoreML", dependencies: ["CompanionKit", "CoreML", "os", "Darwin", "ObjectiveC"],
             path: "Checked/CompanionCoreML", swiftSettings: checkedSettings),
+        // The XCTest job cases hosted in the app (ios_app/JobTests): every line, the Objective-C runtime calls too.
+        .target(
+            name: "JobTests", dependencies: ["CompanionKit", "CompanionCoreML", "XCTest", "ObjectiveC"],
+            path: "Checked/JobTests", swiftSettings: checkedSettings),
         .executableTarget(
             name: "companion-macos", dependencies: ["CompanionKit", "CompanionCoreML", "CoreML"],
             path: "Checked/companion-macos", swiftSettings: checkedSettings),

@@ -53,10 +53,11 @@ def plist() -> dict[str, object]:
 
 
 def test_bundle_id_is_the_hosts_in_project_spec_xcode_project_and_info_plist() -> None:
-    spec = swift(APP / "project.yml")
-    assert one(r"PRODUCT_BUNDLE_IDENTIFIER: (\S+)", spec, "bundle id in project.yml") == COMPANION_BUNDLE_ID
+    # The app, and the XCTest job cases it hosts (JobTests/), whose bundle id is the app's with a suffix.
+    expected = {COMPANION_BUNDLE_ID, f"{COMPANION_BUNDLE_ID}.jobtests"}
+    assert set(re.findall(r"PRODUCT_BUNDLE_IDENTIFIER: (\S+)", swift(APP / "project.yml"))) == expected
     in_project = set(re.findall(r"PRODUCT_BUNDLE_IDENTIFIER = ([^;]+);", swift(PBXPROJ)))
-    assert in_project == {COMPANION_BUNDLE_ID}
+    assert in_project == expected
     assert plist()["CFBundleIdentifier"] == "$(PRODUCT_BUNDLE_IDENTIFIER)"
 
 
@@ -155,7 +156,7 @@ def test_probe_files_are_named_alike_by_the_app_and_the_python_writer(tmp_path: 
 
 
 def test_every_app_source_is_compiled_by_the_xcode_target_and_named_by_the_project_spec() -> None:
-    folders = [APP / "App", KIT, COREML]
+    folders = [APP / "App", KIT, COREML, APP / "JobTests"]
     on_disk = sorted(path.name for folder in folders for path in folder.glob("*.swift"))
     compiled = sorted(re.findall(r"/\* (\S+\.swift) in Sources \*/,", swift(PBXPROJ)))
     assert compiled == on_disk

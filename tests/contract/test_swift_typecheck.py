@@ -1,7 +1,7 @@
-"""The Linux type-check of the Core ML runner bites: `ios_app/TypeCheck` compiles `CompanionCoreML` and
-`companion-macos` against hand-written Apple API shims (Swift 6, warnings as errors), a correct fixture that uses
-the same APIs type-checks, and every deliberately wrong fixture is refused with the diagnostic it names.
-Skips when no Swift toolchain is on PATH."""
+"""The Linux type-check of the Core ML runner bites: `ios_app/TypeCheck` compiles `CompanionCoreML`,
+`companion-macos` and the XCTest job cases (`JobTests`) against hand-written Apple API shims (Swift 6, warnings as
+errors), a correct fixture that uses the same APIs type-checks, and every deliberately wrong fixture is refused
+with the diagnostic it names. Skips when no Swift toolchain is on PATH."""
 
 from __future__ import annotations
 
@@ -54,6 +54,16 @@ def test_runner_sources_are_what_is_checked() -> None:
         link = PACKAGE / "Checked" / name
         assert link.is_symlink(), f"{link} must link to the shipped sources, not copy them"
         assert link.resolve() == (REPO / "ios_app" / "Sources" / name).resolve()
+
+
+def test_the_xctest_job_cases_are_checked_every_file(modules: Path) -> None:
+    """ios_app/JobTests (the XCTest target hosted in the app) compiles here against the XCTest and Objective-C
+    runtime shims: the link is to the shipped folder, and its module was built with the rest."""
+    link = PACKAGE / "Checked" / "JobTests"
+    assert link.is_symlink() and link.resolve() == (REPO / "ios_app" / "JobTests").resolve()
+    assert sorted(p.name for p in link.resolve().glob("*.swift")), "JobTests holds Swift sources"
+    assert (modules / "JobTests.swiftmodule").exists()
+    assert 'path: "Checked/JobTests"' in (PACKAGE / "Package.swift").read_text(encoding="utf-8")
 
 
 def test_correct_fixture_typechecks(modules: Path) -> None:

@@ -3,7 +3,9 @@ import Foundation
 
 // companion-cli: the portable face of CompanionKit. `validate-job` checks a job bundle exactly as the app does;
 // `write-results` writes a synthetic results bundle (producer "companion-cli") through the real atomic writer,
-// so the Python reader can be tested against Swift output on any machine.
+// so the Python reader can be tested against Swift output on any machine. `run-case` does what one XCTest job case
+// does (JobCases / CarriedJob in CompanionKit) with that fixture in place of Core ML, and prints the zip the case
+// would attach, so the host's xcresult reader can be tested against an attachment Swift made.
 //
 // Exit codes: 0 ok, 1 the bundle is refused (the answer is no), 2 usage or I/O error.
 
@@ -12,6 +14,7 @@ let usage = """
            companion-cli validate-results RESULTS_DIR --job-id ID
            companion-cli verdicts CORPUS_DIR
            companion-cli write-results --job JOB_DIR --out OUTBOX [--status succeeded|failed|cancelled]
+           companion-cli run-case --resources DIR --job-id ID --workspace DIR [--status succeeded|failed|cancelled]
     """
 
 struct UsageError: Error {
@@ -125,7 +128,51 @@ func writeResults(_ arguments: ArraySlice<String>) throws -> Int32 {
     return 0
 }
 
-func run(_ arguments: [String]) -> Int32 {
+/// The fixture in place of CoreMLJobRunner, for `run-case`.
+struct FixtureRunner: JobCaseRunner {
+    let status: RunStatus
+
+    func run(_ job: JobBundle, outbox: URL) async throws -> URL {
+        try ResultsWriter.write(
+            outbox: outbox, jobID: job.manifest.jobID, body: FixtureResults(job: job, status: status).write)
+    }
+
+    func publishRefusal(jobID: String, error: CompanionError, outbox: URL) throws -> URL {
+        try ResultsWriter.write(outbox: outbox, jobID: jobID) { staging in
+            try staging.write(Data(), to: EventLog.fileName)
+            let failure = RunError(phase: .load, domain: "CompanionKit", code: 1, message: error.description)
+            return ResultsManifest(
+                jobID: jobID, producer: Producer(name: .companionCLI, version: CompanionVersion.current),
+                status: .failed, error: failure, device: FixtureResults.thisMachine(),
+                tasks: [TaskRecord(index: 0, status: .failed, error: failure)], model: nil, parameters: [], probe: nil,
+                events: EventsReference(count: 0))
+        }
+    }
+}
+
+/// One job case of a test bundle whose resources are `--resources` (holding `Jobs/<job id>/`): prints the case name
+/// and the attachment it would add.
+func runCase(_ arguments: ArraySlice<String>) async throws -> Int32 {
+    let parsed = try Arguments(arguments, known: ["resources", "job-id", "workspace", "status"])
+    guard parsed.positional.isEmpty else { throw UsageError(message: "unexpected \(parsed.positional[0])") }
+    let statusName = parsed.options["status"] ?? RunStatus.succeeded.rawValue
+    guard let status = RunStatus(rawValue: statusName) else {
+        throw UsageError(message: "--status must be succeeded, failed or cancelled, not \(statusName)")
+    }
+    let jobID = try parsed.required("job-id")
+    let carried = try JobCases.carried(in: URL(fileURLWithPath: try parsed.required("resources")))
+    guard let job = carried.first(where: { $0.jobID == jobID }) else {
+        throw UsageError(message: "no carried job \(jobID) (carried: \(carried.map(\.jobID)))")
+    }
+    let archive = try await job.run(
+        with: FixtureRunner(status: status), workspace: URL(fileURLWithPath: try parsed.required("workspace")))
+    print("\(JobCases.testClass)/\(job.caseName)")
+    print("\(job.attachmentName)")
+    print(archive.path)
+    return 0
+}
+
+func run(_ arguments: [String]) async -> Int32 {
     guard let command = arguments.first else {
         FileHandle.standardError.write(Data((usage + "\n").utf8))
         return 2
@@ -136,6 +183,7 @@ func run(_ arguments: [String]) -> Int32 {
         case "validate-results": return try validateResults(arguments.dropFirst())
         case "verdicts": return try verdicts(arguments.dropFirst())
         case "write-results": return try writeResults(arguments.dropFirst())
+        case "run-case": return try await runCase(arguments.dropFirst())
         default: throw UsageError(message: "unknown command \(command)")
         }
     } catch let error as UsageError {
@@ -150,4 +198,4 @@ func run(_ arguments: [String]) -> Int32 {
     }
 }
 
-exit(run(Array(CommandLine.arguments.dropFirst())))
+exit(await run(Array(CommandLine.arguments.dropFirst())))
