@@ -200,6 +200,8 @@ def test_float16_weight_blobs_are_widened_and_noted(
     assert layer.weights["weights"].dtype == np.float32
     np.testing.assert_array_equal(layer.weights["weights"].ravel(), expected.astype(np.float32))
     assert any("float16" in note for note in layer.notes)
+    # typed on the layer, so parity gives it the float16 tolerance (a note's text is for people, not for checks)
+    assert (layer.storage("weights"), layer.storage("biases")) == ("float16", "float32")
 
 
 def test_update_parameters_of_an_updatable_model_are_read(mnist_compiled_copy: Path, real_models: Path) -> None:

@@ -70,6 +70,18 @@ def test_alternatives_are_those_that_change_the_job() -> None:
     assert "momentum_form=classic" in {a.name for a in alternatives_for(momentum, Semantics())}
     constant = JobShape(8, 4, 2, False, None, "mse", "sgdOptimizer", 0.9, 1, frozenset({"epochEnd"}), False)
     assert "momentum_form=classic" not in {a.name for a in alternatives_for(constant, Semantics())}
+    # One mini-batch holding every example once: no order changes its mean, so no shuffle alternative is run
+    # (it would land at 0 and make the power check warn about a difference that cannot exist).
+    one_batch = JobShape(4, 4, 2, True, None, "mse", "sgdOptimizer", 0.0, 1, frozenset({"epochEnd"}), False)
+    assert {a.name for a in alternatives_for(one_batch, Semantics())} == {
+        "batch_reduction=sum",
+        "mse_scale=half_squared",
+        "mse_gradient_factor=1",
+    }
+    wrapped = JobShape(3, 4, 2, True, None, "mse", "sgdOptimizer", 0.0, 1, frozenset({"epochEnd"}), False)
+    assert {"shuffle_schedule=once", "shuffle_engine=numpy_pcg64", "seed=2"} <= {
+        a.name for a in alternatives_for(wrapped, Semantics())
+    }  # fewer examples than the batch: the order decides which ones fill it twice
     # Flipped relative to the semantics in use: a profile that says "short" makes "wrap_around" the alternative.
     flipped = {a.name for a in alternatives_for(with_remainder, Semantics(partial_batch="short"))}
     assert "partial_batch=wrap_around" in flipped and "partial_batch=short" not in flipped

@@ -23,6 +23,7 @@ from mlupdate.parity.run import run_parity
 from mlupdate.parity.tolerances import for_case
 from mlupdate.parity.trained_model import read_trained_model
 from mlupdate.reference.run import run_reference
+from mlupdate.reference.semantics import Semantics
 from mlupdate.scenarios.digits import updatable_mnist
 
 CONTRACT_JOBS = Path(__file__).resolve().parents[1] / "data" / "contract" / "jobs"
@@ -72,6 +73,34 @@ def test_the_untrained_model_fails_on_its_weights(tmp_path: Path, capsys: Any) -
     assert code == 1
     assert [check["name"] for check in document["checks"] if check["status"] == "fail"] == ["parameters"]
     assert "not recorded: status, events" in document["summary"]
+
+
+@pytest.mark.parametrize(
+    "knobs, cause",
+    [
+        ({"batch_reduction": "sum"}, "batch_reduction=sum (sum instead of mean): "),
+        # without events the two knobs that give the same weights stay tied, and the report says so
+        ({"mse_gradient_factor": 1}, "mse_scale=half_squared (half-squared MSE) or mse_gradient_factor=1"),
+    ],
+)
+def test_a_model_written_by_a_wrong_trainer_fails_on_its_weights_naming_the_knob(
+    knobs: dict[str, object], cause: str, tmp_path: Path, capsys: Any
+) -> None:
+    results = run_reference(JOB, tmp_path / "wrong", semantics=Semantics(**knobs))  # type: ignore[arg-type]
+    wrong = read_results(results, JOB_ID).model_path
+    assert wrong is not None
+    code = main(["parity", "--model", str(wrong), "--job", str(JOB), "-o", str(tmp_path / "r"), "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 1
+    checks = {check["name"]: check for check in document["checks"]}
+    assert [name for name, check in checks.items() if check["status"] == "fail"] == ["parameters"]
+    assert checks["parameters"]["details"]["likely_cause"].startswith(cause)
+    assert sorted(document["not_recorded"]) == sorted(ABSENT)
+    assert document["rests_on"] == ["parameters"]
+    # every alternative that changes this job lands far outside the step tolerance: the check has power here
+    power = checks["power"]
+    assert power["status"] == "pass", power["message"]
+    assert min(row["score"] for row in power["details"]["alternatives"]) > 100
 
 
 def test_results_and_model_together_are_refused(trained_by_reference: Path, tmp_path: Path, capsys: Any) -> None:

@@ -3,8 +3,9 @@
 They give a parity check its power (how far a trainer that got one thing wrong lands, in the check's own unit)
 and a failing device its likely cause (the alternative whose run the device's result lies nearest). Only the
 alternatives that change this job's training are run: a short or stale last batch needs a remainder, the
-shuffle alternatives need shuffling, the MSE knobs an MSE loss, and so on. `cce_reported_loss` changes only
-the loss values a device reports, never the weights, so it has no alternative here.
+shuffle alternatives need shuffling and an epoch that is not exactly one mini-batch, the MSE knobs an MSE loss,
+and so on. `cce_reported_loss` changes only the loss values a device reports, never the weights, so it has no
+alternative here.
 """
 
 from __future__ import annotations
@@ -110,12 +111,19 @@ class JobShape:
             learning_rate_changes=any(rate != float(p["learningRate"]) for _, rate in job.schedule),
         )
 
+    @property
+    def order_matters(self) -> bool:
+        """Whether the order of an epoch's examples can change training: not when one mini-batch holds each
+        example exactly once, as its reduction is the same in any order (up to float32 summation order)."""
+        return self.count != self.batch
+
 
 def _applies(knob: str, shape: JobShape, semantics: Semantics) -> bool:
-    shuffled = shape.shuffle and semantics.shuffle_schedule != "never"
+    reordered = shape.shuffle and shape.order_matters
+    shuffled = reordered and semantics.shuffle_schedule != "never"
     rules = {
         "partial_batch": shape.count % shape.batch != 0,
-        "shuffle_schedule": shape.shuffle,
+        "shuffle_schedule": reordered,
         "shuffle_engine": shuffled,
         "seeded_shuffle": shuffled and shape.seed is not None,
         "reshuffle_requires_epoch_end_handler": shuffled
@@ -142,7 +150,7 @@ def alternatives_for(shape: JobShape, semantics: Semantics) -> list[Alternative]
         if knob == "shuffle_schedule" and shape.epochs == 1:
             values = tuple(v for v in values if v != "once")  # one epoch: once is every epoch
         found += [Alternative(knob, value, DESCRIPTIONS[knob, value]) for value in values if value != current]
-    if shape.shuffle and semantics.shuffle_schedule != "never":
+    if shape.shuffle and shape.order_matters and semantics.shuffle_schedule != "never":
         other = (shape.seed or 1) + 1
         found.append(Alternative(SEED, other, f"another shuffle seed ({other})"))
     return found
