@@ -32,8 +32,9 @@ from mlupdate.bundle.schedule import SCHEDULE_KEY, LearningRateStep, check_sched
 from mlupdate.bundle.schema import SCHEMA_VERSION, check_job_id, dump, validate
 from mlupdate.contract import JOB_KIND, JOB_MANIFEST, ComputeUnits, EventKind
 from mlupdate.data.examples import NUMPY_DTYPES, ExampleSet, SetFeature, set_feature
+from mlupdate.data.fit import training_set_features
 from mlupdate.errors import DataError, SchemaError
-from mlupdate.models.features import Feature, inputs, training_inputs
+from mlupdate.models.features import inputs
 from mlupdate.models.params import resolve_parameters
 from mlupdate.models.spec import Spec, load_spec, model_kind, neural_network, updatable_leaf
 from mlupdate.models.validate import ensure_valid
@@ -76,9 +77,13 @@ def write_job(
         check_schedule(steps, epochs=int(resolved.get("epochs", 1)), events=events, where=str(model_path))
         for step in steps:  # each value within the model's allowed learning rates, as a load-time value would be
             resolve_parameters(spec, {**overrides, SCHEDULE_KEY: step.learning_rate})
-    _check_features(training, training_inputs(spec), "training", "the model's training inputs")
+    _check_features(
+        training, training_set_features(spec, where=training.origin), "training", "the model's training inputs"
+    )
     if probe is not None:
-        _check_features(probe, inputs(spec), "probe", "the model's inputs")
+        _check_features(
+            probe, [set_feature(f, where=probe.origin) for f in inputs(spec)], "probe", "the model's inputs"
+        )
 
     final = Path(out_dir) / job_id
     with staging_folder(final) as root:
@@ -150,7 +155,7 @@ def _model_entry(spec: Spec, entry: str, sha256: str) -> dict[str, Any]:
     }
 
 
-def _check_features(examples: ExampleSet, expected: list[Feature], role: str, described: str) -> None:
+def _check_features(examples: ExampleSet, expected: list[SetFeature], role: str, described: str) -> None:
     """The set's features must be exactly the model's (training) inputs, with matching sizes and types."""
     names = [f.name for f in examples.features]
     wanted = [f.name for f in expected]
@@ -162,7 +167,7 @@ def _check_features(examples: ExampleSet, expected: list[Feature], role: str, de
         )
     for feature in expected:
         got = examples.feature(feature.name)
-        want = set_feature(feature, where=examples.origin)
+        want = feature
         if got != want:
             raise DataError(
                 f"{role} feature {feature.name!r} is {got}, the model declares {want}",

@@ -37,7 +37,8 @@ def fit_array(value: Any, feature: SetFeature, *, where: str) -> np.ndarray:
     dtype = NUMPY_DTYPES[feature.dtype or "float32"]
     if dtype.kind == "i":
         _check_integral(array, feature, where)
-    return np.ascontiguousarray(array.reshape(feature.shape), dtype=dtype)
+    # Reshaped after the copy: ascontiguousarray turns a 0-d array into a 1-d one.
+    return np.ascontiguousarray(array, dtype=dtype).reshape(feature.shape)
 
 
 def _check_integral(array: np.ndarray, feature: SetFeature, where: str) -> None:

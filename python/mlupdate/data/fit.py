@@ -18,7 +18,7 @@ from mlupdate.data.arrays import fit_array
 from mlupdate.data.examples import Example, ExampleSet, SetFeature, set_feature
 from mlupdate.data.images import FIT_MODES, FitMode, fit_image, image_from_array, open_image
 from mlupdate.data.sources import RawExample, Source
-from mlupdate.data.targets import TargetMapping, target_mapping
+from mlupdate.data.targets import TargetMapping, resolved_target_feature, target_mapping
 from mlupdate.errors import DataError
 from mlupdate.models.features import inputs, training_inputs
 from mlupdate.models.spec import Spec
@@ -34,19 +34,10 @@ def fit_training_set(
     `classes` names the class indices of a plain network's INT32 `<softmax>_true` target (index order), so
     string labels can be used; without it labels must be the indices themselves.
     """
+    features = training_set_features(spec, where=source.origin)
     model_inputs = {f.name for f in inputs(spec)}
-    declared = training_inputs(spec)
-    if not declared:
-        raise DataError(
-            "the model declares no training inputs (is it updatable?)",
-            where=source.origin,
-            fix="make the model updatable first (mlharness make-updatable)",
-        )
-    features = [set_feature(f, where=source.origin) for f in declared]
-    inputs_ = [f for f in features if f.name in model_inputs]
-    targets = [f for f in features if f.name not in model_inputs]
-    input_feature = _single(inputs_, "input", source.origin)
-    target_feature = _single(targets, "target", source.origin)
+    input_feature = _single([f for f in features if f.name in model_inputs], "input", source.origin)
+    target_feature = _single([f for f in features if f.name not in model_inputs], "target", source.origin)
     fit_input = _input_fitter(input_feature, mode)
     mapping: TargetMapping = target_mapping(spec, target_feature, classes, where=source.origin)
 
@@ -54,6 +45,24 @@ def fit_training_set(
         return {input_feature.name: fit_input(raw), target_feature.name: mapping.map(raw.label, where=raw.origin)}
 
     return _example_set(source, tuple(features), fit)
+
+
+def training_set_features(spec: Spec, *, where: str) -> list[SetFeature]:
+    """The features a training set of `spec` carries: its training inputs, a target's undeclared shape resolved
+    (see mlupdate.data.targets)."""
+    declared = training_inputs(spec)
+    if not declared:
+        raise DataError(
+            "the model declares no training inputs (is it updatable?)",
+            where=where,
+            fix="make the model updatable first (mlharness make-updatable)",
+        )
+    model_inputs = {f.name for f in inputs(spec)}
+    features = [set_feature(f, where=where) for f in declared]
+    return [
+        f if f.name in model_inputs or f.kind != "multiArray" else resolved_target_feature(spec, f, where=where)
+        for f in features
+    ]
 
 
 def fit_probe_set(source: Source, spec: Spec, *, mode: FitMode = "scaleFill") -> ExampleSet:

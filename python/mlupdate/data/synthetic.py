@@ -97,4 +97,4 @@ def _labels(spec: Spec, count: int, seed: int) -> list[Label]:
         classes = mapping.class_count or 2
         return [i % classes for i in range(count)]
     rng = np.random.default_rng(seed + 1)
-    return [float(v) for v in rng.normal(size=count)]
+    return list(rng.normal(size=(count, *mapping.feature.shape)))

@@ -5,14 +5,17 @@
   any label (that is how it learns new ones).
 - Plain network with a categorical cross-entropy loss: the target `<softmax output>_true` is INT32 [1]
   holding the 0-based class index. Labels may be indices, or names looked up in `classes`.
-- Mean squared error: the target is a DOUBLE (or FLOAT32) array of the declared shape.
+- Mean squared error: the target is a DOUBLE (or FLOAT32) array of the declared shape. Converters may leave
+  that shape undeclared (and the network's output shape with it); the target then has the shape of the loss's
+  input, which is the model output's declared shape or, failing that, the shape the reference's dry run of the
+  network computes for it. A device compares the two element by element, so no other shape can train.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -126,7 +129,7 @@ def target_mapping(spec: Spec, feature: SetFeature, classes: Sequence[str] | Non
             feature, classes=tuple(classes) if classes is not None else None, class_count=_class_count(spec)
         )
     if feature.kind == "multiArray":
-        return TargetMapping(feature)
+        return TargetMapping(resolved_target_feature(spec, feature, where=where))
     raise DataError(
         f"target {feature.name!r} is a {feature.kind}; expected a class label or a multiArray",
         where=where,
@@ -145,4 +148,39 @@ def _class_count(spec: Spec) -> int | None:
             for output in (*outputs(leaf), *outputs(spec)):
                 if output.name == source and output.kind == "multiArray" and output.shape:
                     return math.prod(output.shape)
+    return None
+
+
+def resolved_target_feature(spec: Spec, feature: SetFeature, *, where: str) -> SetFeature:
+    """A multiArray target `feature` with a shape: its declared one, else that of the loss input it meets."""
+    if feature.shape:
+        return feature
+    leaf = updatable_leaf(spec)
+    source = _mse_input(leaf.spec, feature.name)
+    if source is not None:
+        for output in (*outputs(leaf.spec), *outputs(spec)):
+            if output.name == source and output.kind == "multiArray" and output.shape:
+                return replace(feature, shape=output.shape)
+        # Imported here: the reference's dry run fits synthetic examples with this package.
+        from mlupdate.reference.readiness import check_reference
+
+        shape = check_reference(spec).shapes.get(f"{leaf.scope_prefix}{source}")
+        if shape:
+            return replace(feature, shape=shape)
+    raise DataError(
+        f"target {feature.name!r} has no declared shape, and the shape of the loss input it is compared with "
+        f"({source or 'no mean-squared-error loss reads it'}) cannot be worked out",
+        where=where,
+        fix=f"declare the shape of training input {feature.name!r} in the model (its multiArrayType.shape)",
+    )
+
+
+def _mse_input(leaf: Spec, target: str) -> str | None:
+    if not is_neural_network(leaf):
+        return None
+    for loss in neural_network(leaf).updateParams.lossLayers:
+        if loss.WhichOneof("LossLayerType") == "meanSquaredErrorLossLayer":
+            mse = loss.meanSquaredErrorLossLayer
+            if mse.target == target:
+                return str(mse.input)
     return None
