@@ -54,3 +54,35 @@ def test_a_background_child_is_stopped_and_its_output_kept() -> None:
         time.sleep(0.05)
 
     assert child.stop() == "line 1\n"
+
+
+def test_a_command_that_prints_more_than_the_limit_is_stopped_and_reported() -> None:
+    # Without the limit a command printing without end (`yes`) filled memory until its deadline.
+    code = "import sys, time\nsys.stdout.write('y\\n' * (2 << 20)); sys.stdout.flush(); time.sleep(60)"
+    with pytest.raises(ToolError, match=r"printed more than 1048576 bytes on stdout") as caught:
+        SubprocessRunner(output_limit=1 << 20).run([PY, "-c", code], timeout=30)
+
+    assert not isinstance(caught.value, ToolTimeout)
+    assert caught.value.argv[0] == PY
+
+
+def test_a_flood_on_stderr_is_stopped_too_and_the_error_keeps_its_tail_only() -> None:
+    code = "import sys\nsys.stderr.write('e' * (1 << 20))"
+    with pytest.raises(ToolError, match="on stderr") as caught:
+        SubprocessRunner(output_limit=1 << 16).run([PY, "-c", code], timeout=30)
+
+    assert 0 < len(caught.value.stderr) <= 1 << 16
+
+
+def test_a_background_child_keeps_only_the_tail_of_what_it_printed() -> None:
+    code = "for i in range(300_000): print(f'line {i}')"  # about 3.4 MB
+    child = SubprocessRunner(kept_output=1 << 20).start([PY, "-c", code])
+
+    give_up = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < give_up:
+        time.sleep(0.05)
+    text = child.stop()
+
+    assert len(text.encode()) <= 1 << 20
+    assert text.endswith("line 299999\n")
+    assert text.splitlines()[0].startswith("line ")  # cut at a line boundary

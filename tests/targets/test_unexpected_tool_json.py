@@ -8,6 +8,7 @@ import pytest
 
 from mlharness.errors import TargetError, ToolError
 from mlharness.process import Reply, ScriptedRunner
+from mlharness.targets import devicectl
 from mlharness.targets.devicectl import Devicectl, parse_devices
 from mlharness.targets.simulator import parse_devices as parse_simulators
 from mlharness.targets.simulator import parse_runtimes
@@ -61,3 +62,19 @@ def test_a_devicectl_error_payload_of_an_unknown_shape_still_reports_the_exit_co
     with pytest.raises(ToolError) as caught:
         Devicectl(runner).launch("d", "org.mlupdate.companion", [], {})
     assert caught.value.returncode == 1 and "exited with code 1" in caught.value.message
+
+
+def test_a_devicectl_json_output_larger_than_the_limit_is_refused_naming_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(devicectl, "JSON_OUTPUT_BYTES", 1024)
+    huge = json.dumps({"result": {"runningProcesses": [{"processIdentifier": 1, "name": "x" * 4096}]}})
+    runner = ScriptedRunner({("xcrun", "devicectl", "device", "info", "processes"): Reply(json_output=huge)})
+    with pytest.raises(TargetError, match="xcrun devicectl device info processes") as refused:
+        Devicectl(runner).running_pids("00008130-001A2B3C4D5E6F70")
+    assert "more than the 1024 this reader accepts" in refused.value.what
+
+
+def test_deeply_nested_tool_json_is_a_target_error() -> None:
+    with pytest.raises(TargetError, match="not JSON"):
+        parse_simulators("[" * 100_000 + "]" * 100_000)

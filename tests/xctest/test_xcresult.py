@@ -205,3 +205,23 @@ def test_an_xcresulttool_without_test_results_says_which_xcode_is_needed(tmp_pat
     with pytest.raises(ToolError, match="Xcode 16") as caught:
         extract_xcresult(bundle, ["a"], tmp_path / "out", tool=Xcresulttool(runner))
     assert caught.value.returncode == 64 and caught.value.argv[:3] == ["xcrun", "xcresulttool", "get"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 5000 + "]" * 5000,  # json.loads raised RecursionError
+        '{"testNodes": ' + '[{"nodeType": "Test Suite", "children": ' * 40 + "[]" + "}]" * 40 + "}",
+    ],
+)
+def test_exported_json_nested_deeper_than_the_limit_is_refused_naming_the_file(tmp_path: Path, text: str) -> None:
+    (tmp_path / "tests.json").write_text(text, encoding="utf-8")
+    with pytest.raises(HarnessError, match=r"tests\.json.*nested \d+ deep|nested \d+ deep.*tests\.json"):
+        read_export(tmp_path, ["a"], tmp_path / "out")
+
+
+def test_an_exported_json_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere.json").write_text('{"testNodes": []}', encoding="utf-8")
+    (tmp_path / "tests.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(HarnessError, match=r"tests\.json"):
+        read_export(tmp_path, ["a"], tmp_path / "out")

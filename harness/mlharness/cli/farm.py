@@ -79,7 +79,8 @@ def report_table(report: FarmRunReport) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    title = f"Device Farm run {report.run_name}: {report.status}"
+    # The run's name and status are the farm's text: data, never markup.
+    title = Text(f"Device Farm run {report.run_name}: {report.status}")
     table = Table("job", "where", "os", "outcome", "detail", title=title)
     for row in report.rows:
         table.add_row(*map(Text, (row.job_id, row.where, row.os, row.outcome, row.detail)))

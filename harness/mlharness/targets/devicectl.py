@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlharness.errors import TargetError, TargetUnavailable, ToolError
-from mlharness.process import ProcessRunner
+from mlharness.process import TOOL_OUTPUT_BYTES, ProcessRunner
 from mlharness.targets.base import (
     COMPANION_BUNDLE_ID,
     DOCUMENTS,
@@ -32,9 +32,13 @@ from mlharness.targets.base import (
     outbox_path,
 )
 from mlharness.targets.tool_json import ToolJson
+from mlupdate import limits
 from mlupdate.contract import RUN_ARGUMENT, RUN_ENVIRONMENT
 
 log = logging.getLogger(__name__)
+
+# The --json-output file gets the same bound as what a tool prints.
+JSON_OUTPUT_BYTES = TOOL_OUTPUT_BYTES
 
 _CONTAINER = ("--domain-type", "appDataContainer", "--domain-identifier")
 
@@ -190,13 +194,20 @@ def _copy(source: str, destination: str) -> list[str]:
 
 
 def _read_json(path: Path, argv: list[str]) -> ToolJson:
-    """The `--json-output` of `argv`, named by its subcommand in any error (`xcrun devicectl device info files`)."""
+    """The `--json-output` of `argv`, named by its subcommand in any error (`xcrun devicectl device info files`).
+
+    Bounded like the tool's printed output: it lists what the device holds and what the device says it is."""
     command = " ".join(arg for arg in argv[:5] if not arg.startswith("-"))
+
+    def refuse(what: str, *, where: str, fix: str) -> TargetError:
+        return TargetError(f"{what} ({where})", target=command, step="parse output", fix=fix)
+
+    fix = "run the same command by hand: devicectl wrote a --json-output this harness will not read"
     try:
-        text = path.read_text(encoding="utf-8")
+        data = limits.read_bounded(path, JSON_OUTPUT_BYTES, error=refuse, what="--json-output", fix=fix)
+        return ToolJson.parse(data.decode("utf-8"), command)
     except (OSError, UnicodeDecodeError) as exc:
         raise TargetError(f"unreadable --json-output: {exc}", target=command, step="parse output") from exc
-    return ToolJson.parse(text, command)
 
 
 class DevicectlTarget:

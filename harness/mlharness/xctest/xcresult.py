@@ -39,6 +39,7 @@ from mlharness.errors import (
 from mlharness.process import Completed, ProcessRunner
 from mlharness.xctest.archive import extract_results_zip
 from mlharness.xctest.names import case_identifier, is_results_attachment, job_id_for_case
+from mlupdate import limits
 from mlupdate.bundle import ResultsBundle, read_results
 from mlupdate.errors import BundleError, MlupdateError
 
@@ -348,16 +349,21 @@ def _test_case(node: Mapping[str, Any]) -> TestCase:
 
 
 def _read_json(path: Path) -> Any:
-    if path.is_symlink() or not path.is_file():
-        raise HarnessError(
-            "missing (or a link)", where=str(path), fix="export the .xcresult bundle again (mlharness xcresult)"
-        )
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise HarnessError(f"larger than {MAX_JSON_BYTES} bytes", where=str(path), fix="refused as hostile input")
+    """An exported JSON file: a regular file (no link), bounded in size and nesting before it is parsed."""
+    fix = "export the .xcresult bundle again (mlharness xcresult)"
+
+    def refuse(what: str, *, where: str, fix: str) -> HarnessError:
+        return HarnessError(what, where=where, fix=fix)
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HarnessError(f"not JSON: {exc}", where=str(path), fix="export the .xcresult bundle again") from None
+        data = limits.read_bounded(path, MAX_JSON_BYTES, error=refuse, what=path.name, fix=fix)
+    except FileNotFoundError:
+        raise HarnessError("missing", where=str(path), fix=fix) from None
+    limits.check_json_depth(data, error=refuse, where=str(path), fix=fix)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise HarnessError(f"not JSON: {exc}", where=str(path), fix=fix) from None
 
 
 def _mapping(value: object, source: str) -> Mapping[str, Any]:
