@@ -98,7 +98,12 @@ def test_raw_pixel_scale_inputs_flip_the_prediction_in_a_few_steps() -> None:
 
 @pytest.mark.parametrize(
     "knob, expected",
-    [("log_softmax", GAP), ("clipped_1e-7", -np.log(1e-7)), ("clipped_float_min", -np.log(np.finfo(np.float32).tiny))],
+    [
+        ("log_softmax", GAP),
+        ("clipped_1e-7", -np.log(1e-7)),
+        ("clipped_float_min", -np.log(np.finfo(np.float32).tiny)),
+        ("float32_probability", np.inf),  # -log of the float32 softmax output, which is 0 here
+    ],
 )
 def test_the_reported_loss_of_a_saturated_example_follows_the_uncalibrated_knob(knob: str, expected: float) -> None:
     semantics = Semantics(cce_reported_loss=knob)  # type: ignore[arg-type]

@@ -56,19 +56,28 @@ class Evidence:
 
 
 def evidence_from_results(results: ResultsBundle, source: str, class_labels: Sequence[str | int] = ()) -> Evidence:
-    """Parameters, per-event losses of task 0, and probe outputs (labels one-hot over `class_labels`)."""
+    """Parameters, per-event losses of task 0 (with where they are null), and probe outputs (labels one-hot over
+    `class_labels`)."""
     components: dict[str, np.ndarray[Any, Any]] = {}
     for (layer, kind), array in results.parameters.items():
         components[f"param:{layer}.{kind}"] = np.asarray(array, dtype=np.float64).ravel()
-    losses: dict[str, list[float]] = {}
+    losses: dict[str, list[float | None]] = {}
     for event in results.events:
-        if event.task == 0 and event.loss is not None:
-            losses.setdefault(event.event, []).append(float(event.loss))
+        if event.task == 0:
+            losses.setdefault(event.event, []).append(None if event.loss is None else float(event.loss))
     for name, values in losses.items():
-        components[f"loss:{name}"] = np.asarray(values, dtype=np.float64)
+        components[f"loss:{name}"], components[f"loss-missing:{name}"] = _losses_in_place(values)
     for name, output in results.probe_outputs.items():
         components[f"probe:{name}"] = _probe_vector(output.values, class_labels, f"{source}: probe {name}")
     return Evidence(source, components)
+
+
+def _losses_in_place(values: Sequence[float | None]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Every event's loss in its place, a null one (none reported, or not finite: the contract writes inf as null)
+    as 0 and flagged in the second vector, so that an observation of an infinite loss lines up with the hypothesis
+    that predicts one and differs from those that predict a number."""
+    missing = np.array([value is None for value in values], dtype=np.float64)
+    return np.array([0.0 if value is None else value for value in values], dtype=np.float64), missing
 
 
 def _probe_vector(values: np.ndarray[Any, Any] | list[Any], labels: Sequence[str | int], where: str) -> Any:

@@ -288,7 +288,8 @@ def default_probes() -> tuple[Probe, ...]:
             (saturated_job("saturated", (1.0, 30.0, 120.0)),),
             "logit gaps of 1, 30 and 120 against the label: -log p is about 1.3, 30 and 120; a probability clipped "
             "at 1e-7 reports 16.1 for both saturated examples, one clipped at the float32 minimum reports 87.3 "
-            "for the gap of 120 (whose float32 probability underflows to 0)",
+            "for the gap of 120 (whose float32 probability underflows to 0), and -log of that float32 probability "
+            "unclipped is inf there (written as null; the weights stay finite)",
         ),
         Probe(
             "momentum",

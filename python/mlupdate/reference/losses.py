@@ -19,7 +19,8 @@ from mlupdate.reference.semantics import Semantics
 
 # cce_reported_loss -> the smallest probability the reported -log p may see (None: the exact log-softmax).
 # 1e-7 is the epsilon Keras and TensorFlow clip probabilities with; the float minimum is where a float32
-# probability stops being a normal number.
+# probability stops being a normal number. "float32_probability" takes -log of the softmax's float32 output
+# itself, unclipped: what a loss layer fed by the softmax computes naively (inf where p underflows to 0).
 CCE_PROBABILITY_FLOOR: dict[str, float | None] = {
     "log_softmax": None,
     "clipped_1e-7": 1e-7,
@@ -48,8 +49,12 @@ def categorical_cross_entropy(
     alike; `logits` and `probabilities` are `[B, C, 1, 1]`."""
     batch = probabilities.shape[0]
     rows = np.arange(batch)
-    log_p = log_softmax(logits.reshape(batch, -1))[rows, targets]
-    per_example = reported_cce(log_p, CCE_PROBABILITY_FLOOR[semantics.cce_reported_loss])
+    if semantics.cce_reported_loss == "float32_probability":
+        with np.errstate(divide="ignore"):
+            per_example = -np.log(probabilities.reshape(batch, -1)[rows, targets].astype(np.float64))
+    else:
+        log_p = log_softmax(logits.reshape(batch, -1))[rows, targets]
+        per_example = reported_cce(log_p, CCE_PROBABILITY_FLOOR[semantics.cce_reported_loss])
     grad = probabilities.reshape(batch, -1).copy()
     grad[rows, targets] -= 1
     if semantics.cce_reduction == "mean":

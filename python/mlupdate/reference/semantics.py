@@ -24,7 +24,7 @@ ShuffleSchedule = Literal["every_epoch", "once", "never"]
 MomentumForm = Literal["torch", "classic"]
 SeededShuffle = Literal["seed_seq", "direct"]
 VectorReduction = Literal["sum", "mean"]
-CceReportedLoss = Literal["log_softmax", "clipped_1e-7", "clipped_float_min"]
+CceReportedLoss = Literal["log_softmax", "clipped_1e-7", "clipped_float_min", "float32_probability"]
 KnnTieBreak = Literal["nearest", "first_label"]
 KnnProbabilities = Literal["normalized_weights", "vote_fraction"]
 
@@ -70,11 +70,12 @@ KNOBS: dict[str, tuple[tuple[Any, ...], bool, str]] = {
         "CCE mini-batch loss reduction; gradient (p - onehot)/B for 'mean' (uncalibrated)",
     ),
     "cce_reported_loss": (
-        ("log_softmax", "clipped_1e-7", "clipped_float_min"),
+        ("log_softmax", "clipped_1e-7", "clipped_float_min", "float32_probability"),
         False,
-        "the CCE loss value Core ML reports: -log_softmax(logits)[target] exactly, or -log p with p clipped from "
-        "below at 1e-7 (Keras' epsilon) or at the float32 minimum; only saturated examples differ, and the "
-        "gradient p - onehot is the same under every value (uncalibrated)",
+        "the CCE loss value Core ML reports: -log_softmax(logits)[target] exactly, -log p with p clipped from "
+        "below at 1e-7 (Keras' epsilon) or at the float32 minimum, or -log of the float32 softmax output unclipped "
+        "(inf, written as null, where it underflows to 0); only saturated examples differ, and the gradient "
+        "p - onehot is the same under every value (uncalibrated)",
     ),
     "mse_vector_reduction": (
         ("sum", "mean"),
