@@ -1,8 +1,8 @@
 """SGD (with momentum) and Adam, updating parameter arrays in place, as Core ML's optimiser options describe.
 
-Every update runs in buffers kept per parameter (no temporary arrays per step) and evaluates the same
-operations in the same order as the plain expressions in the comments, so the results are bit-identical to
-them.
+Every update runs in buffers kept per parameter and in the gradients' own buffers (a step consumes its
+gradients: no temporary arrays per step), and evaluates the same operations in the same order as the plain
+expressions in the comments, so the results are bit-identical to them.
 """
 
 from __future__ import annotations
@@ -27,25 +27,27 @@ class Sgd:
     momentum: float
     form: str = "torch"
     _velocity: dict[Key, Array] = field(default_factory=dict)
-    _scratch: dict[Key, Array] = field(default_factory=dict)
 
     def step(self, params: Mapping[str, Params], grads: Mapping[str, Params]) -> None:
+        """One update from `grads`, whose arrays it overwrites (they serve as scratch)."""
         for layer, layer_grads in grads.items():
+            layer_params = params[layer]
             for name, grad in layer_grads.items():
-                weights = params[layer][name]
+                weights = layer_params[name]
                 lr = weights.dtype.type(self.learning_rate)
-                scratch = _buffer(self._scratch, (layer, name), weights)
                 if self.momentum == 0:
-                    weights -= np.multiply(lr, grad, out=scratch)  # w -= lr * g
+                    weights -= np.multiply(lr, grad, out=grad)  # w -= lr * g
                     continue
                 mu = weights.dtype.type(self.momentum)
-                velocity = self._velocity.setdefault((layer, name), np.zeros_like(weights))
+                velocity = self._velocity.get((layer, name))
+                if velocity is None:
+                    velocity = self._velocity[(layer, name)] = np.zeros_like(weights)
                 velocity *= mu
                 if self.form == "torch":  # v = mu v + g; w -= lr * v
                     velocity += grad
-                    weights -= np.multiply(lr, velocity, out=scratch)
+                    weights -= np.multiply(lr, velocity, out=grad)
                 else:  # v = mu v - lr * g; w += v
-                    velocity -= np.multiply(lr, grad, out=scratch)
+                    velocity -= np.multiply(lr, grad, out=grad)
                     weights += velocity
 
 
@@ -60,10 +62,10 @@ class Adam:
     bias_correction: bool = True
     _moments: dict[Key, tuple[Array, Array]] = field(default_factory=dict)
     _scratch: dict[Key, Array] = field(default_factory=dict)
-    _scratch2: dict[Key, Array] = field(default_factory=dict)
     _steps: int = 0
 
     def step(self, params: Mapping[str, Params], grads: Mapping[str, Params]) -> None:
+        """One update from `grads`, whose arrays it overwrites (they serve as scratch)."""
         self._steps += 1
         t = self._steps
         for layer, layer_grads in grads.items():
@@ -71,12 +73,13 @@ class Adam:
                 weights = params[layer][name]
                 kind: Any = weights.dtype.type
                 m, v = self._moments.setdefault((layer, name), (np.zeros_like(weights), np.zeros_like(weights)))
-                a, b = _buffer(self._scratch, (layer, name), weights), _buffer(self._scratch2, (layer, name), weights)
+                a = _buffer(self._scratch, (layer, name), weights)
                 m *= kind(self.beta1)
                 m += np.multiply(kind(1 - self.beta1), grad, out=a)  # m = b1 m + (1 - b1) g
                 v *= kind(self.beta2)
                 np.multiply(kind(1 - self.beta2), grad, out=a)
                 v += np.multiply(a, grad, out=a)  # v = b2 v + (1 - b2) g g
+                b = grad  # the gradient is used up: its buffer holds v_hat
                 if self.bias_correction:
                     np.divide(m, kind(1 - self.beta1**t), out=a)  # m_hat
                     np.divide(v, kind(1 - self.beta2**t), out=b)  # v_hat

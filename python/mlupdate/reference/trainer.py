@@ -21,6 +21,7 @@ from mlupdate.contract import ALL_PROGRESS_EVENTS, EventKind, ProgressEvent
 from mlupdate.errors import DataError, ModelInvalidError, TrainingError, UnsupportedError
 from mlupdate.models.params import resolve_parameters
 from mlupdate.models.spec import Spec, is_neural_network, neural_network
+from mlupdate.reference.dense_chain import DenseChain, LossLog
 from mlupdate.reference.layers import Array, Params
 from mlupdate.reference.losses import categorical_cross_entropy, mean_squared_error
 from mlupdate.reference.network import Network, as_network_array, blob_rows
@@ -311,9 +312,11 @@ class _Task:
         events: Collection[str],
         threads: int,
         summation_seed: int | None = None,
+        batch_events: bool = True,
     ) -> None:
         network, p = job.network, job.parameters
         self.job, self.semantics, self.threads = job, semantics, threads
+        self.batch_events = batch_events  # False: nobody sees miniBatchEnd events, so none is made
         self.params = {name: {k: v.copy() for k, v in arrays.items()} for name, arrays in network.params.items()}
         for layer, arrays in (initial_weights or {}).items():
             self.params[layer] = {k: np.asarray(v, dtype=network.dtype).copy() for k, v in arrays.items()}
@@ -332,6 +335,10 @@ class _Task:
             not semantics.reshuffle_requires_epoch_end_handler or EventKind.EPOCH_END in events
         )
         self.gather = _Gather(job.frontier, self.size)
+        # A dense chain trains in buffers kept from step to step (bit-identical to the generic step).
+        self.chain = DenseChain.plan(network, job.frontier, self.params, self.size)
+        cce = network.loss is not None and network.loss.kind == "cce"
+        self.loss_log = LossLog(self.size, self.chain.classes, network.dtype, semantics) if cce and self.chain else None
         self.last_batch: np.ndarray[Any, Any] | None = None
         # Rows of a mini-batch visited in another order: the same sums in another float32 rounding.
         self.summation = np.random.default_rng(summation_seed) if summation_seed is not None else None
@@ -359,15 +366,21 @@ class _Task:
         emit(ProgressEvent(EventKind.COMPLETION, None, None, loss if self.epochs else None))
         return loss
 
-    def _epoch(self, epoch: int, emit: Callable[[ProgressEvent], None], exact: bool) -> float:
-        """One epoch of ceil(N/B) mini-batches; returns the last mini-batch's loss (what epochEnd reports)."""
-        job, network, params = self.job, self.job.network, self.params
-        loss = math.nan
+    def _batches(self) -> list[np.ndarray[Any, Any]]:
+        """This epoch's mini-batches, each in its summation order."""
         batches = epoch_batches(self.order.array, self.size, self.semantics.partial_batch, self.last_batch)
         self.last_batch = batches[-1]
-        for k, rows in enumerate(batches):
-            if self.summation is not None:
-                rows = rows[self.summation.permutation(len(rows))]
+        if self.summation is not None:
+            batches = [rows[self.summation.permutation(len(rows))] for rows in batches]
+        return batches
+
+    def _epoch(self, epoch: int, emit: Callable[[ProgressEvent], None], exact: bool) -> float:
+        """One epoch of ceil(N/B) mini-batches; returns the last mini-batch's loss (what epochEnd reports)."""
+        if self.chain is not None:
+            return self._chain_epoch(self.chain, epoch, emit, exact)
+        job, network, params = self.job, self.job.network, self.params
+        loss = math.nan
+        for k, rows in enumerate(self._batches()):
             env = self.gather(rows)
             caches = network.forward_live(env, params)
             raw_loss, start = _loss(job, env, rows, self.semantics)
@@ -377,8 +390,76 @@ class _Task:
             if exact and (bad := _first_non_finite(self.trained)) is not None:
                 raise _weights_error(bad, raw_loss, epoch, k)
             loss = float(np.float32(raw_loss))
-            emit(ProgressEvent(EventKind.MINI_BATCH_END, epoch, k, loss))
+            if self.batch_events:
+                emit(ProgressEvent(EventKind.MINI_BATCH_END, epoch, k, loss))
         return loss
+
+    def _chain_epoch(self, chain: DenseChain, epoch: int, emit: Callable[[ProgressEvent], None], exact: bool) -> float:
+        """`_epoch` for a dense chain. A CCE step's loss is computed with those of the next steps (`LossLog`), so
+        a run of steps' miniBatchEnd events is emitted together, in order, and a non-finite loss is seen then;
+        exactly (`exact`), each step's loss is computed and the weights checked before the next step."""
+        batches = self._batches()
+        log = self.loss_log
+        plan = _BatchPlan(batches, self.job.targets if log is not None else None, chain.row_offsets)
+        trained, step, reduction = self.trained, self.optimizer.step, self.semantics.cce_reduction
+        reported = _Reported(epoch, emit if self.batch_events else None, exact)
+        last = len(batches) - 1
+        for k, rows in enumerate(batches):
+            x = chain.rows(rows, plan.consecutive[k])
+            if log is not None:
+                slot = log.slot(len(rows), plan.targets[k])
+                inputs, logits = chain.forward(x, slot)
+                if logits is not slot:
+                    np.copyto(slot, logits)
+                step(trained, chain.backward(chain.cce_gradient(logits, plan.flat[k], reduction), inputs))
+                losses = log.losses() if exact or log.full or k == last else []
+            else:
+                inputs, outputs = chain.forward(x)
+                raw_loss, start = mean_squared_error(outputs, self.job.targets[rows], self.semantics)
+                step(trained, chain.backward(start, inputs))
+                losses = [raw_loss]
+            if exact and (bad := _first_non_finite(trained)) is not None:
+                raise _weights_error(bad, losses[-1], epoch, k)
+            reported.add(losses)
+        return reported.loss
+
+
+class _BatchPlan:
+    """Per mini-batch of an epoch: whether its rows are consecutive frontier rows (read in place), and for a
+    CCE loss its targets and their flat indices in the batch's logits; worked out for the epoch at once."""
+
+    def __init__(
+        self, batches: list[np.ndarray[Any, Any]], targets: np.ndarray[Any, Any] | None, offsets: np.ndarray[Any, Any]
+    ) -> None:
+        if all(len(rows) == len(batches[0]) for rows in batches):
+            stacked = np.stack(batches)
+            self.consecutive: list[bool] = (np.diff(stacked, axis=1) == 1).all(axis=1).tolist()
+            chosen = targets[stacked] if targets is not None else None
+            self.targets = list(chosen) if chosen is not None else []
+            self.flat = list(chosen + offsets[: stacked.shape[1]]) if chosen is not None else []
+            return
+        self.consecutive = [bool((np.diff(rows) == 1).all()) for rows in batches]
+        self.targets = [targets[rows] for rows in batches] if targets is not None else []
+        self.flat = [t + offsets[: len(t)] for t in self.targets]
+
+
+class _Reported:
+    """Mini-batch losses as they become known, in step order: each is checked (on the fast path a non-finite
+    loss means replay exactly) and emitted as its step's miniBatchEnd event."""
+
+    def __init__(self, epoch: int, emit: Callable[[ProgressEvent], None] | None, exact: bool) -> None:
+        self.epoch, self.emit, self.exact = epoch, emit, exact
+        self.step = 0
+        self.loss = math.nan
+
+    def add(self, losses: list[float]) -> None:
+        for raw_loss in losses:
+            if not self.exact and not abs(raw_loss) <= _FLOAT32_MAX:  # also true for NaN
+                raise _Diverged(self.epoch, self.step)  # an error only once a weight breaks: replay exactly
+            self.loss = float(np.float32(raw_loss))
+            if self.emit is not None:
+                self.emit(ProgressEvent(EventKind.MINI_BATCH_END, self.epoch, self.step, self.loss))
+            self.step += 1
 
 
 class _EventLog:
@@ -428,12 +509,13 @@ def run_prepared(
     semantics = semantics or Semantics()
     threads = blas_threads if blas_threads is not None else blas_threads_for(job)
     log = _EventLog(events, on_event)
-    task = _Task(job, semantics, initial_weights, events, threads, summation_seed)
+    batch_events = EventKind.MINI_BATCH_END in events or on_event is not None
+    task = _Task(job, semantics, initial_weights, events, threads, summation_seed, batch_events)
     try:
         loss = task.run(log, exact=False)
     except _Diverged:
         log.replay()
-        task = _Task(job, semantics, initial_weights, events, threads, summation_seed)
+        task = _Task(job, semantics, initial_weights, events, threads, summation_seed, batch_events)
         loss = task.run(log, exact=True)
     epochs = task.epochs
     return TrainingResult(
