@@ -194,6 +194,9 @@ CASES = {
     "cce_sum_clipped_loss": Chain(
         semantics=Semantics(cce_reduction="sum", cce_reported_loss="clipped_1e-7"), learning_rate=0.01
     ),
+    "saturated_float32_probability_loss": Chain(
+        hidden="LINEAR", semantics=Semantics(cce_reported_loss="float32_probability"), learning_rate=50.0
+    ),
     "short_last_batch": Chain(semantics=Semantics(partial_batch="short")),
     "stale_last_batch": Chain(semantics=Semantics(partial_batch="stale")),
     "shuffled_once_numpy_engine": Chain(semantics=Semantics(shuffle_schedule="once", shuffle_engine="numpy_pcg64")),

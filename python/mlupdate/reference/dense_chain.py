@@ -27,12 +27,14 @@ from typing import Any
 import numpy as np
 
 from mlupdate.reference.layers import Activation, Array, InnerProduct, Params
-from mlupdate.reference.losses import CCE_PROBABILITY_FLOOR, log_softmax, reported_cce
+from mlupdate.reference.losses import per_example_cce
 from mlupdate.reference.network import Network
 from mlupdate.reference.semantics import Semantics
 
 Rows = np.ndarray[Any, np.dtype[np.intp]]
-_LOG_BYTES = 4 << 20  # logits kept for deferred CCE losses: the reported losses are computed per this many bytes
+# Logits kept for deferred CCE losses: the reported losses are computed per this many bytes of logits (their
+# float64 temporaries take ~6 times as much while they are computed).
+_LOG_BYTES = 64 << 10
 
 
 @dataclass
@@ -220,16 +222,17 @@ class DenseChain:
 class LossLog:
     """Logits and targets of the last few CCE steps, and their reported losses computed together.
 
-    The per-row float64 log-softmax and the per-step reduction are those of `categorical_cross_entropy`, so
-    each step's loss is the value the generic step reports, to the bit."""
+    The per-row losses (`per_example_cce`, row by row, so the same whether computed for one step or many) and
+    the per-step reduction are those of `categorical_cross_entropy`, so each step's loss is the value the
+    generic step reports, to the bit. At most one epoch's steps are kept (losses are due at its end)."""
 
-    def __init__(self, batch: int, classes: int, dtype: np.dtype[Any], semantics: Semantics) -> None:
-        self.capacity = max(1, _LOG_BYTES // max(1, batch * classes * dtype.itemsize))
+    def __init__(self, batch: int, classes: int, dtype: np.dtype[Any], semantics: Semantics, steps: int) -> None:
+        self.capacity = max(1, min(steps, _LOG_BYTES // max(1, batch * classes * dtype.itemsize)))
         self.batch = batch
         self.logits = np.empty((self.capacity, batch, classes), dtype=dtype)
         self.targets: list[Rows] = []
         self.counts: list[int] = []
-        self.floor = CCE_PROBABILITY_FLOOR[semantics.cce_reported_loss]
+        self.semantics = semantics
         self.mean = semantics.cce_reduction == "mean"
 
     @property
@@ -261,7 +264,6 @@ class LossLog:
 
     def _reduce(self, logits: Array, targets: Rows) -> list[float]:
         steps, n = logits.shape[:2]
-        log_p = log_softmax(logits.reshape(steps * n, -1))[np.arange(steps * n), targets]
-        per_example = reported_cce(log_p, self.floor).reshape(steps, n)
+        per_example = per_example_cce(logits.reshape(steps * n, -1), targets, self.semantics).reshape(steps, n)
         reduced = per_example.mean(axis=1) if self.mean else per_example.sum(axis=1)
         return [float(v) for v in reduced]

@@ -42,6 +42,28 @@ def reported_cce(log_p: np.ndarray[Any, Any], floor: float | None) -> np.ndarray
     return clipped
 
 
+def softmax(logits: Array) -> Array:
+    """The softmax of every row of `logits` `[B, C]` in their own dtype, as `Network.forward_live` computes it."""
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities: Array = exp / exp.sum(axis=1, keepdims=True)
+    return probabilities
+
+
+def per_example_cce(
+    logits: Array, targets: np.ndarray[Any, Any], semantics: Semantics, probabilities: Array | None = None
+) -> np.ndarray[Any, Any]:
+    """The reported loss of every row of `logits` `[B, C]` (float64); `probabilities`, their softmax, is
+    computed here when the knob reads it and none is given."""
+    rows = np.arange(len(logits))
+    if semantics.cce_reported_loss == "float32_probability":
+        p = softmax(logits) if probabilities is None else probabilities
+        with np.errstate(divide="ignore"):
+            exact: np.ndarray[Any, Any] = -np.log(p[rows, targets].astype(np.float64))
+        return exact
+    log_p = log_softmax(logits)[rows, targets]
+    return reported_cce(log_p, CCE_PROBABILITY_FLOOR[semantics.cce_reported_loss])
+
+
 def categorical_cross_entropy(
     logits: Array, probabilities: Array, targets: np.ndarray[Any, Any], semantics: Semantics
 ) -> tuple[float, Array]:
@@ -49,12 +71,7 @@ def categorical_cross_entropy(
     alike; `logits` and `probabilities` are `[B, C, 1, 1]`."""
     batch = probabilities.shape[0]
     rows = np.arange(batch)
-    if semantics.cce_reported_loss == "float32_probability":
-        with np.errstate(divide="ignore"):
-            per_example = -np.log(probabilities.reshape(batch, -1)[rows, targets].astype(np.float64))
-    else:
-        log_p = log_softmax(logits.reshape(batch, -1))[rows, targets]
-        per_example = reported_cce(log_p, CCE_PROBABILITY_FLOOR[semantics.cce_reported_loss])
+    per_example = per_example_cce(logits.reshape(batch, -1), targets, semantics, probabilities.reshape(batch, -1))
     grad = probabilities.reshape(batch, -1).copy()
     grad[rows, targets] -= 1
     if semantics.cce_reduction == "mean":

@@ -285,13 +285,16 @@ class _Diverged(Exception):
 
 
 class _Gather:
-    """The frontier rows of a mini-batch, copied into buffers reused from step to step."""
+    """The frontier rows of a mini-batch, copied into buffers reused from step to step (allocated on first use:
+    a dense chain gathers into its own)."""
 
     def __init__(self, frontier: Mapping[str, Array], size: int) -> None:
-        self.frontier = frontier
-        self.buffers = {name: np.empty((size, *a.shape[1:]), dtype=a.dtype) for name, a in frontier.items()}
+        self.frontier, self.size = frontier, size
+        self.buffers: dict[str, Array] = {}
 
     def __call__(self, rows: np.ndarray[Any, Any]) -> dict[str, Array]:
+        if not self.buffers:
+            self.buffers = {n: np.empty((self.size, *a.shape[1:]), dtype=a.dtype) for n, a in self.frontier.items()}
         env: dict[str, Array] = {}
         for name, array in self.frontier.items():
             buffer = self.buffers[name]
@@ -334,11 +337,14 @@ class _Task:
         self.reshuffle = semantics.shuffle_schedule == "every_epoch" and (
             not semantics.reshuffle_requires_epoch_end_handler or EventKind.EPOCH_END in events
         )
-        self.gather = _Gather(job.frontier, self.size)
         # A dense chain trains in buffers kept from step to step (bit-identical to the generic step).
         self.chain = DenseChain.plan(network, job.frontier, self.params, self.size)
+        self.gather = _Gather(job.frontier, self.size)
         cce = network.loss is not None and network.loss.kind == "cce"
-        self.loss_log = LossLog(self.size, self.chain.classes, network.dtype, semantics) if cce and self.chain else None
+        steps = -(-job.count // self.size)
+        self.loss_log = (
+            LossLog(self.size, self.chain.classes, network.dtype, semantics, steps) if cce and self.chain else None
+        )
         self.last_batch: np.ndarray[Any, Any] | None = None
         # Rows of a mini-batch visited in another order: the same sums in another float32 rounding.
         self.summation = np.random.default_rng(summation_seed) if summation_seed is not None else None
