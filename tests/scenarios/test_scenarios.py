@@ -15,6 +15,7 @@ from mlupdate.models.spec import load_spec
 from mlupdate.models.validate import validate
 from mlupdate.reference.run import run_reference
 from mlupdate.scenarios import build_scenario
+from mlupdate.scenarios.demo import CANNOT_NOTE, CHECKED_NOTE
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -149,6 +150,9 @@ def test_demo_runs_reference_parity_and_report_and_labels_the_dry_run(
     assert main(["demo", "-o", str(out), "--real-models", str(real_models)]) == 0
     printed = capsys.readouterr().out
     assert "verdict         PASS" in printed
+    # What the dry run checked, what it measured and what it cannot check, each said once.
+    for note in (CHECKED_NOTE, "the second reference run repeated the first bit for bit (", CANNOT_NOTE):
+        assert printed.count(note) == 1, note
     html = (out / "report" / "report.html").read_text()
     assert "not a device result" in html
     for name in ("stickers", "digits", "catdog", "lunch"):

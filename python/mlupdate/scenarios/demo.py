@@ -2,10 +2,10 @@
 
 It builds every seed scenario it can, trains the `catdog` job with the reference trainer in place of a device,
 runs parity on that result and writes the reports. What this can and cannot show, said as plainly as the demo
-prints it (`DRY_RUN_NOTE`, `PARITY_NOTE`): the result being judged is the reference trainer's own, so the
-verdict checks the pipeline (bundles written and read back under the contract, the reference trainer run twice
-with identical results, parity and every report rendered); it says nothing about Core ML, which needs a device
-(`mlharness run`, then `mlharness parity`).
+prints it (`DemoResult.notes`): the result being judged is the reference trainer's own, so the verdict checks
+the pipeline (bundles written and read back under the contract, every parity check and every report), and a
+bit-for-bit comparison of the two reference runs (`repeat.compare_runs`) says whether the trainer repeated
+itself exactly; it says nothing about Core ML, which needs a device (`mlharness run`, then `mlharness parity`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlupdate.bundle import read_results
 from mlupdate.errors import InputError
 from mlupdate.output_folder import owned_output
 from mlupdate.scenarios.registry import REGISTRY, SCENARIOS, ScenarioResult, build_scenario
+from mlupdate.scenarios.repeat import Repeat, compare_runs
 
 if TYPE_CHECKING:
     from mlupdate.parity.report import ReportPaths
@@ -34,10 +36,14 @@ DEMO_PARTS = frozenset({"scenarios", "dry-run", "report"})
 DEMO_ENSEMBLE = 3
 
 DRY_RUN_NOTE = "no device here: the reference trainer stands in for one, and every report says so"
-PARITY_NOTE = (
-    "a second reference run judges the first: this checks the bundles, the parity checks and the reports end to "
-    "end and that the trainer repeats itself exactly; it cannot tell whether Core ML trains this way (that "
-    "takes a device: mlharness run, then mlharness parity)"
+CHECKED_NOTE = (
+    "a second reference run judges the first: this checks the job and results bundles (written and read back "
+    "under the contract), every parity check and every report, end to end"
+)
+CANNOT_NOTE = (
+    "it cannot check Core ML: both results come from the reference trainer, so a mistake in its semantics passes "
+    "unseen, and its timings are this host's, not a device's (that takes a device: mlharness run, then "
+    "mlharness parity)"
 )
 
 Say = Callable[[str], None]
@@ -62,11 +68,16 @@ class DemoResult:
     dry_run: Path
     verdict: Verdict
     reports: ReportPaths
-    notes: tuple[str, ...] = field(default=(DRY_RUN_NOTE, PARITY_NOTE))
+    repeat: Repeat
 
     @property
     def passed(self) -> bool:
         return self.verdict.passed
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the dry run checked, whether the trainer repeated itself (as measured), and what it cannot check."""
+        return (DRY_RUN_NOTE, CHECKED_NOTE, self.repeat.describe(), CANNOT_NOTE)
 
 
 def run_demo(
@@ -92,6 +103,7 @@ def run_demo(
         dry_run = run_reference(job_path, work / "dry-run")
         tell("Judging that result against a second reference run and writing the reports")
         parity = run_parity(dry_run, job_path, work / "report", ensemble=DEMO_ENSEMBLE)
+        repeat = compare_runs(read_results(dry_run, DEMO_JOB), read_results(parity.reference, DEMO_JOB))
     written = parity.reports
     reports = dataclasses.replace(
         written,
@@ -107,6 +119,7 @@ def run_demo(
         dry_run=shown(dry_run),
         verdict=parity.verdict,
         reports=reports,
+        repeat=repeat,
     )
 
 
