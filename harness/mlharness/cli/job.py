@@ -14,8 +14,7 @@ from typing import Any
 
 from mlharness.cli import EXIT_OK
 from mlharness.errors import ConfigError
-
-EVENTS = ("trainingBegin", "epochEnd", "miniBatchEnd")
+from mlupdate.contract import ALL_PROGRESS_EVENTS
 
 
 def register(subparsers: Any) -> None:
@@ -51,7 +50,10 @@ def register(subparsers: Any) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="parameter override, e.g. learningRate=0.01"
     )
     job.add_argument(
-        "--events", type=_names, default=list(EVENTS), help=f"events to report (default {','.join(EVENTS)})"
+        "--events",
+        type=_names,
+        default=list(ALL_PROGRESS_EVENTS),
+        help=f"events to report, comma-separated (default {','.join(ALL_PROGRESS_EVENTS)})",
     )
     job.add_argument("--repeat", type=_positive, default=1, help="update tasks to run in a row (default 1)")
     job.add_argument("--job-id", help="the job's id (default: the model's name and a random suffix)")

@@ -129,11 +129,15 @@ def _check_options(job_id: str, events: Sequence[str], compute_units: str, repea
         return SchemaError(what, where=f"{JOB_MANIFEST}: {field}", fix=fix)
 
     check_job_id(job_id, where=f"{JOB_MANIFEST}: job_id")
-    unknown = [event for event in events if event not in EVENT_NAMES]
-    if unknown or len(set(events)) != len(events):
-        raise refuse("events", f"bad event list {list(events)}", f"use each of {list(EVENT_NAMES)} at most once")
+    unknown = [str(event) for event in events if event not in EVENT_NAMES]
+    twice = sorted({str(event) for event in events if list(events).count(event) > 1})
+    if unknown or twice:
+        what = f"unknown event(s) {', '.join(map(repr, unknown))}" if unknown else f"listed twice: {', '.join(twice)}"
+        raise refuse("events", what, f"use each of {', '.join(EVENT_NAMES)} at most once (names are case-sensitive)")
     if compute_units not in COMPUTE_UNITS:
-        raise refuse("compute_units", f"unknown compute units {compute_units!r}", f"use one of {COMPUTE_UNITS}")
+        raise refuse(
+            "compute_units", f"unknown compute units {compute_units!r}", f"use one of {', '.join(COMPUTE_UNITS)}"
+        )
     if type(repeat) is not int or repeat < 1:
         raise refuse("repeat", f"repeat must be an integer >= 1, got {repeat!r}", "pass repeat=1 or more")
     if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not 0 < deadline < float("inf"):

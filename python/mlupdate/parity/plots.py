@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlupdate.contract import EventKind
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -66,10 +68,10 @@ def _details(report: ParityReport, name: str) -> dict[str, Any]:
 
 def loss_points(curve: Sequence[dict[str, Any]]) -> tuple[str, list[float], list[float]]:
     """(unit, x, loss) of one task's events: per mini-batch step when recorded, else per epoch."""
-    batches = [e for e in curve if e.get("event") == "miniBatchEnd" and e.get("loss") is not None]
+    batches = [e for e in curve if e.get("event") == EventKind.MINI_BATCH_END and e.get("loss") is not None]
     if batches:
         return "optimizer step", [float(i + 1) for i in range(len(batches))], [float(e["loss"]) for e in batches]
-    epochs = [e for e in curve if e.get("event") == "epochEnd" and e.get("loss") is not None]
+    epochs = [e for e in curve if e.get("event") == EventKind.EPOCH_END and e.get("loss") is not None]
     return "epoch", [float(e["epoch"] + 1) for e in epochs], [float(e["loss"]) for e in epochs]
 
 
