@@ -18,7 +18,7 @@ import pytest
 
 from mlupdate.bundle import ResultsBundle, ResultsWriter, read_results
 from mlupdate.contract import DeviceInfo, DumpSource, Producer, ProgressEvent, RunError, TaskRecord, TaskStatus
-from mlupdate.models.spec import layers_by_name, load_spec
+from mlupdate.models.spec import layers_by_name, load_spec, save_spec
 
 MNIST = "mnist-classifier/MNISTClassifier"
 LAYERS = ("drawing_dense0_fwd", "drawing_dense1_fwd")
@@ -187,3 +187,28 @@ def device_ingredients(reference_ingredients: Ingredients, real_models: Path) ->
         events=training_events(tasks=2),
         tasks=[task_record(0), task_record(1, memory_after=450_000_000)],
     )
+
+
+ModelWriter = Callable[..., Path]
+
+
+@pytest.fixture
+def written_model(reference_ingredients: Ingredients, tmp_path: Path) -> ModelWriter:
+    """The MNIST classifier as an app would write it: the dense layers' weights replaced by `values`, stored as
+    float16 (`float16Value`, one rounding to 11 significant bits) or float32, saved as `tmp_path/name`."""
+
+    def write(name: str, values: dict[tuple[str, str], np.ndarray], *, float16: bool) -> Path:
+        spec = load_spec(reference_ingredients.model)
+        layers = layers_by_name(spec)
+        for layer in LAYERS:
+            weights = layers[layer].innerProduct.weights
+            array = np.asarray(values[(layer, "weights")], np.float32).ravel()
+            weights.ClearField("floatValue")
+            weights.ClearField("float16Value")
+            if float16:
+                weights.float16Value = array.astype("<f2").tobytes()
+            else:
+                weights.floatValue.extend(array.tolist())
+        return save_spec(spec, tmp_path / name)
+
+    return write

@@ -99,11 +99,14 @@ def compare_dump_with_model(
     dumped, notes = in_spec_layout(expected, by_name(dump))
     storage = {f"{layer}.{kind}": p for (layer, kind), p in precision.items()}
 
-    def tolerance_for(name: str) -> Any:
+    def tolerance_for(name: str) -> Tolerance:
         return tolerances.dump("float16" if storage.get(name) == "float16" else "float32")
 
     result = compare_arrays(expected, dumped, tolerance_for, what=f"dump vs {model_path.name}")
-    return _check("dump-vs-model", result, {"model": str(model_path), "layout_notes": notes})
+    used = {name: tolerance_for(name).to_dict() for name in sorted(expected)}
+    return _check(
+        "dump-vs-model", result, {"model": str(model_path), "layout_notes": notes, "tolerance_per_tensor": used}
+    )
 
 
 def compare_dump_paths(

@@ -90,8 +90,14 @@ class Tolerances:
         return Tolerance(rtol=0.0, atol=self.probe_probability_atol, reason="prediction may run in float16")
 
     def dump(self, precision: Precision) -> Tolerance:
-        rtol = self.dump_rtol_float16 if precision == "float16" else self.dump_rtol_float32
-        return Tolerance(rtol=rtol, atol=0.0, reason=f"same in-memory model, stored as {precision}")
+        if precision == "float16":
+            # Below float16's smallest normal number (6.1e-5) the rounding is absolute: half the subnormal step.
+            return Tolerance(
+                rtol=self.dump_rtol_float16,
+                atol=_FLOAT16_SUBNORMAL_STEP,
+                reason="same in-memory model, stored as float16 (one rounding to 11 significant bits)",
+            )
+        return Tolerance(rtol=self.dump_rtol_float32, atol=0.0, reason="same in-memory model, stored as float32")
 
     def to_dict(self) -> dict[str, float | int]:
         return dataclasses.asdict(self)
