@@ -1,6 +1,7 @@
 """What a path given on the command line is, so that the wrong kind of path gets an error saying what was
 given, what was expected, and which path to pass instead (a model where a job bundle goes, a scenario
-folder instead of its job, swapped `parity` arguments, a report folder for a results bundle).
+folder instead of its job, swapped `parity` arguments, a report folder for a results bundle, a bundle where a
+model goes).
 
 Only the entries of the path itself (and of a few levels of sub-folders, looking for bundles) are looked at:
 nothing is read or trusted here; the readers still check everything.
@@ -12,10 +13,13 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlupdate.contract import DONE, JOB_MANIFEST, RESULTS_MANIFEST
-from mlupdate.errors import IncompleteBundleError, NotABundleError
+from mlupdate.contract import DONE, JOB_MANIFEST, MODEL_DIR, RESULTS_MANIFEST
+from mlupdate.errors import IncompleteBundleError, ModelLoadError, NotABundleError
 
 REPORT_FILE = "report.json"
+_MODEL_SUFFIXES = (".mlmodel", ".mlpackage", ".mlmodelc")
+# Both bundles are folders with manifests, so `mlharness parity RESULTS --job JOB` is easy to give the other way.
+_PARITY_ORDER = "with `mlharness parity` the results come first and the job after --job: they may be swapped"
 # How deep to look for bundles inside a folder (scenario/<name>/job/<job_id> is three levels down), and how
 # many folders to look at in all, so a path to a large tree answers at once.
 _SEARCH_DEPTH = 3
@@ -54,7 +58,7 @@ def identify(path: Path) -> Identified:
     """What `path` is, from the names of its entries alone."""
     if not path.exists() and not path.is_symlink():
         return Identified(path, PathKind.MISSING)
-    if path.suffix in (".mlmodel", ".mlpackage", ".mlmodelc"):
+    if path.suffix in _MODEL_SUFFIXES:
         return Identified(path, PathKind.MODEL)
     if not path.is_dir():
         return Identified(path, PathKind.FILE)
@@ -101,11 +105,43 @@ def _fix(found: Identified, wanted: PathKind) -> str:
         return f"pass one of them, e.g. {inside[0]}"
     if found.kind is PathKind.MODEL and wanted is PathKind.JOB_BUNDLE:
         return "make a job bundle from the model first: mlharness job MODEL -o DIR (then pass DIR/<job_id>)"
-    if {found.kind, wanted} == {PathKind.JOB_BUNDLE, PathKind.RESULTS_BUNDLE}:
-        return "the results bundle and the job bundle may be swapped: results first, the job after --job"
+    if found.kind is PathKind.MODEL and wanted is PathKind.RESULTS_BUNDLE:
+        return "a model your app trained is judged with `mlharness parity --model MODEL --job JOB`"
+    if found.kind is PathKind.RESULTS_BUNDLE and wanted is PathKind.JOB_BUNDLE:
+        return f"pass the job bundle these results came from ({_PARITY_ORDER})"
+    if found.kind is PathKind.JOB_BUNDLE and wanted is PathKind.RESULTS_BUNDLE:
+        return f"pass results pulled by `mlharness run` or written by `mlharness reference` ({_PARITY_ORDER})"
     if found.kind is PathKind.REPORT:
         return "a report is read by `mlharness report`; here pass the bundle the report was made from"
     return "check the path"
+
+
+def not_a_model(path: Path) -> ModelLoadError:
+    """The error for a folder given where a model goes: what the folder is and, when it holds a bundle, the
+    model inside it to pass instead (a job bundle's model, a results bundle's trained model)."""
+    found = identify(path)
+    bundles = (path,) if found.kind in (PathKind.JOB_BUNDLE, PathKind.RESULTS_BUNDLE) else found.jobs + found.results
+    models = [model for bundle in bundles for model in _models_in(bundle / MODEL_DIR)]
+    if len(models) == 1:
+        fix = f"pass the model inside it: {models[0]}"
+    elif models:
+        fix = f"pass one of the models inside it, e.g. {models[0]}"
+    else:
+        fix = "pass a .mlmodel file or an .mlpackage folder"
+    if models and models[0].suffix == ".mlmodelc":
+        fix += " (compiled: `mlharness inspect` reads it; the other commands need the .mlmodel it was compiled from)"
+    return ModelLoadError(
+        f"this is {found.describe()}; expected a Core ML model (a .mlmodel file or an .mlpackage folder)",
+        where=str(path),
+        fix=fix,
+    )
+
+
+def _models_in(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix in _MODEL_SUFFIXES and not p.is_symlink())
+    except OSError:
+        return []
 
 
 def _bundles_below(root: Path) -> tuple[tuple[Path, ...], tuple[Path, ...]]:

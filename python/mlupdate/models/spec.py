@@ -43,9 +43,9 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         if path.suffix == ".mlpackage" or (path / MANIFEST).exists():
             model_file = package_model_file(path)
             return parse_spec(_read(model_file), where=f"{path} ({model_file.relative_to(path)})")
-        raise ModelLoadError(
-            "is a folder, not a model", where=str(path), fix="pass a .mlmodel file or an .mlpackage folder"
-        )
+        from mlupdate.bundle.kinds import not_a_model
+
+        raise not_a_model(path)
     return parse_spec(_read(path), where=str(path))
 
 
