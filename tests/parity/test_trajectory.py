@@ -36,6 +36,10 @@ def test_the_unit_is_the_spread_floored_at_the_measured_float32_noise() -> None:
     assert float32_noise([0.0, 0.0], [2.0, 0.0]) == pytest.approx(math.sqrt(2))
     # scalars (one event's loss) use the same definition
     assert spread_of([1.0, 3.0]).units(5.0) == pytest.approx(3 / math.sqrt(2))
+    # and so does the distance between two results (a device and a known-wrong alternative's run)
+    assert spread_of(ensemble, noise=4.0).units_between([9.0, 0.0], [9.0, 3.0]) == pytest.approx(0.75)
+    assert spread_of(np.zeros((2, 2))).units_between([1.0, 0.0], [1.0, 0.0]) == 0.0
+    assert spread_of(np.zeros((2, 2))).units_between([1.0, 0.0], [2.0, 0.0]) == math.inf
 
 
 def test_members_score_leave_one_out() -> None:

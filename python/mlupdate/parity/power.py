@@ -24,7 +24,7 @@ from mlupdate.parity.alternatives import Alternative
 from mlupdate.parity.compare import Array
 from mlupdate.parity.model_params import ParameterKey
 from mlupdate.parity.parameters import by_name
-from mlupdate.parity.spread import EnsembleSpread, finite_or_none, float32_noise, spread_of
+from mlupdate.parity.spread import finite_or_none, float32_noise, spread_of
 from mlupdate.parity.tolerances import Tolerance
 from mlupdate.parity.trajectory import flatten
 from mlupdate.parity.verdict import Check
@@ -84,7 +84,7 @@ def trajectory_power(
         values = flatten(by_name(run.parameters or {}), names) if _complete(run, names) else None
         if values is None:
             return math.inf, None
-        from_device = None if point is None else _units(spread, point, values)
+        from_device = None if point is None else spread.units_between(point, values)
         return spread.units(values), from_device
 
     device_score = spread.units(point) if point is not None else None
@@ -204,11 +204,6 @@ def _loss_distance(reference: Sequence[float], device: Sequence[float]) -> float
     if not reference or len(reference) != len(device):
         return None
     return float(np.linalg.norm(np.asarray(reference) - np.asarray(device)))
-
-
-def _units(spread: EnsembleSpread, point: np.ndarray[Any, Any], other: np.ndarray[Any, Any]) -> float:
-    distance = float(np.linalg.norm(point - other))
-    return distance / spread.unit if spread.unit > 0 else (0.0 if distance == 0 else math.inf)
 
 
 def _complete(run: AlternativeRun, names: Sequence[str]) -> bool:

@@ -40,7 +40,15 @@ class EnsembleSpread:
 
     def units(self, point: Any) -> float:
         """|point - c| / u: the distance in spread units (inf when the unit is 0 and the point is elsewhere)."""
-        distance = self.distance(point)
+        return self._in_units(self.distance(point))
+
+    def units_between(self, a: Any, b: Any) -> float:
+        """|a - b| / u: how far apart two results lie in this ensemble's spread units (a device from the run of
+        a known-wrong alternative, when naming the likely cause)."""
+        difference = np.asarray(a, dtype=np.float64).ravel() - np.asarray(b, dtype=np.float64).ravel()
+        return self._in_units(float(np.linalg.norm(difference)))
+
+    def _in_units(self, distance: float) -> float:
         if self.unit == 0.0:
             return 0.0 if distance == 0.0 else math.inf
         return distance / self.unit
