@@ -73,3 +73,31 @@ def test_event_lines_are_split_at_newlines_only(tmp_path: Path) -> None:
     (root / "results.json").write_text(json.dumps(manifest))
     reseal(root)
     assert len(read_results(root, RESULTS_JOB).events) == manifest["events"]["count"]
+
+
+def rewrite(root: Path, name: str, data: bytes) -> None:
+    """Replace a listed file of a results bundle and record its new hash, so only the content rule can object."""
+    (root / name).write_bytes(data)
+    manifest = json.loads((root / "results.json").read_text())
+    manifest["files"][name] = sha256_bytes(data)
+    (root / "results.json").write_text(json.dumps(manifest))
+    reseal(root)
+
+
+@pytest.mark.parametrize("dump", ["parameters/dense.biases.npy", "parameters/reloaded/dense.biases.npy"])
+def test_an_npy_holding_more_data_than_its_header_promises_is_refused_by_a_header_read(
+    tmp_path: Path, dump: str
+) -> None:
+    # The reloaded dumps are only ever header-read; Swift checked their size, this reader did not.
+    root = copy(RESULTS, tmp_path)
+    rewrite(root, dump, (root / dump).read_bytes() + b"\0" * 16)
+    with pytest.raises(SchemaError, match="holds 28 bytes, its header promises 12"):
+        read_results(root, RESULTS_JOB)
+
+
+def test_a_folder_where_a_listed_file_should_be_is_an_unsafe_path_not_a_missing_file(tmp_path: Path) -> None:
+    root = copy(RESULTS, tmp_path)
+    (root / "parameters/dense.biases.npy").unlink()
+    (root / "parameters/dense.biases.npy").mkdir()  # what Swift calls "listed as a file but is a directory"
+    with pytest.raises(UnsafePathError, match="listed in `files` as a file but is a folder"):
+        read_results(root, RESULTS_JOB)

@@ -21,17 +21,20 @@ enum BundleFiles {
         let entries = try BundlePath.walk(root)
         // `walk` refused names equal after normalisation; still, never trap on a duplicate key.
         let present = Dictionary(entries.map { ($0.path, $0.entry) }, uniquingKeysWith: { first, _ in first })
+        // Links and special files anywhere first, then unlisted files: the Python reader's order, so both readers
+        // name the same rule for a bundle that breaks both.
         for (path, entry) in entries {
             switch entry {
             case .symbolicLink:
                 throw .unsafePath(path: path, field: "files", reason: "symbolic link inside the bundle")
             case .other:
                 throw .unsafePath(path: path, field: "files", reason: "not a regular file or folder")
-            case .file where listed[path] == nil && !exempt.contains(path):
-                throw .unlistedFile(path: path)
             case .file, .directory, .missing:
                 continue
             }
+        }
+        for (path, entry) in entries where entry == .file && listed[path] == nil && !exempt.contains(path) {
+            throw .unlistedFile(path: path)
         }
         for path in listed.keys.sorted() where present[path] != .file {
             if let entry = present[path], entry != .missing {

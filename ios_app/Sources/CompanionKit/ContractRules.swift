@@ -20,6 +20,18 @@ enum ContractRules {
 
     static func check(_ results: ResultsManifest, raw: Data) throws(CompanionError) {
         let file = ResultsManifest.fileName
+        // The schema's pattern and const: a manifest that breaks them is refused as a manifest, before its job id
+        // is compared with the expected one or its events path is looked up.
+        guard JobID.isValid(results.jobID) else {
+            throw .invalidManifest(
+                file: file, field: "job_id",
+                reason: "'\(results.jobID)' does not match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+        }
+        guard results.events.path == EventLog.fileName else {
+            throw .invalidManifest(
+                file: file, field: "events.path",
+                reason: "is '\(results.events.path)', expected '\(EventLog.fileName)'")
+        }
         try nonEmpty(results.producer.version, "producer.version", file)
         for (index, task) in results.tasks.enumerated() {
             let field = "tasks[\(index)]"

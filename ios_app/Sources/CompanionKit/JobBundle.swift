@@ -164,8 +164,11 @@ public struct JobBundle: Sendable {
         switch model.format {
         case .mlmodel:
             guard manifest.files[model.path] != nil else { throw .missingFile(path: model.path) }
+            // Two hashes in one manifest that disagree: the manifest is wrong, whatever the file holds.
             if let expected = model.sha256, let listed = manifest.files[model.path], expected != listed {
-                throw .hashMismatch(path: model.path, expected: expected, actual: listed)
+                throw .invalidManifest(
+                    file: JobManifest.fileName, field: "model.sha256",
+                    reason: "is \(expected) but files lists \(listed) for \(model.path)")
             }
         case .mlmodelc:
             guard BundlePath.entry(at: url) == .directory else { throw .missingFile(path: model.path) }

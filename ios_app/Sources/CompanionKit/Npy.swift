@@ -78,18 +78,30 @@ extension NpyArray {
         return try decode(data, path: path)
     }
 
-    /// The dtype and shape of the `.npy` file at `url`, reading only its header.
+    /// The dtype and shape of the `.npy` file at `url`, reading only its header; the file's size must be the
+    /// header's plus exactly the data its shape and dtype need (as when the whole file is decoded).
     public static func header(ofFileAt url: URL, path: String) throws(CompanionError) -> (NpyDType, [Int], Int) {
         guard BundlePath.entry(at: url) == .file else { throw .missingFile(path: path) }
         let prefix: Data
+        let size: UInt64
         do {
             let handle = try FileHandle(forReadingFrom: url)
             defer { try? handle.close() }
             prefix = try handle.read(upToCount: 10 + Int(UInt16.max)) ?? Data()
+            size = try handle.seekToEnd()
         } catch {
             throw .io(path: path, operation: "read .npy header", reason: error.localizedDescription)
         }
-        return try header(of: prefix, path: path)
+        let (dtype, shape, offset) = try header(of: prefix, path: path)
+        // `header` refused shapes above Limits.tensorElements, so the product cannot overflow.
+        let needed = (Limits.elementCount(shape) ?? 0) * dtype.itemSize
+        guard size >= UInt64(offset), size - UInt64(offset) == UInt64(needed) else {
+            throw .invalidNpy(
+                path: path,
+                reason: "shape \(shape) of \(dtype.rawValue) needs \(needed) data bytes, "
+                    + "the file has \(size >= UInt64(offset) ? size - UInt64(offset) : 0)")
+        }
+        return (dtype, shape, offset)
     }
 
     /// Parses `.npy` bytes; `path` names the file in errors.

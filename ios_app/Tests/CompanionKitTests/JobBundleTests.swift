@@ -141,9 +141,10 @@ final class JobBundleTests: XCTestCase {
     }
 
     func testModelHashMustMatchTheModelEntry() throws {
+        // Two hashes in one manifest that disagree: a manifest error, as the Python reader says (SchemaError).
         fixture.manifest.model.sha256 = String(repeating: "a", count: 64)
         try fixture.save()
-        assertRefused("hashMismatch") { try open() }
+        assertRefused("invalidManifest") { try open() }
     }
 
     func testNonPositiveRepeatAndDeadlineAreRefused() throws {

@@ -33,6 +33,12 @@ def verify_files(root: Path, files: Mapping[str, str], *, exempt: Iterable[str],
         )
     missing = sorted(set(files) - on_disk)
     if missing:
+        if (root / missing[0]).is_dir():  # the walk refused links and special files: a folder is what remains
+            raise UnsafePathError(
+                f"{missing[0]!r} is listed in `files` as a file but is a folder",
+                where=str(root / missing[0]),
+                fix="the bundle is not of this contract: write or pull it again",
+            )
         raise IncompleteBundleError(
             f"{missing[0]!r} is listed in `files` but missing"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),

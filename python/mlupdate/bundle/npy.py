@@ -68,19 +68,29 @@ def load(path: Path, *, where: str) -> np.ndarray:
     """Read a contract `.npy` file; anything outside the contract is a SchemaError naming the entry."""
     with path.open("rb") as handle:
         dtype, shape = _read_header(handle, where)
-        expected = math.prod(shape) * dtype.itemsize
-        available = os.fstat(handle.fileno()).st_size - handle.tell()
-        if available != expected:
-            raise SchemaError(
-                f"the .npy data holds {available} bytes, its header promises {expected}", where=where, fix=_FIX
-            )
+        expected = _check_data_size(handle, dtype, shape, where)
         data = handle.read(expected)
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
 def read_header(path: Path, *, where: str) -> tuple[np.dtype[Any], tuple[int, ...]]:
+    """The dtype and shape of a contract `.npy` file, without reading its data; the file must hold exactly the
+    data they need (as `load` requires: a reader that only looks at headers judges a file as one that loads it)."""
     with path.open("rb") as handle:
-        return _read_header(handle, where)
+        dtype, shape = _read_header(handle, where)
+        _check_data_size(handle, dtype, shape, where)
+        return dtype, shape
+
+
+def _check_data_size(handle: BinaryIO, dtype: np.dtype[Any], shape: tuple[int, ...], where: str) -> int:
+    """The data bytes `shape` and `dtype` need, which must be the bytes after the header."""
+    expected = math.prod(shape) * dtype.itemsize
+    available = os.fstat(handle.fileno()).st_size - handle.tell()
+    if available != expected:
+        raise SchemaError(
+            f"the .npy data holds {available} bytes, its header promises {expected}", where=where, fix=_FIX
+        )
+    return expected
 
 
 def _read_header(handle: BinaryIO, where: str) -> tuple[np.dtype[Any], tuple[int, ...]]:
