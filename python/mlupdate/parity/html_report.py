@@ -98,7 +98,7 @@ def _what_was_judged(report: ParityReport) -> str:
     if report.dry_run:
         return (
             f'<div class="dry"><strong>{escape(report.label)}.</strong> The results judged here were made by the '
-            "reference trainer on this host, in place of a device, and judged by a second reference run: this "
+            "reference trainer on this host, in place of a device, and judged against another reference run: this "
             "checks the bundles, the checks and the reports end to end, not whether Core ML trains this way.</div>"
         )
     device = report.device
