@@ -132,12 +132,11 @@ def run_parity_case(
     from mlupdate.parity.crossdevice import write_where
     from mlupdate.parity.run import run_parity
 
-    for stale in ("job", "device", "parity"):
-        shutil.rmtree(folder / stale, ignore_errors=True)
+    _clear_earlier_run(folder)
     if where is not None:
         write_where(folder, where)
-    job_dir = case.build_job(folder / "job")
-    device = run_job(target, job_dir, folder / "device", app=app)
+    job_dir = case.build_job(_plugin_folder(folder / "job"))
+    device = run_job(target, job_dir, _plugin_folder(folder / "device"), app=app)
     parity = run_parity(device.results_path, job_dir, folder / "parity", ensemble=ensemble)
     return CaseOutcome(
         case=case.name,
@@ -160,3 +159,37 @@ def _materialize(model: ModelSource, folder: Path) -> Path:
         shutil.copyfile(model, copy)
         return copy
     return model(folder)
+
+
+# The plugin's marker on the case folders it makes (the job it builds, the device results it pulls into); the
+# parity reports carry the marker of `mlupdate.parity`'s own output folder.
+PLUGIN_COMMAND = "pytest plugin"  # messages read "`mlharness pytest plugin`"
+_CASE_FOLDERS = {"job": PLUGIN_COMMAND, "device": PLUGIN_COMMAND, "parity": "parity"}
+
+
+def _clear_earlier_run(folder: Path) -> None:
+    """Remove what an earlier run of the case left in `folder` (so a failed rerun never shows an earlier verdict),
+    after checking that each of those folders is one the plugin wrote: anything else is refused and kept."""
+    from mlupdate.errors import OutputFolderError
+    from mlupdate.output_folder import check_destination, remove_tree
+
+    for name, command in _CASE_FOLDERS.items():
+        try:
+            check_destination(folder / name, command=command)
+        except OutputFolderError as exc:
+            raise OutputFolderError(
+                f"{exc.what}: a parity case keeps its {name} there",
+                where=exc.where,
+                fix="pass another --mlh-report-dir (a new or empty folder), or move that folder away",
+            ) from None
+    for name in _CASE_FOLDERS:
+        remove_tree(folder / name)
+
+
+def _plugin_folder(path: Path) -> Path:
+    """`path`, created and marked as the plugin's, so the next run of the case may replace it."""
+    from mlupdate.output_folder import write_marker
+
+    path.mkdir(parents=True, exist_ok=True)
+    write_marker(path, PLUGIN_COMMAND)
+    return path
