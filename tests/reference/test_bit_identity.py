@@ -248,12 +248,12 @@ def test_float32_on_blas_threads_differs_from_one_thread_by_rounding_only() -> N
     if blas_threads_available() < 2:
         pytest.skip("one BLAS thread available: nothing to compare")
     one = trained("wide_head", "float32", threads=1).weights
-    auto, again = (trained("wide_head", "float32").weights for _ in range(2))
+    threaded, again = (trained("wide_head", "float32", threads=2).weights for _ in range(2))
     for layer, arrays in one.items():
         for kind, values in arrays.items():
             scale = float(np.max(np.abs(values)))
-            assert np.max(np.abs(auto[layer][kind] - values)) <= 2 * np.finfo(np.float32).eps * scale
-            assert digest(auto[layer][kind]) == digest(again[layer][kind])
+            assert np.max(np.abs(threaded[layer][kind] - values)) <= 2 * np.finfo(np.float32).eps * scale
+            assert digest(threaded[layer][kind]) == digest(again[layer][kind])
 
 
 def test_a_change_of_one_rounding_fails_the_pin() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ from mlupdate._coreml import NeuralNetworkBuilder, SgdParams, datatypes
 from mlupdate.contract import ProgressEvent
 from mlupdate.errors import DataError, ModelInvalidError, ParameterError, TrainingError, UnsupportedError
 from mlupdate.models.spec import load_spec, neural_network
+from mlupdate.reference import trainer
 from mlupdate.reference.network import Network
 from mlupdate.reference.semantics import Semantics
-from mlupdate.reference.trainer import batch_rows, train
+from mlupdate.reference.trainer import batch_rows, blas_threads_for, prepare, train
 
 RNG = np.random.default_rng(3)
 
@@ -209,3 +211,19 @@ def test_a_weight_that_overflows_while_the_loss_stays_finite_is_named_at_its_min
     # the fast path ran on with finite losses before the end-of-run check sent it back to find the step
     losses = [e.loss for e in seen if e.event == "miniBatchEnd"]
     assert len(losses) == 6 and all(loss is not None and np.isfinite(loss) for loss in losses)
+
+
+@pytest.mark.parametrize(("load", "threads"), [(0.4, 2), (1.3, 2), (1.8, 1), (9.5, 1)])
+def test_blas_threads_go_to_large_float32_products_only_on_idle_cores(
+    load: float, threads: int, real_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = load_spec(real_models / "tictactoe" / "UpdatableNNClassifier.mlmodel")
+    small = prepare(spec, _tictactoe_examples(spec, 4))
+    large = dataclasses.replace(small, largest_product=trainer.THREADED_PRODUCT_MIN)
+    monkeypatch.setattr(trainer, "blas_threads_available", lambda: 2)
+    monkeypatch.setattr(trainer.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(trainer.os, "getloadavg", lambda: (load, load, load))
+    assert blas_threads_for(small) == 1  # below the crossover: one thread whatever the load
+    assert blas_threads_for(large) == threads
+    float64 = dataclasses.replace(large, network=Network(spec, dtype=np.float64))
+    assert blas_threads_for(float64) == 1

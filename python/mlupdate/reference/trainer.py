@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,15 +207,26 @@ def largest_step_product(network: Network, frontier: Mapping[str, Array], size: 
     return largest
 
 
-def blas_threads_for(job: PreparedJob) -> int:
-    """BLAS threads for the training loop: more than one only in float32 and only past the crossover.
+def idle_cores() -> int:
+    """This process's core and those of its CPU set that nothing else keeps busy, at least 1: the 1-minute load
+    average counts this process too, and half a core's load is rounded away."""
+    cores = len(os.sched_getaffinity(0))
+    return max(1, math.floor(cores - os.getloadavg()[0] + 1.5))
 
-    Float64 (the oracles' mode) always runs on one thread, so its weights stay bit-identical to every earlier
-    version: OpenBLAS sums some products in another order on more threads, which moves float32 weights by
-    rounding (ulps) and nothing else. The choice depends on the job alone, so a run is reproducible."""
+
+def blas_threads_for(job: PreparedJob) -> int:
+    """BLAS threads for the training loop: more than one only in float32, only past the crossover, and only on
+    cores that are idle when the task starts.
+
+    OpenBLAS's threads wait for each other spinning: on a machine whose cores are all busy a threaded product of
+    a training step runs 5 to 400 times slower than on one thread (measured at a load of 10 on 2 cores:
+    `make bench` prints the crossover), so a busy machine trains on one thread. Float64 (the oracles' mode)
+    always runs on one thread, so its weights stay bit-identical to every earlier version; in float32 OpenBLAS's
+    Haswell kernel sums some products in another order on more threads, which moves weights by rounding (ulps)
+    and nothing else. Pass `blas_threads` to `run_prepared` to pin the count (ensembles pin one)."""
     if job.network.dtype != np.float32 or job.largest_product < THREADED_PRODUCT_MIN:
         return 1
-    return blas_threads_available()
+    return min(blas_threads_available(), idle_cores())
 
 
 def batch_rows(order: np.ndarray[Any, Any], index: int, size: int, partial: str) -> np.ndarray[Any, Any]:
