@@ -1,11 +1,13 @@
 """What the project writes for a user looks like what the user would have made: modes from their umask, no
-predictable temporary names; and what the user hands in as a model is refused at once when it is no file."""
+predictable temporary names; and what the user hands in as a model or as training data is refused at once when
+it is no file."""
 
 from __future__ import annotations
 
 import os
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,8 @@ import pytest
 from mlupdate.bundle import write_job
 from mlupdate.bundle.golden_models import index_classifier
 from mlupdate.data import SetFeature, from_arrays
-from mlupdate.errors import ModelLoadError
+from mlupdate.data.sources import array_file, csv_table, read_labels
+from mlupdate.errors import DataError, ModelLoadError
 from mlupdate.models.spec import load_spec, save_spec
 from mlupdate.output_folder import write_atomic
 
@@ -124,3 +127,49 @@ def test_a_huge_declared_image_size_is_refused_before_any_picture_is_fitted(tmp_
     Image.new("RGB", (8, 8)).save(tmp_path / "cat" / "0.png")
     with pytest.raises(DataError, match="20000 x 20000 image"):
         list(fit_training_set(image_folder(tmp_path), spec))
+
+
+def refused_at_once(read: Callable[[], object], fifo: Path) -> BaseException:
+    """What `read()` raised, failing the test if it blocked (the FIFO's reader is released so the thread ends)."""
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            read()
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("the reader blocked on a FIFO")
+    return outcome[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "read"),
+    [
+        ("train.csv", lambda path: csv_table(path)),
+        ("x.npy", lambda path: array_file(path)),
+        ("x.npz", lambda path: array_file(path)),
+        ("labels.json", lambda path: read_labels(path)),
+    ],
+)
+def test_a_fifo_given_as_training_data_is_refused_at_once(
+    tmp_path: Path, name: str, read: Callable[[Path], object]
+) -> None:
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    refused = refused_at_once(lambda: read(fifo), fifo)
+    assert isinstance(refused, DataError), refused
+    assert "not a regular file" in refused.what
+
+
+@pytest.mark.parametrize("read", [csv_table, array_file, read_labels])
+def test_a_device_file_given_as_training_data_is_refused_before_reading(read: Callable[[Path], object]) -> None:
+    # /dev/zero as a CSV ran out of memory; /dev/null is the same kind of file, and harmless if this regresses.
+    with pytest.raises(DataError, match="not a regular file"):
+        read(Path("/dev/null"))

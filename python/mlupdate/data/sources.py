@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import stat
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,20 @@ def labelled_files(root: str | Path) -> Source:
     return _files([(path, label) for label, _, path in keyed], str(folder))
 
 
+def _regular_file(path: Path, *, fix: str) -> Path:
+    """`path`, if it is a regular file (or a link to one): a FIFO would block the reader for ever and a device
+    such as /dev/zero would fill the memory, so both are refused before anything opens them."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise DataError("no such file", where=str(path), fix="check the path") from None
+    except OSError as exc:
+        raise DataError(f"cannot read the file: {exc.strerror}", where=str(path), fix="check the path") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError("is not a regular file (a pipe, socket, device or folder)", where=str(path), fix=fix)
+    return path
+
+
 def image_files(root: str | Path) -> Source:
     """Every image directly in `root`, unlabelled (for probe sets), ordered by file name."""
     folder = _folder(root)
@@ -109,7 +124,7 @@ def image_files(root: str | Path) -> Source:
 
 def read_labels(path: str | Path) -> list[Label]:
     """Labels from a `.json` list or a `.txt` file with one label per line (blank lines ignored)."""
-    path = Path(path)
+    path = _regular_file(Path(path), fix="pass a UTF-8 .json or .txt file")
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -154,6 +169,7 @@ def array_file(path: str | Path, *, labels: str | Path | Sequence[Label] | None 
 
 
 def _load_arrays(path: Path) -> Sequence[Any]:
+    _regular_file(path, fix="save the arrays with numpy.save / numpy.savez and pass that file")
     try:
         if path.suffix.lower() == ".npy":
             # Memory-mapped: examples are read one at a time as the set is streamed.
@@ -206,6 +222,7 @@ def csv_table(
     path = Path(path)
     if len(delimiter) != 1:
         raise DataError(f"the delimiter {delimiter!r} is not one character", where=str(path), fix="pass e.g. ';'")
+    _regular_file(path, fix="pass a UTF-8 CSV file")
     names, rows = _csv_shape(path, header, delimiter)
     label_column = names[-1] if target is None else target
     if label_column and label_column not in names:
