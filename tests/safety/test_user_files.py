@@ -73,26 +73,34 @@ def test_temporary_files_have_unpredictable_names_in_the_target_folder(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
 
 
-def test_a_fifo_given_as_a_model_is_refused_at_once(tmp_path: Path) -> None:
-    fifo = tmp_path / "model.mlmodel"
-    os.mkfifo(fifo)
+def refused_at_once(read: Callable[[], object], fifo: Path) -> BaseException:
+    """What `read()` raised, failing the test if it blocked (the FIFO's reader is released so the thread ends)."""
     outcome: list[BaseException] = []
 
-    def load() -> None:
+    def call() -> None:
         try:
-            load_spec(fifo)
+            read()
         except BaseException as exc:
             outcome.append(exc)
 
-    worker = threading.Thread(target=load, daemon=True)
+    worker = threading.Thread(target=call, daemon=True)
     worker.start()
     worker.join(10)
     if worker.is_alive():
-        with open(fifo, "wb"):  # release the reader so the thread ends
+        with open(fifo, "wb"):
             pass
-        pytest.fail("load_spec blocked on a FIFO")
-    assert isinstance(outcome[0], ModelLoadError)
-    assert "not a regular file" in outcome[0].what
+        pytest.fail("the reader blocked on a FIFO")
+    if not outcome:
+        pytest.fail("a FIFO was read as if it were a file")
+    return outcome[0]
+
+
+def test_a_fifo_given_as_a_model_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "model.mlmodel"
+    os.mkfifo(fifo)
+    refused = refused_at_once(lambda: load_spec(fifo), fifo)
+    assert isinstance(refused, ModelLoadError), refused
+    assert "not a regular file" in refused.what
 
 
 def test_a_device_file_given_as_a_model_is_refused(tmp_path: Path) -> None:
@@ -127,26 +135,6 @@ def test_a_huge_declared_image_size_is_refused_before_any_picture_is_fitted(tmp_
     Image.new("RGB", (8, 8)).save(tmp_path / "cat" / "0.png")
     with pytest.raises(DataError, match="20000 x 20000 image"):
         list(fit_training_set(image_folder(tmp_path), spec))
-
-
-def refused_at_once(read: Callable[[], object], fifo: Path) -> BaseException:
-    """What `read()` raised, failing the test if it blocked (the FIFO's reader is released so the thread ends)."""
-    outcome: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            read()
-        except BaseException as exc:
-            outcome.append(exc)
-
-    worker = threading.Thread(target=call, daemon=True)
-    worker.start()
-    worker.join(10)
-    if worker.is_alive():
-        with open(fifo, "wb"):
-            pass
-        pytest.fail("the reader blocked on a FIFO")
-    return outcome[0]
 
 
 @pytest.mark.parametrize(
