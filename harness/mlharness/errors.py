@@ -17,6 +17,7 @@ code and stderr, and runner errors carry the diagnostics gathered before giving 
     │   ├── RunnerCrashed            the test runner (the companion app) crashed during the case
     │   ├── CaseFailed               the case reported a harness error (not a parity verdict)
     │   └── AttachmentMissing        the case passed but its sealed results bundle is not attached
+    ├── PackageError                 the test products xcodebuild built lack what the farms need
     └── FarmError                    a device farm refused a request or a farm run gave no result
         └── FarmTimeout              the farm run outran its deadline (it was stopped)
 """
@@ -131,6 +132,11 @@ class CaseFailed(CaseError):
 
 class AttachmentMissing(CaseError):
     """The case passed but its sealed results bundle is not among the exported attachments."""
+
+
+class PackageError(HarnessError):
+    """The test products `xcodebuild build-for-testing` wrote cannot be packaged for a farm (a product or a job
+    bundle is missing, the `.xctestrun` does not name the job cases)."""
 
 
 class FarmError(HarnessError):

@@ -1,6 +1,7 @@
 """The companion's job runner as XCTest: case names, reading results back from `.xcresult` bundles, packaging.
 
-`names` fixes how a job is named in the test target; `xcresult` reads an `.xcresult` (or its export folder)
+`names` fixes how a job is named in the test target; `package` builds the test products (xcodebuild, macOS) and
+writes the artefacts each farm takes; `xcresult` reads an `.xcresult` (or its export folder)
 back into verified results bundles, one outcome per job; `archive` unpacks the sealed results zips.
 """
 
