@@ -274,21 +274,34 @@ def test_throttling_is_retried_with_growing_capped_back_off(
     stubbed: tuple[Any, Stubber], spec: FarmRunSpec, tmp_path: Path
 ) -> None:
     client, stubber = stubbed
-    clock = Clock()
+    clock, http = Clock(), FakeHttp()
     stub_uploads(stubber, throttled=3)
     stubber.add_client_error("get_run", "TooManyRequestsException", "Slow down", 429, expected_params={"arn": RUN})
-    stub_completed_run(stubber, "PASSED", [])
+    job = device_job(0, "PASSED")
+    stub_completed_run(stubber, "PASSED", [job])
+    stubber.add_client_error(
+        "list_artifacts", "LimitExceededException", "Too many", 400, expected_params={"arn": job["arn"], "type": "FILE"}
+    )
+    stub_artifacts(stubber, job, customer=True)
+    http.served[url(job["name"].replace(" ", "_"))] = export_zip()
 
     device_farm = DeviceFarm(
-        client, http=FakeHttp(), sleep=clock.sleep, clock=clock, jitter=lambda: 1.0, backoff=Backoff(base=2, cap=5)
+        client, http=http, sleep=clock.sleep, clock=clock, jitter=lambda: 1.0, backoff=Backoff(base=2, cap=5)
     )
     report = run_on_device_farm(device_farm, spec, tmp_path / "out")
 
     # Three throttled create_upload calls wait 2, 4, then the cap 5; the upload polls wait 5 s each; the throttled
-    # get_run waits 2; the run poll 15.
+    # get_run waits 2; the run poll 15; the throttled list_artifacts 2.
     assert clock.sleeps[:3] == [2, 4, 5]
-    assert 2 in clock.sleeps[3:]
+    assert clock.sleeps[-1] == 2 and clock.sleeps.count(2) == 3
     assert report.status == "PASSED"
+    # The rows are those of a run that was never throttled.
+    assert [(row.job_id, row.outcome) for row in report.rows] == [
+        ("golden-classifier-image", "verified"),
+        ("golden-knn-pipeline", "verified"),
+        ("lunch-0003", "AttachmentMissing"),
+    ]
+    assert report.rows[0].where == "farm aws-device-farm · pool top-ios · Apple iPhone 15 Pro"
 
 
 def test_throttling_that_never_ends_becomes_an_error_that_says_so(stubbed: tuple[Any, Stubber]) -> None:
@@ -377,7 +390,7 @@ def test_the_report_rows_are_json_with_where_each_job_ran(
     shutil.rmtree(tmp_path / "out")
 
 
-def test_a_farm_run_joins_the_cross_device_table_with_desk_results_each_naming_where_it_ran(
+def test_a_farm_run_joins_the_cross_device_table_with_desk_and_remote_results_each_naming_where_it_ran(
     stubbed: tuple[Any, Stubber], spec: FarmRunSpec, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mlharness.cli import main
@@ -401,13 +414,24 @@ def test_a_farm_run_joins_the_cross_device_table_with_desk_results_each_naming_w
     desk = tmp_path / "matrix" / "sim-iphone16"
     shutil.copytree(DATA / "contract" / "results" / "succeeded", desk / "device" / "golden-classifier-image")
     write_where(desk, Where("desk"))
+    # ... and on a phone served by the tunneld of another host, pulled the same way under its cell folder.
+    remote = tmp_path / "matrix" / "lab-phone"
+    shutil.copytree(DATA / "contract" / "results" / "reference-knn", remote / "device" / "golden-knn-pipeline")
+    write_where(remote, Where("remote", host="lab-mac.local:49151"))
     moved = tmp_path / "moved"
     out.rename(moved)  # the farm report names its results relative to its own folder
+    cells = [str(desk / "device" / "golden-classifier-image"), str(remote / "device" / "golden-knn-pipeline")]
 
-    code = main(["report", "--json", str(moved), str(desk / "device" / "golden-classifier-image")])
+    code = main(["report", "--json", str(moved), *cells])
 
     assert code == 1, "a farm job without a result counts as a failure"
-    rows = {(row["device"], row["job"]): row for row in json.loads(capsys.readouterr().out)}
+    table = json.loads(capsys.readouterr().out)
+    assert {row["where"] for row in table} == {
+        "desk", "remote lab-mac.local:49151", "farm aws-device-farm · pool top-ios"
+    }  # fmt: skip
+    (remote_row,) = [row for row in table if row["where"].startswith("remote")]
+    assert remote_row["job"] == "golden-knn-pipeline"
+    rows = {(row["device"], row["job"]): row for row in table if not row["where"].startswith("remote")}
     assert len(rows) == 7
     served = rows[("Apple iPhone 15 Pro", "golden-classifier-image")]
     assert (served["where"], served["result"]) == ("farm aws-device-farm · pool top-ios", "not evaluated")
@@ -416,6 +440,14 @@ def test_a_farm_run_joins_the_cross_device_table_with_desk_results_each_naming_w
     assert dropped["first_failure"].startswith("FarmError: the device failed mid-run (ERRORED)")
     (desk_row,) = [row for row in rows.values() if row["where"] == "desk"]
     assert desk_row["job"] == "golden-classifier-image"
+    # One table, written as Markdown too: every route in it, each row naming where it ran.
+    assert main(["report", str(moved), *cells, "-o", str(tmp_path / "merged")]) == 1
+    capsys.readouterr()
+    markdown = (tmp_path / "merged" / "cross-device.md").read_text(encoding="utf-8")
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert len(lines) == 1 + len(table)  # the header and one line per row, in one table
+    for label in ("| desk |", "| remote lab-mac.local:49151 |", "| farm aws-device-farm · pool top-ios |"):
+        assert any(label in line for line in lines), label
     # A results bundle kept under the farm's folder finds the farm's record too.
     assert main(["report", "--json", str(moved / "Apple-iPhone-15-Pro" / "golden-knn-pipeline")]) == 0
     assert json.loads(capsys.readouterr().out)[0]["where"] == "farm aws-device-farm · pool top-ios"
