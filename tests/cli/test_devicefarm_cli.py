@@ -13,6 +13,7 @@ from botocore.stub import ANY, Stubber
 from mlharness.cli import main
 from mlharness.farms import devicefarm
 from mlharness.farms.devicefarm import DeviceFarm
+from mlupdate.output_folder import read_marker
 
 ACCOUNT = "arn:aws:devicefarm:us-west-2:123456789012"
 PROJECT = f"{ACCOUNT}:project:5e01a8c7-c861-4c0a-b1d5-0123456789ab"
@@ -75,3 +76,26 @@ def test_a_run_past_its_deadline_exits_2_with_a_report_naming_the_pool(
     assert report["status"] == "timed out"
     (row,) = report["rows"]
     assert (row["job"], row["pool"], row["outcome"]) == ("tictactoe-0001", "top-ios", "FarmTimeout")
+    assert read_marker(tmp_path / "out") == "devicefarm"
+
+
+def test_a_folder_it_did_not_write_is_refused_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_farm(**_: Any) -> Any:
+        raise AssertionError("the farm must not be contacted")
+
+    monkeypatch.setattr(devicefarm, "client", no_farm)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep", encoding="utf-8")
+    files = []
+    for name in ("app.ipa", "tests.zip", "testspec.yml"):
+        (tmp_path / name).write_bytes(b"x")
+        files.append(str(tmp_path / name))
+    argv = ["devicefarm", "--project-arn", PROJECT, "--pool-arn", POOL, "--app", files[0], "--tests", files[1]]
+
+    assert main([*argv, "--spec", files[2], "--job", "tictactoe-0001", "-o", str(mine)]) == 2
+
+    assert "did not write (it holds notes.txt)" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text(encoding="utf-8") == "keep"

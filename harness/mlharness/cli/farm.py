@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlharness.cli import EXIT_ERROR, EXIT_OK
+from mlharness.cli import EXIT_ERROR, EXIT_OK, add_force_option
 from mlharness.cli.devices import _seconds
 from mlharness.errors import HarnessError
 from mlharness.farms import DEVICE_FARM_REGION
@@ -29,12 +29,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--tests", type=Path, required=True, help="the test package .zip (mlharness package)")
     run.add_argument("--spec", type=Path, required=True, help="the test spec .yml (mlharness package)")
     run.add_argument("--job", dest="jobs", action="append", required=True, help="a packaged job id (repeat)")
-    run.add_argument("-o", "--out", type=Path, required=True, help="a new folder for the results and the report")
+    run.add_argument("-o", "--out", type=Path, required=True, help="the folder for the results and the report")
     run.add_argument(
         "--deadline", type=_seconds, default=3600.0, help="seconds the whole run may take, stopped then (default: 3600)"
     )
     run.add_argument("--profile", help="a named AWS profile (default: the standard credential chain)")
     run.add_argument("--region", default=DEVICE_FARM_REGION, help=f"the AWS region (default: {DEVICE_FARM_REGION})")
+    add_force_option(run, "the -o folder")
     run.set_defaults(handler=_run)
 
 
@@ -44,13 +45,12 @@ def _run(args: argparse.Namespace) -> int:
     from mlharness.farms import devicefarm
     from mlharness.farms.devicefarm import DeviceFarm, FarmDeadlines, FarmRunSpec, run_on_device_farm
     from mlharness.farms.report import write_farm_report
+    from mlupdate.output_folder import check_destination, owned_output
     from mlupdate.parity.crossdevice import Where
 
-    if args.out.exists() and any(args.out.iterdir()):
-        raise HarnessError(
-            "the output folder is not empty", where=str(args.out), fix="pass a new or empty folder with -o"
-        )
-    for path in (args.app, args.tests, args.spec):
+    inputs = (args.app, args.tests, args.spec)
+    check_destination(args.out, command="devicefarm", force=args.force, inputs=inputs)  # before anything is sent
+    for path in inputs:
         if not path.is_file():
             raise HarnessError("not a file", where=str(path), fix="build the artefacts with `mlharness package`")
     spec = FarmRunSpec(
@@ -63,14 +63,15 @@ def _run(args: argparse.Namespace) -> int:
         job_ids=tuple(args.jobs),
     )
     farm = DeviceFarm(devicefarm.client(region=args.region, profile=args.profile))
-    report = run_on_device_farm(farm, spec, args.out, deadlines=FarmDeadlines(run=args.deadline))
-    document = {
-        "farm": devicefarm.FARM,
-        "run": report.run_name,
-        "status": report.status,
-        "rows": devicefarm.write_rows(report.rows, relative_to=args.out),
-    }
-    write_farm_report(args.out, document, Where("farm", farm=devicefarm.FARM, pool=spec.pool_name))
+    with owned_output(args.out, command="devicefarm", force=args.force, inputs=inputs) as output:
+        report = run_on_device_farm(farm, spec, output.staging, deadlines=FarmDeadlines(run=args.deadline))
+        document = {
+            "farm": devicefarm.FARM,
+            "run": report.run_name,
+            "status": report.status,
+            "rows": devicefarm.write_rows(report.rows, relative_to=output.staging),
+        }
+        write_farm_report(output.staging, document, Where("farm", farm=devicefarm.FARM, pool=spec.pool_name))
     Console().print(report_table(report))
     return EXIT_OK if report.verified else EXIT_ERROR
 
