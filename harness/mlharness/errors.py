@@ -39,7 +39,8 @@ class ConfigError(HarnessError):
 
 
 class ToolError(HarnessError):
-    """An external command failed. Carries the argv, exit code and stderr (trimmed)."""
+    """An external command failed. Carries the argv, exit code and stderr (trimmed), and its stdout for tools that
+    print their diagnostics there (xcodebuild's build log)."""
 
     def __init__(
         self,
@@ -49,10 +50,12 @@ class ToolError(HarnessError):
         *,
         what: str | None = None,
         fix: str | None = None,
+        stdout: str = "",
     ) -> None:
         self.argv = list(argv)
         self.returncode = returncode
         self.stderr = stderr
+        self.stdout = stdout
         tail = stderr.strip()[-2000:]
         detail = what or f"exited with code {returncode}"
         super().__init__(f"{detail}" + (f"\n  stderr: {tail}" if tail else ""), where=" ".join(self.argv), fix=fix)

@@ -236,7 +236,7 @@ class SubprocessRunner:
                 ) from None
         stdout, stderr = _text(output.stdout), _text(output.stderr)
         if process.returncode != 0:
-            raise ToolError(args, process.returncode, stderr)
+            raise ToolError(args, process.returncode, stderr, stdout=stdout)
         return Completed(tuple(args), stdout, stderr)
 
     def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> BackgroundProcess:
@@ -290,7 +290,7 @@ class ScriptedRunner:
         if reply.json_output is not None and "--json-output" in args:
             Path(args[args.index("--json-output") + 1]).write_text(reply.json_output, encoding="utf-8")
         if reply.returncode != 0:
-            raise ToolError(args, reply.returncode, reply.stderr)
+            raise ToolError(args, reply.returncode, reply.stderr, stdout=reply.stdout)
         return Completed(tuple(args), reply.stdout, reply.stderr)
 
     def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Background:

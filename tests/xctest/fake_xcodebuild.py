@@ -105,12 +105,11 @@ def build(mode: str, argv: list[str]) -> int:
     print(
         "Command line invocation:\n    /Applications/Xcode.app/Contents/Developer/usr/bin/xcodebuild " + " ".join(argv)
     )
-    if mode == "fail":
-        print("** TEST BUILD FAILED **")
-        print(
-            "/src/ios_app/JobTests/MLHarnessJobTests.swift:42:13: error: cannot find 'JobCases' in scope",
-            file=sys.stderr,
-        )
+    if mode == "fail":  # xcodebuild prints its diagnostics in the build log, on stdout
+        print("SwiftCompile normal arm64 /src/ios_app/JobTests/MLHarnessJobTests.swift")
+        print("/src/ios_app/JobTests/MLHarnessJobTests.swift:42:13: error: cannot find 'JobCases' in scope")
+        print("** TEST BUILD FAILED **\n\nThe following build commands failed:")
+        print("\tSwiftCompile normal arm64 /src/ios_app/JobTests/MLHarnessJobTests.swift")
         return 65
     products = Path(_option(argv, "-derivedDataPath")) / "Build" / "Products"
     platform = "Debug-iphonesimulator" if mode == "simulator" else "Debug-iphoneos"

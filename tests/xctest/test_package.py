@@ -114,6 +114,31 @@ def test_the_build_is_one_argv_with_the_jobs_folder_the_deadline_and_the_chosen_
     assert "CODE_SIGNING_ALLOWED=NO" not in signed
 
 
+SIGNING_LOG = """\
+Prepare packages
+
+ComputeTargetDependencyGraph
+note: Building targets in dependency order
+/src/ios_app/MLHarnessCompanion.xcodeproj: error: Signing for "MLHarnessJobTests" requires a development team. \
+Select a development team in the Signing & Capabilities editor. (in target 'MLHarnessJobTests' from project \
+'MLHarnessCompanion')
+/src/ios_app/MLHarnessCompanion.xcodeproj: error: Signing for "MLHarnessJobTests" requires a development team. \
+Select a development team in the Signing & Capabilities editor. (in target 'MLHarnessJobTests' from project \
+'MLHarnessCompanion')
+** TEST BUILD FAILED **
+"""
+
+
+def test_a_failed_build_names_each_error_of_its_log_once_and_the_fix(tmp_path: Path) -> None:
+    runner = ScriptedRunner({("xcodebuild",): Reply(stdout=SIGNING_LOG, returncode=65)})
+    with pytest.raises(ToolError) as caught:
+        package.XcodeBuild(runner, team="ABCDE12345").build_for_testing(PROJECT, tmp_path / "dd", tmp_path / "jobs")
+    message = str(caught.value)
+    assert message.count('error: Signing for "MLHarnessJobTests" requires a development team') == 1
+    assert caught.value.returncode == 65 and caught.value.argv[:2] == ["xcodebuild", "build-for-testing"]
+    assert "--team" in str(caught.value.fix)
+
+
 def test_a_package_holds_every_farm_familys_artefacts_in_the_layout_it_documents(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mac: Path
 ) -> None:
@@ -184,7 +209,7 @@ def test_a_package_holds_every_farm_familys_artefacts_in_the_layout_it_documents
         ("simulator", PackageError, "not __TESTROOT__/Debug-iphoneos/MLHarnessCompanion.app"),
         ("wrong-scheme", PackageError, "the .xctestrun has no MLHarnessJobTests test target"),
         ("missing-product", PackageError, "MLHarnessWidget.appex, which the build did not produce"),
-        ("fail", ToolError, "exited with code 65"),
+        ("fail", ToolError, "the build failed (exit 65)"),
     ],
 )
 def test_products_a_farm_could_not_run_are_refused_and_nothing_is_written(
@@ -202,8 +227,8 @@ def test_products_a_farm_could_not_run_are_refused_and_nothing_is_written(
 
     assert what in str(caught.value)
     assert not (staging / ".build").exists(), "the build's scratch folder is removed on failure too"
-    if mode == "fail":
-        assert "cannot find 'JobCases' in scope" in caught.value.stderr  # type: ignore[attr-defined]
+    if mode == "fail":  # the compiler's error, from the build log on stdout, is in the message
+        assert "MLHarnessJobTests.swift:42:13: error: cannot find 'JobCases' in scope" in str(caught.value)
     assert main(package_argv(out)) == 2
     assert not out.exists()
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlharness.errors import PackageError, TargetUnavailable
+from mlharness.errors import PackageError, TargetUnavailable, ToolError, ToolTimeout
 from mlharness.farms.testspec import device_farm_test_spec
 from mlharness.process import ProcessRunner
 from mlharness.targets.base import COMPANION_APP_NAME
@@ -156,8 +156,29 @@ class XcodeBuild:
     def build_for_testing(self, project: Path, derived_data: Path, jobs: Path) -> Path:
         """Build; return the products folder (`<derived data>/Build/Products`)."""
         env = {"DEVELOPER_DIR": self._developer_dir} if self._developer_dir else None
-        self._runner.run(self.argv(project, derived_data, jobs), timeout=self._timeout, env=env)
+        try:
+            self._runner.run(self.argv(project, derived_data, jobs), timeout=self._timeout, env=env)
+        except ToolTimeout:
+            raise
+        except ToolError as exc:
+            errors = build_errors(exc.stdout + "\n" + exc.stderr)
+            raise ToolError(
+                exc.argv,
+                exc.returncode,
+                exc.stderr,
+                what=f"the build failed (exit {exc.returncode})" + "".join(f"\n  {line}" for line in errors),
+                fix="fix the errors above (a signing error: pass --team, or build unsigned without it); the whole "
+                "build log is what the same command prints in a terminal",
+                stdout=exc.stdout,
+            ) from None
         return derived_data / "Build" / "Products"
+
+
+def build_errors(log: str, *, limit: int = 10) -> list[str]:
+    """The `error:` lines of an xcodebuild log (compiler, linker, signing and usage errors), each once, the last
+    `limit` of them: xcodebuild prints its build log, diagnostics included, on stdout."""
+    lines = [line.strip() for line in log.splitlines() if "error: " in line]
+    return list(dict.fromkeys(lines))[-limit:]
 
 
 def read_jobs(folders: Sequence[Path]) -> list[JobBundle]:
