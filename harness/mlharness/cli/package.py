@@ -64,7 +64,8 @@ def _package(args: argparse.Namespace) -> int:
     )
     with owned_output(args.out, command="package", force=args.force, inputs=[*args.jobs, args.project]) as output:
         artefacts = package.build_package(jobs, args.project, output.staging, xcodebuild=xcodebuild)
-    table = Table("family", "artefact", "role", "bytes", title=f"{len(jobs)} job case(s) packaged into {args.out}")
+    title = Text(f"{len(jobs)} job case(s) packaged into {args.out}")  # a user's path: text, never markup
+    table = Table("family", "artefact", "role", "bytes", title=title)
     for artefact in artefacts:
         table.add_row(*map(Text, (artefact.family, artefact.path, artefact.role, str(artefact.bytes))))
     Console().print(table)
