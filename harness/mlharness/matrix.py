@@ -16,6 +16,15 @@ A matrix file lists the cells a device suite runs on::
         kind: device
         udid: 00008112-000C1D2E3F40801E
         host: lab-mac.local                 # served by `pymobiledevice3 remote tunneld` there (iOS 17+)
+      - name: farm-top-ios
+        farm: aws-device-farm               # a device pool of a farm: the case runs packaged as XCTest
+        project_arn: arn:aws:devicefarm:us-west-2:123456789012:project:EXAMPLE
+        device_pool_arn: arn:aws:devicefarm:us-west-2:123456789012:devicepool:EXAMPLE/POOL
+        pool: top-ios                       # the pool's name in reports (default: the ARN's last part)
+        deadline: 3600                      # seconds the farm run may take; it is stopped then
+
+A farm cell is a `device` cell without a udid: discovery does not look for it, it is available when this host
+has what a farm run needs (boto3, AWS credentials in the standard chain, xcodebuild to package the case).
 
 Every cell stays in the matrix whatever the host has: a cell that discovery cannot find is reported as
 unavailable with the reason, so a test run shows it as skipped instead of hiding it.
@@ -43,11 +52,32 @@ KINDS: tuple[Kind, ...] = ("simulator", "device", "devicectl", "mac")
 # There is one Mac, the host: a `mac` cell needs no udid (discovery lists it as this one).
 MAC_UDID = "local"
 CELL_FIELDS = ("name", "kind", "udid", "host", "runtime", "devicetype", "features", "xfail")
+FARM_FIELDS = ("farm", "project_arn", "device_pool_arn", "pool", "region", "deadline")
+FARMS = ("aws-device-farm",)
+DEFAULT_FARM_DEADLINE = 3600.0
 SELECT_KEYS = ("name", "kind", "feature")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _DOCS = "see docs/ci.md for the devices.yaml format"
+_ARN = {
+    "project_arn": re.compile(r"^arn:aws:devicefarm:([a-z0-9-]+):\d{12}:project:[A-Za-z0-9-]+$"),
+    "device_pool_arn": re.compile(r"^arn:aws:devicefarm:([a-z0-9-]+):\d{12}:devicepool:[A-Za-z0-9-]+/[A-Za-z0-9-]+$"),
+}
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_FARM_DOCS = "see docs/scale.md for farm cells (aws devicefarm list-projects / list-device-pools give the ARNs)"
+
+
+@dataclass(frozen=True)
+class FarmPool:
+    """A device pool of a farm: the farm's name, its ARNs, the pool's name for reports, the run's deadline."""
+
+    farm: str
+    project_arn: str
+    device_pool_arn: str
+    pool: str
+    region: str
+    deadline: float = DEFAULT_FARM_DEADLINE
 
 
 @dataclass(frozen=True)
@@ -65,10 +95,13 @@ class DeviceCell:
     udid_env: str | None = None
     host: TunneldHost | None = None
     host_env: str | None = None
+    farm: FarmPool | None = None
 
     @property
     def where(self) -> str:
-        """Where the cell runs: `desk` (this host) or `remote <host:port>`."""
+        """Where the cell runs: `desk` (this host), `remote <host:port>` or `farm <farm> · pool <pool>`."""
+        if self.farm is not None:
+            return f"farm {self.farm.farm} · pool {self.farm.pool}"
         return f"remote {self.host}" if self.host is not None else "desk"
 
 
@@ -149,16 +182,19 @@ def parse_matrix(document: object, source: Path, environ: Mapping[str, str]) -> 
 def _parse_cell(entry: object, where: str, environ: Mapping[str, str]) -> DeviceCell:
     if not isinstance(entry, dict):
         raise ConfigError(f"each device must be a mapping, got {type(entry).__name__}", where=where, fix=_DOCS)
+    if "farm" in entry:
+        return _parse_farm_cell(entry, where)
+    misplaced = sorted(str(key) for key in set(entry) & set(FARM_FIELDS))
+    if misplaced:
+        raise ConfigError(
+            f"field(s) {misplaced} describe a farm cell, which needs `farm:`",
+            where=f"{where}.{misplaced[0]}",
+            fix=f"add `farm: {FARMS[0]}` or drop {misplaced}",
+        )
     unknown = sorted(str(key) for key in set(entry) - set(CELL_FIELDS))
     if unknown:
         raise ConfigError(f"unknown field(s) {unknown}", where=where, fix=f"use only {list(CELL_FIELDS)}")
-    name = _required(entry, "name", where)
-    if not _NAME.match(name):
-        raise ConfigError(
-            f"name {name!r} is not a usable test id",
-            where=f"{where}.name",
-            fix="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        )
+    name = _name(entry, where)
     kind = _kind(entry.get("kind"), f"{where}.kind")
     udid, udid_env = _from_environment(entry.get("udid"), f"{where}.udid", environ)
     if kind == "mac" and "udid" not in entry:
@@ -179,6 +215,85 @@ def _parse_cell(entry: object, where: str, environ: Mapping[str, str]) -> Device
         host=host,
         host_env=host_env,
     )
+
+
+def _name(entry: Mapping[str, Any], where: str) -> str:
+    name = _required(entry, "name", where)
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"name {name!r} is not a usable test id",
+            where=f"{where}.name",
+            fix="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def _parse_farm_cell(entry: Mapping[str, Any], where: str) -> DeviceCell:
+    """A device pool of a farm: a `device` cell that names no udid, host or simulator."""
+    allowed = ("name", "kind", "features", "xfail", *FARM_FIELDS)
+    for key in sorted(str(key) for key in entry):
+        if key not in allowed:
+            raise ConfigError(
+                f"`{key}` does not apply to a farm cell (the farm picks the devices of its pool)",
+                where=f"{where}.{key}",
+                fix=f"drop `{key}`; a farm cell takes {list(allowed)}",
+            )
+    name = _name(entry, where)
+    if entry.get("kind", "device") != "device":
+        raise ConfigError(
+            f"a farm cell runs on the pool's devices, not kind {entry.get('kind')!r}",
+            where=f"{where}.kind",
+            fix="drop `kind` or write `kind: device`",
+        )
+    farm = _required(entry, "farm", where)
+    if farm not in FARMS:
+        raise ConfigError(f"farm {farm!r} is not one of {list(FARMS)}", where=f"{where}.farm", fix=_FARM_DOCS)
+    regions = {key: _arn(entry, key, where) for key in _ARN}
+    region = _string(entry, "region", where) or regions["device_pool_arn"]
+    if not _REGION.match(region) or set(regions.values()) != {region}:
+        raise ConfigError(
+            f"region {region!r} does not match the ARNs' region(s) {sorted(set(regions.values()))}",
+            where=f"{where}.region",
+            fix="drop `region` (the ARNs name it) or give the project and pool of one region",
+        )
+    pool_arn = str(entry["device_pool_arn"]).strip()
+    pool = _string(entry, "pool", where) or pool_arn.rsplit("/", 1)[-1]
+    return DeviceCell(
+        name=name,
+        kind="device",
+        features=_features(entry.get("features", []), f"{where}.features"),
+        xfail=_string(entry, "xfail", where),
+        farm=FarmPool(
+            farm=farm,
+            project_arn=str(entry["project_arn"]).strip(),
+            device_pool_arn=pool_arn,
+            pool=pool,
+            region=region,
+            deadline=_deadline(entry.get("deadline", DEFAULT_FARM_DEADLINE), f"{where}.deadline"),
+        ),
+    )
+
+
+def _arn(entry: Mapping[str, Any], key: str, where: str) -> str:
+    """The region an ARN field names, after checking it is a Device Farm ARN of the right resource."""
+    value = _required(entry, key, where)
+    match = _ARN[key].match(value)
+    if match is None:
+        resource = "project" if key == "project_arn" else "devicepool"
+        raise ConfigError(
+            f"`{key}` {value!r} is not a Device Farm {resource} ARN",
+            where=f"{where}.{key}",
+            fix=f"expected arn:aws:devicefarm:<region>:<account>:{resource}:...; {_FARM_DOCS}",
+        )
+    return match.group(1)
+
+
+def _deadline(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 60 <= value <= 86400:
+        raise ConfigError(
+            f"deadline must be seconds between 60 and 86400, got {value!r}", where=where, fix="e.g. `deadline: 3600`"
+        )
+    return float(value)
 
 
 def _required(entry: Mapping[str, Any], key: str, where: str) -> str:
@@ -369,19 +484,47 @@ def _not_found(cell: DeviceCell, same_kind: Sequence[Candidate]) -> str:
     return f"{cell.kind} with {wanted} not found among {len(same_kind)} discovered {cell.kind} target(s)"
 
 
-def discover_cells(cells: Sequence[DeviceCell], discover: Discover | None = None) -> tuple[CellStatus, ...]:
-    """Availability of each cell, asking `mlharness.targets.discover_targets` unless `discover` is given.
+def discover_cells(
+    cells: Sequence[DeviceCell], discover: Discover | None = None, farm_check: FarmCheck | None = None
+) -> tuple[CellStatus, ...]:
+    """Availability of each cell, asking `mlharness.targets.discover_targets` unless `discover` is given; a farm
+    cell is available when `farm_check` (default: `mlharness.farms.prerequisites`) finds nothing missing.
 
     Discovery that cannot run at all (a tool missing or failing) makes every cell unavailable with that
     reason instead of failing: a test run must still show the cells. A bug in discovery still raises.
     """
     if not cells:
         return ()
-    try:
-        candidates = (discover or default_discover(remote_hosts(cells)))()
-    except HarnessError as exc:
-        return _all_unavailable(cells, f"target discovery failed: {exc.what}")
-    return resolve_cells(cells, candidates)
+    farm = {cell.name: _farm_status(cell, farm_check or default_farm_check) for cell in cells if cell.farm}
+    devices = [cell for cell in cells if cell.farm is None]
+    found: dict[str, CellStatus] = {}
+    if devices:
+        try:
+            candidates = (discover or default_discover(remote_hosts(devices)))()
+        except HarnessError as exc:
+            found = {s.cell.name: s for s in _all_unavailable(devices, f"target discovery failed: {exc.what}")}
+        else:
+            found = {status.cell.name: status for status in resolve_cells(devices, candidates)}
+    return tuple(farm.get(cell.name) or found[cell.name] for cell in cells)
+
+
+# What a farm cell lacks on this host, each as a reason ("boto3 is not installed", ...); empty when it can run.
+FarmCheck = Callable[[FarmPool], Sequence[str]]
+
+
+def default_farm_check(pool: FarmPool) -> Sequence[str]:
+    # Imported late, like discovery: a matrix without farm cells never imports the farm code.
+    from mlharness.farms.prerequisites import missing_prerequisites
+
+    return missing_prerequisites(pool)
+
+
+def _farm_status(cell: DeviceCell, check: FarmCheck) -> CellStatus:
+    assert cell.farm is not None
+    missing = check(cell.farm)
+    if missing:
+        return CellStatus(cell, None, False, f"{cell.where} needs what this host lacks: " + "; ".join(missing))
+    return CellStatus(cell, None, True)
 
 
 def default_discover(hosts: Sequence[TunneldHost] = ()) -> Discover:

@@ -2,11 +2,13 @@
 
 Options (group "mlharness device matrix"): `--mlh-devices FILE`, `--mlh-select EXPR`, `--mlh-report-dir DIR`,
 `--mlh-ensemble N`, `--mlh-min-cells N`. A test that uses the `target` fixture runs once per selected cell of
-the devices file and is marked `device`; `parity_case` runs a declared case on that cell and on the reference.
+the devices file and is marked `device`; `parity_case` runs a declared case on that cell and on the reference
+(on a farm cell, packaged as XCTest and run on the farm's pool: see `farmcase`).
 Without a devices file every device test is skipped with a reason that names the option to pass.
 """
 
 from mlharness.pytest_plugin.cases import CaseOutcome, Expect, ParityCase
+from mlharness.pytest_plugin.farmcase import FarmCellTarget
 from mlharness.pytest_plugin.fixtures import (
     CellTarget,
     _mlh_cell_properties,
@@ -30,6 +32,7 @@ __all__ = [
     "CaseOutcome",
     "CellTarget",
     "Expect",
+    "FarmCellTarget",
     "ParityCase",
     "_mlh_cell_properties",
     "_mlh_suite_properties",

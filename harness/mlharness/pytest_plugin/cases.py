@@ -132,11 +132,11 @@ def run_parity_case(
     from mlupdate.parity.crossdevice import write_where
     from mlupdate.parity.run import run_parity
 
-    _clear_earlier_run(folder)
+    clear_earlier_run(folder)
     if where is not None:
         write_where(folder, where)
-    job_dir = case.build_job(_plugin_folder(folder / "job"))
-    device = run_job(target, job_dir, _plugin_folder(folder / "device"), app=app)
+    job_dir = case.build_job(plugin_folder(folder / "job"))
+    device = run_job(target, job_dir, plugin_folder(folder / "device"), app=app)
     parity = run_parity(device.results_path, job_dir, folder / "parity", ensemble=ensemble)
     return CaseOutcome(
         case=case.name,
@@ -164,10 +164,16 @@ def _materialize(model: ModelSource, folder: Path) -> Path:
 # The plugin's marker on the case folders it makes (the job it builds, the device results it pulls into); the
 # parity reports carry the marker of `mlupdate.parity`'s own output folder.
 PLUGIN_COMMAND = "pytest plugin"  # messages read "`mlharness pytest plugin`"
-_CASE_FOLDERS = {"job": PLUGIN_COMMAND, "device": PLUGIN_COMMAND, "parity": "parity"}
+_CASE_FOLDERS = {
+    "job": PLUGIN_COMMAND,
+    "device": PLUGIN_COMMAND,
+    "parity": "parity",
+    "package": PLUGIN_COMMAND,  # a farm cell's XCTest package (farmcase.py)
+    "farm": PLUGIN_COMMAND,  # a farm cell's run: its report, results and parity per device
+}
 
 
-def _clear_earlier_run(folder: Path) -> None:
+def clear_earlier_run(folder: Path) -> None:
     """Remove what an earlier run of the case left in `folder` (so a failed rerun never shows an earlier verdict),
     after checking that each of those folders is one the plugin wrote: anything else is refused and kept."""
     from mlupdate.errors import OutputFolderError
@@ -186,7 +192,7 @@ def _clear_earlier_run(folder: Path) -> None:
         remove_tree(folder / name)
 
 
-def _plugin_folder(path: Path) -> Path:
+def plugin_folder(path: Path) -> Path:
     """`path`, created and marked as the plugin's, so the next run of the case may replace it."""
     from mlupdate.output_folder import write_marker
 

@@ -18,6 +18,7 @@ import pytest
 from mlharness.errors import ConfigError
 from mlharness.matrix import CellStatus, DeviceCell
 from mlharness.pytest_plugin.cases import CaseOutcome, ParityCase, run_parity_case
+from mlharness.pytest_plugin.farmcase import PROJECT, FarmCellTarget, run_farm_parity_case
 from mlharness.pytest_plugin.hooks import NO_MATRIX_REASON, STATE, TARGET_FIXTURE, Settings
 from mlharness.targets.base import COMPANION_APP_NAME
 
@@ -47,6 +48,8 @@ class CellTarget:
 def cell_where(cell: DeviceCell) -> Where:
     from mlupdate.parity.crossdevice import Where
 
+    if cell.farm is not None:
+        return Where("farm", farm=cell.farm.farm, pool=cell.farm.pool)
     if cell.host is not None:
         return Where("remote", host=str(cell.host))
     return Where("desk")
@@ -84,6 +87,25 @@ def open_target(status: CellStatus) -> Target:
     return open_by_id(status.udid, kind=status.cell.kind, remote=status.cell.host)
 
 
+def open_farm_cell(config: pytest.Config, cell: DeviceCell) -> FarmCellTarget:
+    """A farm cell's pool and client (the `pytest_mlh_device_farm` hook's, else boto3's standard chain); a farm
+    cell runs parity cases (`parity_case`), not the `Target` calls of a device on this host."""
+    from mlharness.farms import devicefarm
+
+    assert cell.farm is not None
+    project = config.rootpath / PROJECT
+    if not (project / "project.pbxproj").is_file():
+        raise ConfigError(
+            "a farm cell packages its case with the companion's Xcode project, which is not here",
+            where=str(project),
+            fix="run the device suite from the repository's root",
+        )
+    farm = config.hook.pytest_mlh_device_farm(config=config, cell=cell)
+    if farm is None:
+        farm = devicefarm.DeviceFarm(devicefarm.client(region=cell.farm.region))
+    return FarmCellTarget(cell=cell, pool=cell.farm, farm=farm, project=project)
+
+
 @pytest.fixture(scope="session")
 def mlh_settings(pytestconfig: pytest.Config) -> Settings:
     """The plugin's options (devices file, selection, report dir, ensemble size, minimum cells)."""
@@ -91,11 +113,14 @@ def mlh_settings(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def target(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[CellTarget]:
+def target(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[CellTarget | FarmCellTarget]:
     """The device cell this test runs on. Parametrized from --mlh-devices; unavailable cells never get here."""
     status = getattr(request, "param", None)
     if not isinstance(status, CellStatus):
         pytest.skip(NO_MATRIX_REASON)
+    if status.cell.farm is not None:
+        yield open_farm_cell(pytestconfig, status.cell)
+        return
     app = companion_app(pytestconfig.rootpath, status.cell)
     with open_target(status).session() as opened:
         yield CellTarget(cell=status.cell, target=opened, info=opened.info(), app=app)
@@ -146,7 +171,7 @@ def mlh_report_dir(request: pytest.FixtureRequest, tmp_path: Path, mlh_settings:
 
 @pytest.fixture
 def parity_case(
-    target: CellTarget,
+    target: CellTarget | FarmCellTarget,
     mlh_report_dir: Path,
     mlh_settings: Settings,
     request: pytest.FixtureRequest,
@@ -154,18 +179,25 @@ def parity_case(
     """Run a declared case on this test's cell, judge it against the reference, assert the expected verdict."""
 
     def run(case: ParityCase) -> CaseOutcome:
+        if isinstance(target, FarmCellTarget):
+            outcome = run_farm_parity_case(case, target, mlh_report_dir, ensemble=mlh_settings.ensemble)
+            return _recorded(request, outcome)
         outcome = run_parity_case(
             case, target.target, mlh_report_dir, app=target.app, ensemble=mlh_settings.ensemble, where=target.where
         )
         record(request, "mlh_os", f"{target.info.os_name} {target.info.os_version}")
         record(request, "mlh_device_model", target.info.model)
-        record(request, "mlh_model_sha256", outcome.model_sha256)
-        record(request, "mlh_verdict", outcome.verdict)
-        record(request, "mlh_parity_level", outcome.level)
-        outcome.assert_expected()
-        return outcome
+        return _recorded(request, outcome)
 
     return run
+
+
+def _recorded(request: pytest.FixtureRequest, outcome: CaseOutcome) -> CaseOutcome:
+    record(request, "mlh_model_sha256", outcome.model_sha256)
+    record(request, "mlh_verdict", outcome.verdict)
+    record(request, "mlh_parity_level", outcome.level)
+    outcome.assert_expected()
+    return outcome
 
 
 def report_folder_name(nodeid: str) -> str:

@@ -155,11 +155,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash.get(STATE, None)
     if state is None or state.matrix is None:
         return []
-    available = [name for name, status in state.statuses().items() if status.available]
-    return [
+    statuses = state.statuses()
+    available = [name for name, status in statuses.items() if status.available]
+    summary = (
         f"mlharness: {state.matrix.source}: {len(state.matrix.cells)} cell(s), {len(state.cells)} selected, "
         f"available here: {', '.join(available) or 'none'}"
-    ]
+    )
+    # Each selected cell with where it runs (desk, remote host, farm and pool).
+    return [summary, *(f"mlharness:   {status.cell.name}: {status.cell.where}" for status in statuses.values())]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
