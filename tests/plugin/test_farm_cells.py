@@ -3,7 +3,8 @@ end to end through the real package and Device Farm code against the fake xcodeb
 
 The stubbed farm's "device" trains the job it finds inside the uploaded test package with the reference
 trainer (a dry run: parity must pass) and returns it as Device Farm's customer artefacts, in the layout the
-test spec exports; a tampered results bundle from the farm must fail the cell.
+test spec exports; a tampered results bundle from the farm must fail the cell, and a device that trains
+differently (CCE summed instead of averaged) must fail parity on the host.
 """
 
 from __future__ import annotations
@@ -214,8 +215,9 @@ class FarmDevice:
     """S3 behind Device Farm's pre-signed URLs, and the pool's one device: it trains the job carried in the
     uploaded test package with the reference trainer and serves the export the test spec would have zipped."""
 
-    def __init__(self, tamper: bool = False) -> None:
+    def __init__(self, tamper: bool = False, semantics: Any = None) -> None:
         self.tamper = tamper
+        self.semantics = semantics  # a wrong trainer stands in for Core ML when set
         self.tests_zip: bytes | None = None
         self.sent: list[str] = []
 
@@ -235,7 +237,7 @@ class FarmDevice:
             root = Path(scratch)
             zipfile.ZipFile(io.BytesIO(tests_zip)).extractall(root / "package")
             (job,) = (root / "package").glob("*.app/PlugIns/*.xctest/Jobs/*")
-            bundle = run_reference(job, root / "outbox")
+            bundle = run_reference(job, root / "outbox", semantics=self.semantics)
             if self.tamper:  # one weight changed after the bundle was sealed
                 weights = sorted((bundle / "parameters").glob("*.npy"))[0]
                 data = bytearray(weights.read_bytes())
@@ -364,7 +366,22 @@ def test_a_stubbed_farm_cell_passes_end_to_end_and_reports_its_farm_and_pool(far
 def test_a_tampered_results_bundle_from_the_farm_fails_the_cell(farm_run: Any) -> None:
     result, case = farm_run(FarmDevice(tamper=True))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*FarmError*gave no verified result*Apple iPhone 15 Pro*"])
+    result.stdout.fnmatch_lines(["*FarmError*gave no verified result: Apple iPhone 15 Pro: HashMismatchError*"])
     (row,) = json.loads((case / "farm" / "farm-report.json").read_text())["rows"]
     assert row["outcome"] != "verified" and row["results"] is None
     assert not (case / "farm" / "parity").exists()
+
+
+@pytest.mark.slow
+def test_a_farm_device_that_trains_differently_fails_parity_on_the_host(farm_run: Any) -> None:
+    from mlupdate.reference.semantics import Semantics
+
+    # Its results bundle is sealed and verified: the farm leg is fine, the host's parity verdict must bite.
+    result, case = farm_run(FarmDevice(semantics=Semantics(cce_reduction="sum")))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*parity case 'tiny': expected parity to pass: Apple iPhone 15 Pro: FAIL tiny*"])
+    result.stdout.fnmatch_lines(["*likely cause: cce_reduction=sum*"])
+    (row,) = json.loads((case / "farm" / "farm-report.json").read_text())["rows"]
+    assert row["outcome"] == "verified"
+    parity = case / "farm" / row["results"].rsplit("/", 1)[0] / "parity"
+    assert json.loads((parity / "report.json").read_text())["passed"] is False
