@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .tiny_case import TINY_CASE_MODULE
+
 CONFTEST = """
 from dataclasses import dataclass
 
@@ -72,44 +74,15 @@ devices:
     host: lab-mac.local
 """
 
-TEST = """
-import numpy as np
-
-from mlharness.pytest_plugin import Expect, ParityCase
-from mlupdate.data.examples import from_arrays, set_feature
-from mlupdate.models.build import ArrayInput, Classifier, Dense, SequentialNetwork, Sgd, Softmax, build_network
-from mlupdate.models.features import training_inputs
-from mlupdate.models.spec import load_spec, save_spec
-
-
-def model(folder):
-    network = SequentialNetwork(
-        inputs=[ArrayInput("x", (4,))],
-        layers=[Dense("fc", 3, updatable=True), Softmax()],
-        head=Classifier(("a", "b", "c")),
-        optimizer=Sgd(lr=0.1, batch=2),
-        epochs=2,
-        shuffle=False,
-    )
-    return save_spec(build_network(network, seed=3), folder / "Tiny.mlmodel")
-
-
-def training(model_path):
-    features = [set_feature(f, where="tiny") for f in training_inputs(load_spec(model_path))]
-    x = np.random.default_rng(0).uniform(-1, 1, size=(6, 4))
-    labels = ["a", "b", "c", "a", "b", "c"]
-    return from_arrays(features, {features[0].name: x, features[1].name: labels})
-
-
-TINY = ParityCase.of(
-    "tiny", model=model, training=training, parameters={"epochs": 2}, expect=Expect(level="step")
-)
-
+TEST = (
+    TINY_CASE_MODULE
+    + """
 
 def test_tiny_trains_like_the_reference(parity_case):
     outcome = parity_case(TINY)
     assert outcome.reports.is_dir()
 """
+)
 
 
 @pytest.mark.slow
