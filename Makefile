@@ -9,7 +9,7 @@ OUT    ?= out/demo
 # swift on PATH, or the toolchain's usual Linux location.
 SWIFT  := $(or $(shell command -v swift 2>/dev/null),$(wildcard /opt/swift/usr/bin/swift))
 
-.PHONY: setup test test-python test-swift lint demo bench app app-device sim-e2e companion-macos mac-e2e clean
+.PHONY: setup test test-python test-swift lint demo bench discrimination app app-device sim-e2e companion-macos mac-e2e clean
 
 setup: $(STAMP)
 
