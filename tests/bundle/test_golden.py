@@ -10,6 +10,7 @@ import pytest
 import mlupdate.errors
 from mlupdate.bundle import read_job, read_results
 from mlupdate.bundle.golden import GENERATED, generate
+from mlupdate.errors import OutputFolderError
 
 CONTRACT = Path(__file__).resolve().parents[1] / "data" / "contract"
 EXPECTED = json.loads((CONTRACT / "invalid" / "expected.json").read_text("utf-8"))
@@ -26,6 +27,19 @@ def test_regenerating_the_golden_bundles_gives_identical_bytes(tmp_path: Path) -
         assert sorted(fresh) == sorted(committed), f"{name}: files differ; run python -m mlupdate.bundle.golden"
         changed = [entry for entry in fresh if fresh[entry] != committed[entry]]
         assert not changed, f"{name}: {changed} differ; run python -m mlupdate.bundle.golden"
+
+
+def test_the_generator_keeps_a_folder_it_did_not_write_and_replaces_its_own(tmp_path: Path) -> None:
+    notes = tmp_path / "jobs" / "notes.txt"
+    notes.parent.mkdir()
+    notes.write_text("mine")
+    with pytest.raises(OutputFolderError, match="not written by the golden bundle generator"):
+        generate(tmp_path)
+    assert notes.read_text() == "mine"
+    notes.unlink()
+    generate(tmp_path)  # an empty jobs/ is not a user's content; afterwards the folder is the generator's own
+    generate(tmp_path)
+    assert (tmp_path / "invalid" / "expected.json").is_file()
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (CONTRACT / "jobs").iterdir()))

@@ -59,6 +59,7 @@ from mlupdate.contract import (
     TaskStatus,
 )
 from mlupdate.data.examples import ExampleSet, from_arrays, set_feature
+from mlupdate.errors import OutputFolderError
 from mlupdate.models.features import inputs, training_inputs
 from mlupdate.models.spec import Spec
 
@@ -78,7 +79,8 @@ SYNTHETIC_PRODUCER = Producer(ProducerName.COMPANION_CLI, "golden-1")
 
 
 def generate(out: Path) -> None:
-    """Write jobs/, results/ and invalid/ under `out`, replacing whatever was there."""
+    """Write jobs/, results/ and invalid/ under `out`, replacing those an earlier `generate` wrote there."""
+    _check_replaceable(out)
     for name in GENERATED:
         shutil.rmtree(out / name, ignore_errors=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -565,6 +567,21 @@ def _invalid(out: Path) -> None:
         )
     (folder / "expected.json").write_bytes(dumps(expected))
     (folder / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _check_replaceable(out: Path) -> None:
+    """Folders named like ours are replaced only where `invalid/expected.json` shows an earlier run wrote them."""
+    existing = [name for name in GENERATED if _holds_something(out / name)]
+    if existing and not (out / "invalid" / "expected.json").is_file():
+        raise OutputFolderError(
+            f"{', '.join(existing)} already exist(s) and were not written by the golden bundle generator",
+            where=str(out),
+            fix="pass an empty or new folder (the default is tests/data/contract)",
+        )
+
+
+def _holds_something(path: Path) -> bool:
+    return path.is_symlink() or path.is_file() or (path.is_dir() and any(path.iterdir()))
 
 
 def main(argv: list[str] | None = None) -> int:
