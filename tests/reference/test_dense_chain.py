@@ -1,8 +1,11 @@
-"""The dense-chain step trains bit for bit as the generic step does, and a chain that differs is caught.
+"""The dense-chain step trains as the generic step does: bit for bit with the separate update, within rounding
+with SGD folded into gemm (the trainer's float32 mode); a chain that differs in one rounding or update is caught.
 
-Every case trains twice from the same prepared job: once as the trainer does (a dense chain takes the
-`DenseChain` path) and once with the chain planner switched off (the generic `forward_live` / `backward_live`
-step). Weights, reported losses and every progress event must be equal to the bit, in float32 and float64.
+Every case trains twice from the same prepared job: once on the `DenseChain` path and once with the chain
+planner switched off (the generic `forward_live` / `backward_live` step). With the separate update (float64's
+default, and float32's when asked) weights, reported losses and every progress event must be equal to the bit,
+in float32 and float64. With SGD updates folded into gemm (float32's default) every weight must lie within
+float32 rounding of the generic step's, and in float64 (when asked) within float64 rounding.
 The cases walk the optimizers (SGD, both momentum forms, Adam with and without bias correction), both losses
 and their reductions, every activation (inside the chain and at its end), frozen dense layers inside the
 chain, the batch layouts (consecutive rows read in place, gathered shuffled rows, a summation order, a short,
@@ -25,6 +28,7 @@ from mlupdate.models.spec import Spec, neural_network
 from mlupdate.reference import trainer
 from mlupdate.reference.dense_chain import DenseChain
 from mlupdate.reference.layers import Array, Params
+from mlupdate.reference.optimizers import Sgd
 from mlupdate.reference.semantics import Semantics
 from mlupdate.reference.trainer import PreparedJob, TrainingResult, prepare, run_prepared
 
@@ -128,6 +132,14 @@ def _generic_step() -> Iterator[None]:
 
 
 @contextmanager
+def _folded(fold: bool) -> Iterator[None]:
+    """Build every chain with SGD updates folded into gemm (`fold`) or separate, whatever the dtype."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DenseChain, "FUSED_DTYPES", frozenset(map(np.dtype, DTYPES)) if fold else frozenset())
+        yield
+
+
+@contextmanager
 def _chain_class(chain_class: type[DenseChain]) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trainer, "DenseChain", chain_class)
@@ -170,11 +182,26 @@ def _assert_chain_is_generic(chain: Chain, dtype: type[np.floating[Any]], **opti
     job = _job(chain, dtype)
     params = {name: dict(arrays) for name, arrays in job.network.params.items()}
     assert DenseChain.plan(job.network, job.frontier, params, int(job.parameters["miniBatchSize"])) is not None
-    fast = _train(job, chain, **options)
+    with _folded(False):
+        fast = _train(job, chain, **options)
     with _generic_step():
         generic = _train(job, chain, **options)
     assert not _differences(fast, generic), f"{chain} ({np.dtype(dtype)}): {_differences(fast, generic)}"
     return fast
+
+
+def _relative_distance(a: TrainingResult, b: TrainingResult) -> float:
+    """The largest weight difference between two runs, relative to the largest weight of its array in `b`."""
+    return max(
+        float(np.max(np.abs(a.weights[layer][kind] - values))) / max(float(np.max(np.abs(values))), 1e-30)
+        for layer, arrays in b.weights.items()
+        for kind, values in arrays.items()
+    )
+
+
+# The folded chain's float32 weights after a test case's few epochs: one float32 rounding per step and weight
+# lands ~1e-7 of the largest weight (8e-6 in the saturated case, whose learning rate is 50); float64: ~1e-16.
+ROUNDING = {np.float32: 3e-5, np.float64: 1e-12}
 
 
 CASES = {
@@ -225,6 +252,65 @@ def test_dense_chain_trains_bit_identically_to_the_generic_step(case: str, dtype
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_folded_chain_trains_as_the_generic_step_within_rounding(case: str, dtype: type[np.floating[Any]]) -> None:
+    chain = CASES[case]
+    job = _job(chain, dtype)
+    with _folded(True):
+        fast = _train(job, chain)
+    with _generic_step():
+        generic = _train(job, chain)
+    assert _relative_distance(fast, generic) <= ROUNDING[dtype]
+    assert [(e.event, e.epoch, e.mini_batch) for e in fast.events] == [
+        (e.event, e.epoch, e.mini_batch) for e in generic.events
+    ]
+    losses = [(e.loss, g.loss) for e, g in zip(fast.events, generic.events, strict=True) if g.loss is not None]
+    assert all(np.isclose(a, b, rtol=1e-4, atol=1e-6) for a, b in losses)
+
+
+def test_float32_folds_sgd_updates_into_gemm_by_default() -> None:
+    """The trainer's float32 chain folds SGD into gemm (no weight-gradient buffer); float64's does not."""
+    built: list[DenseChain] = []
+
+    class Spy(DenseChain):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    for dtype in DTYPES:
+        chain = Chain(optimizer="momentum")
+        with _chain_class(Spy):
+            _train(_job(chain, dtype), chain)
+    folded32, separate64 = built
+    assert folded32.fused is not None
+    assert all(d.grads is not None and "weights" not in d.grads for d in folded32.layers)
+    assert separate64.fused is None
+
+
+class _MomentumForgotten(Sgd):
+    """Folds the gradient into the velocity without keeping the old velocity (beta 0 instead of momentum)."""
+
+    def step_product(self, layer: str, weights: Array, a: Array, b: Array) -> None:
+        momentum, self.momentum = self.momentum, 0.0
+        try:
+            super().step_product(layer, weights, a, b)
+        finally:
+            self.momentum = momentum
+
+
+def test_a_folded_update_that_forgets_the_momentum_is_caught() -> None:
+    chain = Chain(optimizer="momentum", batch=16, examples=64, widths=(16, 10), epochs=2)
+    job = _job(chain, np.float32)
+    with _generic_step():
+        generic = _train(job, chain)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer, "optimizer_for", lambda *args: _MomentumForgotten(0.05, 0.8))
+        wrong = _train(job, chain)
+    # How far it lands: 0.098 of the largest weight (the right chain: 9e-8), 3,300 times the rounding bound.
+    assert _relative_distance(wrong, generic) > 100 * ROUNDING[np.float32]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_a_summation_order_is_the_same_on_both_steps(dtype: type[np.floating[Any]]) -> None:
     _assert_chain_is_generic(Chain(optimizer="momentum"), dtype, summation_seed=5)
 
@@ -240,16 +326,19 @@ def test_many_steps_spill_the_loss_log_and_keep_every_event() -> None:
 def test_learning_rate_schedule_and_blas_threads_train_alike() -> None:
     chain = Chain(optimizer="momentum", epochs=4)
     job = _job(chain, np.float32, schedule=[(2, 0.01)])
-    fast = _train(job, chain, blas_threads=2)
+    with _folded(False):
+        fast = _train(job, chain, blas_threads=2)
     with _generic_step():
         generic = _train(job, chain, blas_threads=2)
     assert not _differences(fast, generic)
+    assert _relative_distance(_train(job, chain, blas_threads=2), generic) <= ROUNDING[np.float32]
 
 
 def test_events_left_unrequested_give_the_same_epoch_losses() -> None:
     chain = Chain()
     job = _job(chain, np.float32)
-    fast = _train(job, chain, events=["epochEnd"])
+    with _folded(False):
+        fast = _train(job, chain, events=["epochEnd"])
     with _generic_step():
         generic = _train(job, chain, events=["epochEnd"])
     assert not _differences(fast, generic)
@@ -317,7 +406,7 @@ def test_a_chain_that_differs_from_the_generic_step_is_caught(
     job = _job(chain, dtype)
     with _generic_step():
         generic = _train(job, chain)
-    with _chain_class(wrong):
+    with _chain_class(wrong), _folded(False):
         wrong_result = _train(job, chain)
     assert _differences(wrong_result, generic)
     if dtype == np.float32:
@@ -333,7 +422,7 @@ def test_the_reversed_sum_moves_float32_weights_by_rounding_alone() -> None:
     job = _job(chain, np.float32)
     with _generic_step():
         generic = _train(job, chain)
-    with _chain_class(_ReversedBiasSum):
+    with _chain_class(_ReversedBiasSum), _folded(False):
         wrong_result = _train(job, chain)
     for layer, arrays in generic.weights.items():
         for kind, values in arrays.items():

@@ -8,11 +8,20 @@ blobs and caches each step; for a short step (a 784-128-10 head at batch 32 is ~
 costs as much again as the arithmetic.
 
 `DenseChain` runs the same numpy operations on the same values in the same order, writing into buffers kept
-from step to step (`out=`), so its weights are bit-identical to the generic step's in every dtype and on every
-BLAS kernel: each product is the same `numpy.matmul` call on operands of the same shape and strides, each
-element-wise operation the same ufunc (tests/reference/test_dense_chain.py compares the two on every optimizer,
-loss, activation and batch layout). A mini-batch whose rows are consecutive in the frontier is read in place
-(a view) instead of being gathered.
+from step to step (`out=`), so with numpy's products its weights are bit-identical to the generic step's in
+every dtype and on every BLAS kernel: each product is the same `numpy.matmul` call on operands of the same shape
+and strides, each element-wise operation the same ufunc (tests/reference/test_dense_chain.py compares the two on
+every optimizer, loss, activation and batch layout). A mini-batch whose rows are consecutive in the frontier is
+read in place (a view) instead of being gathered.
+
+In float32 (the trainer's mode) an SGD step (with or without momentum) updates each updatable layer's weights
+inside the product that forms its gradient, BLAS gemm with alpha and beta (`mlupdate.reference.blas`):
+`w = -lr (g^T x) + w` in one call, no gradient buffer, one pass over the weights instead of three. That is the
+same mathematics in another float32 rounding (gemm adds alpha times its float32 sum with one rounding; numpy
+rounds the product, lr times it and the difference in turn), so in float32 the weights differ from the generic
+step's by rounding alone, as they do between BLAS kernels and thread counts; tests/reference/test_dense_chain.py
+bounds that difference, and checks the folded form in float64 too. Float64 (the oracles' mode), Adam, and a
+numpy without OpenBLAS keep the separate update: bit-identical to the generic step.
 
 A CCE loss value is not needed to train: the chain keeps each step's logits and the trainer computes the
 reported losses for many steps at once (`LossLog`), with the same float64 log-softmax per row.
@@ -22,13 +31,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from mlupdate.reference import blas
 from mlupdate.reference.layers import Activation, Array, InnerProduct, Params
 from mlupdate.reference.losses import per_example_cce
 from mlupdate.reference.network import Network
+from mlupdate.reference.optimizers import Optimizer, Sgd
 from mlupdate.reference.semantics import Semantics
 
 Rows = np.ndarray[Any, np.dtype[np.intp]]
@@ -50,7 +61,7 @@ class _Dense:
     relu: bool  # ReLU runs in buffers; other activations run the generic layer (allocating, as it does)
     a: Array | None  # [B, out] ReLU output
     mask: np.ndarray[Any, np.dtype[np.bool_]] | None  # [B, out] where the ReLU input was > 0
-    grads: Params | None  # {"weights", "biases"} buffers: for an updatable layer only
+    grads: Params | None  # {"weights", "biases"} buffers for an updatable layer ("weights" not when fused)
     dx: Array | None  # [B, in] gradient of the layer's input: for every layer but the first
 
 
@@ -83,18 +94,32 @@ def _chain_layers(network: Network) -> list[tuple[InnerProduct, Activation | Non
 class DenseChain:
     """A mini-batch step (forward, loss gradient, backward) of a dense chain, for one task's parameters."""
 
+    # Dtypes whose SGD updates are folded into gemm. Float64 is the oracles' mode and stays bit-identical to the
+    # generic step; tests switch float32 to the separate update the same way.
+    FUSED_DTYPES: ClassVar[frozenset[np.dtype[Any]]] = frozenset({np.dtype(np.float32)})
+
     @classmethod
     def plan(
-        cls, network: Network, frontier: dict[str, Array], params: dict[str, Params], batch: int
+        cls,
+        network: Network,
+        frontier: dict[str, Array],
+        params: dict[str, Params],
+        batch: int,
+        optimizer: Optimizer | None = None,
     ) -> DenseChain | None:
-        """The chain for `network`'s live part, or None if it is not a dense chain over a vector frontier."""
+        """The chain for `network`'s live part, or None if it is not a dense chain over a vector frontier.
+
+        In a dtype of `FUSED_DTYPES`, for an SGD `optimizer`, each weight update is folded into the product that
+        forms its gradient (when numpy's BLAS is an OpenBLAS); `optimizer.step` then gets the rest."""
         layers = _chain_layers(network)
         if layers is None:
             return None
         (source,) = frontier.values()
         if source.shape[2:] != (1, 1):
             return None  # an innerProduct input must be a vector; the generic step says so
-        return cls(network, source.reshape(len(source), -1), layers, params, batch)
+        fold = np.dtype(network.dtype) in cls.FUSED_DTYPES and blas.available()
+        fused = optimizer if fold and isinstance(optimizer, Sgd) else None
+        return cls(network, source.reshape(len(source), -1), layers, params, batch, fused)
 
     def __init__(
         self,
@@ -103,10 +128,12 @@ class DenseChain:
         layers: Sequence[tuple[InnerProduct, Activation | None]],
         params: dict[str, Params],
         batch: int,
+        fused: Sgd | None = None,
     ) -> None:
         loss = network.loss
         assert loss is not None  # a chain ends in a loss
         self.loss, self.dtype, self.x = loss, network.dtype, x
+        self.fused = fused
         self.inputs = np.empty((batch, x.shape[1]), dtype=x.dtype)  # gathered rows of a shuffled mini-batch
         self.layers: list[_Dense] = []
         for i, (dense, activation) in enumerate(layers):
@@ -114,7 +141,7 @@ class DenseChain:
             out, width = weights.shape
             relu = activation is not None and activation.function == "ReLU"
             updatable = dense.name in network.updatable
-            grads = {"weights": np.empty_like(weights)} if updatable else None
+            grads = ({} if fused is not None else {"weights": np.empty_like(weights)}) if updatable else None
             if grads is not None and dense.has_bias:
                 grads["biases"] = np.empty_like(params[dense.name]["biases"])
             self.layers.append(
@@ -189,21 +216,27 @@ class DenseChain:
         return e
 
     def backward(self, g: Array, inputs: Sequence[Array]) -> dict[str, Params]:
-        """Fill the updatable layers' gradient buffers from dL/d(chain output) `g` and return them."""
+        """Fill the updatable layers' gradient buffers from dL/d(chain output) `g` and return them; a fused
+        chain has already updated the weights (their buffers are not there), the rest is the optimizer's."""
         n = len(g)
         last = self.layers[-1]
         if last.activation is not None:
             g = self._activation_backward(len(self.layers) - 1, g)
         for i in range(len(self.layers) - 1, -1, -1):
             d = self.layers[i]
+            dx = None
+            if i:  # before a fused update changes the weights
+                assert d.dx is not None
+                dx = np.matmul(g, d.weights, out=d.dx[:n])
             if d.grads is not None:
-                np.matmul(g.T, inputs[i], out=d.grads["weights"])  # the generic step's `d2.T @ x2`
+                if self.fused is not None:
+                    self.fused.step_product(d.name, d.weights, g.T, inputs[i])  # weights -= lr g^T x, in one call
+                else:
+                    np.matmul(g.T, inputs[i], out=d.grads["weights"])  # the generic step's `d2.T @ x2`
                 if "biases" in d.grads:
                     np.sum(g, axis=0, out=d.grads["biases"])
-            if i == 0:
+            if dx is None:
                 break
-            assert d.dx is not None
-            dx = np.matmul(g, d.weights, out=d.dx[:n])
             g = self._activation_backward(i - 1, dx) if self.layers[i - 1].activation is not None else dx
         return self.grads
 

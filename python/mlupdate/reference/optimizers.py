@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mlupdate.reference import blas
 from mlupdate.reference.layers import Array, Params
 from mlupdate.reference.semantics import Semantics
 
@@ -39,9 +40,7 @@ class Sgd:
                     weights -= np.multiply(lr, grad, out=grad)  # w -= lr * g
                     continue
                 mu = weights.dtype.type(self.momentum)
-                velocity = self._velocity.get((layer, name))
-                if velocity is None:
-                    velocity = self._velocity[(layer, name)] = np.zeros_like(weights)
+                velocity = self._velocity_of(layer, name, weights)
                 velocity *= mu
                 if self.form == "torch":  # v = mu v + g; w -= lr * v
                     velocity += grad
@@ -49,6 +48,28 @@ class Sgd:
                 else:  # v = mu v - lr * g; w += v
                     velocity -= np.multiply(lr, grad, out=grad)
                     weights += velocity
+
+    def step_product(self, layer: str, weights: Array, a: Array, b: Array) -> None:
+        """The same update of `weights` (a layer's "weights") for the gradient `a @ b`, without forming it: BLAS
+        gemm adds the scaled product into the weights or the velocity (`mlupdate.reference.blas`)."""
+        lr = float(weights.dtype.type(self.learning_rate))
+        if self.momentum == 0:
+            blas.gemm(-lr, a, b, 1.0, weights)  # w = -lr g + w
+            return
+        mu = float(weights.dtype.type(self.momentum))
+        velocity = self._velocity_of(layer, "weights", weights)
+        if self.form == "torch":
+            blas.gemm(1.0, a, b, mu, velocity)  # v = mu v + g
+            blas.axpy(-lr, velocity, weights)  # w = -lr v + w
+        else:
+            blas.gemm(-lr, a, b, mu, velocity)  # v = mu v - lr g
+            weights += velocity
+
+    def _velocity_of(self, layer: str, name: str, like: Array) -> Array:
+        velocity = self._velocity.get((layer, name))
+        if velocity is None:
+            velocity = self._velocity[(layer, name)] = np.zeros_like(like)
+        return velocity
 
 
 @dataclass

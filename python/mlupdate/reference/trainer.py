@@ -351,7 +351,7 @@ class _Task:
             not semantics.reshuffle_requires_epoch_end_handler or EventKind.EPOCH_END in events
         )
         # A dense chain trains in buffers kept from step to step (bit-identical to the generic step).
-        self.chain = DenseChain.plan(network, job.frontier, self.params, self.size)
+        self.chain = DenseChain.plan(network, job.frontier, self.params, self.size, self.optimizer)
         self.gather = _Gather(job.frontier, self.size)
         cce = network.loss is not None and network.loss.kind == "cce"
         steps = -(-job.count // self.size)
