@@ -227,3 +227,47 @@ def test_blas_threads_go_to_large_float32_products_only_on_idle_cores(
     assert blas_threads_for(large) == threads
     float64 = dataclasses.replace(large, network=Network(spec, dtype=np.float64))
     assert blas_threads_for(float64) == 1
+
+
+@pytest.mark.parametrize("chain", [True, False], ids=["dense_chain", "generic_step"])
+def test_training_leaves_the_prepared_job_as_it_was_and_holds_frozen_layers_once(
+    chain: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task trains copies of the updatable layers only: frozen layers (a feature extractor can be most of a
+    model) are read from the job's own arrays, and after training every array of the job is bit for bit what it
+    was, so the job trains again from the same start."""
+    if not chain:
+        monkeypatch.setattr(trainer.DenseChain, "plan", classmethod(lambda cls, *args: None))
+    builder = NeuralNetworkBuilder([("x", datatypes.Array(6))], [("probs", None)], mode="classifier")
+    builder.add_inner_product("frozen", RNG.normal(size=(5, 6)), RNG.normal(size=5), 6, 5, True, "x", "h")
+    builder.add_activation("relu", "RELU", "h", "hr")
+    builder.add_inner_product("head", RNG.normal(size=(3, 5)), RNG.normal(size=3), 5, 3, True, "hr", "logits")
+    builder.add_inner_product("frozen_mid", RNG.normal(size=(3, 3)), np.zeros(3), 3, 3, True, "logits", "z")
+    builder.add_softmax("sm", "z", "probs")
+    builder.set_class_labels([0, 1, 2], predicted_feature_name="label", prediction_blob="probs")
+    builder.make_updatable(["head"])
+    builder.set_categorical_cross_entropy_loss("loss", input="probs")
+    builder.set_sgd_optimizer(SgdParams(lr=0.1, batch=4, momentum=0.5))
+    builder.set_epochs(3)
+    job = prepare(builder.spec, {"x": RNG.normal(size=(10, 6)), "label": list(RNG.integers(0, 3, 10))})
+    before = {
+        (layer, kind): array.copy() for layer, arrays in job.network.params.items() for kind, array in arrays.items()
+    }
+    shared: list[dict[str, Any]] = []
+    task_class = trainer._Task
+
+    class Spy(task_class):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            shared.append(self.params)
+
+    monkeypatch.setattr(trainer, "_Task", Spy)
+    first = trainer.run_prepared(job)
+    again = trainer.run_prepared(job)
+    for (layer, kind), array in before.items():
+        assert job.network.params[layer][kind].tobytes() == array.tobytes(), f"{layer}.{kind} changed"
+    params = shared[0]
+    assert params["frozen_mid"]["weights"] is job.network.params["frozen_mid"]["weights"]
+    assert params["head"]["weights"] is not job.network.params["head"]["weights"]
+    assert first.weights["head"]["weights"].tobytes() == again.weights["head"]["weights"].tobytes()
+    assert not np.array_equal(first.weights["head"]["weights"], before[("head", "weights")])

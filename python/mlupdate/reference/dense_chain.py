@@ -134,7 +134,7 @@ class DenseChain:
         assert loss is not None  # a chain ends in a loss
         self.loss, self.dtype, self.x = loss, network.dtype, x
         self.fused = fused
-        self.inputs = np.empty((batch, x.shape[1]), dtype=x.dtype)  # gathered rows of a shuffled mini-batch
+        self.inputs: Array | None = None  # gathered rows of a shuffled mini-batch (allocated on first use)
         self.layers: list[_Dense] = []
         for i, (dense, activation) in enumerate(layers):
             weights = params[dense.name]["weights"]
@@ -174,6 +174,8 @@ class DenseChain:
         if consecutive:
             start = int(rows[0])
             return self.x[start : start + len(rows)]
+        if self.inputs is None:
+            self.inputs = np.empty((len(self.layers[0].z), self.x.shape[1]), dtype=self.x.dtype)
         gathered: Array = np.take(self.x, rows, axis=0, out=self.inputs[: len(rows)], mode="clip")
         return gathered
 

@@ -333,7 +333,12 @@ class _Task:
         network, p = job.network, job.parameters
         self.job, self.semantics, self.threads = job, semantics, threads
         self.batch_events = batch_events  # False: nobody sees miniBatchEnd events, so none is made
-        self.params = {name: {k: v.copy() for k, v in arrays.items()} for name, arrays in network.params.items()}
+        # The task trains copies of the updatable layers; frozen layers are only read, so the job's arrays serve
+        # (a large frozen feature extractor is not held twice while training).
+        self.params = {
+            name: {k: v.copy() for k, v in arrays.items()} if name in network.updatable else arrays
+            for name, arrays in network.params.items()
+        }
         for layer, arrays in (initial_weights or {}).items():
             self.params[layer] = {k: np.asarray(v, dtype=network.dtype).copy() for k, v in arrays.items()}
         self.trained = {name: self.params[name] for name in network.updatable}
