@@ -383,14 +383,19 @@ def summary(rows: list[Row], peak: float) -> None:
 
 
 def ensemble(case: Case) -> None:
+    """8 members (each on one BLAS thread, in its own summation order) against one run; the floor is what 8 such
+    members cost spread evenly over the cores, with nothing else: 8 / cores x one member alone."""
     single = lambda: run_prepared(case.job, events=())  # noqa: E731
+    alone = lambda: run_prepared(case.job, events=(), blas_threads=1, summation_seed=1)  # noqa: E731
     members = lambda: run_ensemble(case.job, runs=8, events=())  # noqa: E731
     in_turn = lambda: run_ensemble(case.job, runs=8, events=(), workers=1)  # noqa: E731
-    contenders = {"one run": single, "8 members": members, "8 in turn": in_turn}
+    contenders = {"one run": single, "one member": alone, "8 members": members, "8 in turn": in_turn}
     medians, _ = alternate(contenders, max(3, REPEATS // 2))
-    one, parallel, in_turn_s = medians["one run"], medians["8 members"], medians["8 in turn"]
+    one, parallel, turn = medians["one run"], medians["8 members"], medians["8 in turn"]
+    member = medians["one member"]
     print(f"   ensemble of 8 on {CORES} cores ({case.name}): one run {one * 1e3:.0f} ms; 8 members in parallel "
-          f"{parallel / one:.2f}x one run; 8 in turn {in_turn_s / one:.2f}x", flush=True)  # fmt: skip
+          f"{parallel / one:.2f}x one run (floor {8 / CORES * member / one:.2f}x: 8 / {CORES} cores x one member "
+          f"alone, {member * 1e3:.0f} ms on one BLAS thread); 8 in turn {turn / one:.2f}x", flush=True)  # fmt: skip
 
 
 def memory() -> None:

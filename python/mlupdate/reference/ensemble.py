@@ -7,11 +7,11 @@ started from initial weights perturbed by a relative epsilon (seeded), not again
 Each member also sums its mini-batches in its own order (`summation_seed`): the same mathematics in another
 float32 rounding, as a device's kernels round differently from numpy's, so the spread holds that noise too.
 
-Members run in parallel worker processes (forked, so they share the prepared job's frozen activations
-without copying them) and each on one BLAS thread, sequential or not: member i is bit-identical whether it
-ran in a worker, in this process, or alone (`member_initial_weights`, `member_summation_seeds` and
-`run_prepared(..., blas_threads=1, summation_seed=...)`). `run_variants` trains any set of variants of a job
-(other semantics, parameters, initial weights) the same way.
+Members run in this process and in forked helper processes (one per core; forked, so they share the prepared
+job's frozen activations without copying them), each on one BLAS thread, in parallel or not: member i is
+bit-identical whether it ran in a helper, in this process, or alone (`member_initial_weights`,
+`member_summation_seeds` and `run_prepared(..., blas_threads=1, summation_seed=...)`). `run_variants` trains any
+set of variants of a job (other semantics, parameters, initial weights) the same way.
 """
 
 from __future__ import annotations
@@ -20,17 +20,20 @@ import dataclasses
 import multiprocessing
 import os
 import sys
+import traceback
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import numpy as np
 
-from mlupdate.errors import InputError, TrainingError
+from mlupdate.errors import InputError, MlupdateError, TrainingError
 from mlupdate.reference.layers import Params
 from mlupdate.reference.semantics import Semantics
-from mlupdate.reference.trainer import EVENT_KINDS, PreparedJob, TrainingResult, run_prepared
+from mlupdate.reference.trainer import EVENT_KINDS, PreparedJob, TrainingResult, blas_limit, run_prepared
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,6 @@ def member_summation_seeds(runs: int, seed: int) -> list[int]:
     return [int(v) for v in np.random.default_rng([seed, 1]).integers(0, 2**63 - 1, size=runs)]
 
 
-# The job and events the forked workers train: set before the pool starts, inherited by fork (no pickling).
-_SHARED: tuple[PreparedJob, Collection[str]] | None = None
-
-
 def _train(job: PreparedJob, events: Collection[str], variant: Variant, *, catch: bool) -> Outcome:
     prepared = (
         dataclasses.replace(job, parameters={**job.parameters, **variant.parameters}) if variant.parameters else job
@@ -107,18 +106,104 @@ def _train(job: PreparedJob, events: Collection[str], variant: Variant, *, catch
         return error
 
 
-def _worker(item: tuple[Variant, bool]) -> Outcome:
-    assert _SHARED is not None
-    job, events = _SHARED
-    variant, catch = item
-    return _train(job, events, variant, catch=catch)
-
-
 def default_workers(runs: int) -> int:
     """One worker process per core this process may use (fork-based, so Linux only), at most one per member."""
     if sys.platform != "linux":
         return 1  # macOS's system frameworks are not fork-safe; Windows has no fork
     return max(1, min(runs, len(os.sched_getaffinity(0))))
+
+
+# What one process trained of its share: outcomes by variant index, and the error that stopped it by index.
+_Share = tuple[dict[int, Outcome], dict[int, Exception]]
+
+
+class _Variants:
+    """Variants trained by this process and forked helpers together, each process taking the next variant nobody
+    has taken (a counter in shared memory), so a process slowed by other work takes fewer. Made before the fork:
+    the helpers inherit the job (its frozen activations too) and the variants, nothing is pickled to them."""
+
+    def __init__(self, job: PreparedJob, events: Collection[str], variants: Sequence[Variant], catch: bool) -> None:
+        self.job, self.events, self.variants, self.catch = job, events, variants, catch
+        self.context = multiprocessing.get_context("fork")
+        self.taken = self.context.Value("q", 0)
+
+    def _take(self) -> int | None:
+        with self.taken.get_lock():
+            index = int(self.taken.value)
+            if index >= len(self.variants):
+                return None
+            self.taken.value = index + 1
+            return index
+
+    def _stop(self) -> None:
+        with self.taken.get_lock():
+            self.taken.value = len(self.variants)
+
+    def share(self) -> _Share:
+        """Train variants until none is left. An error stops every process after the variant it is training: the
+        variants taken before the failed one all finish, so the first error in variant order is the one raised,
+        as when they run in turn."""
+        outcomes: dict[int, Outcome] = {}
+        while (index := self._take()) is not None:
+            try:
+                outcomes[index] = _train(self.job, self.events, self.variants[index], catch=self.catch)
+            except Exception as error:
+                self._stop()
+                return outcomes, {index: error}
+        return outcomes, {}
+
+    def run(self, helpers: int) -> tuple[Outcome, ...]:
+        """This process's share and that of `helpers` forked processes, in variant order."""
+        receive, send = self.context.Pipe(duplex=False)
+        processes = [self.context.Process(target=_help, args=(self, send), daemon=True) for _ in range(helpers)]
+        with warnings.catch_warnings():
+            # JAX, when a caller has loaded it, warns about fork; the helpers never touch it.
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+            for process in processes:
+                process.start()
+        send.close()  # only the helpers write: once they have all exited, reading ends instead of waiting
+        try:
+            outcomes, errors = self.share()
+            for _ in processes:
+                theirs, their_errors = _received(receive, processes)
+                outcomes.update(theirs)
+                errors.update(their_errors)
+        except BaseException:  # interrupted, or a helper died: nobody waits for the others' runs
+            for process in processes:
+                process.terminate()
+            raise
+        finally:
+            for process in processes:
+                process.join()
+            receive.close()
+        if errors:
+            raise errors[min(errors)]
+        return tuple(outcomes[index] for index in range(len(self.variants)))
+
+
+def _help(variants: _Variants, send: Connection) -> None:
+    """A forked helper: its share of the variants, sent back in one message once none is left."""
+    outcomes, errors = variants.share()
+    for error in errors.values():
+        if not isinstance(error, MlupdateError):  # a bug: say where it happened
+            error.add_note(f"in ensemble helper process {os.getpid()}:\n" + "".join(traceback.format_exception(error)))
+    send.send((outcomes, errors))
+    send.close()
+
+
+def _received(receive: Connection, processes: Sequence[BaseProcess]) -> _Share:
+    try:
+        share: _Share = receive.recv()
+    except EOFError:  # every helper has exited, one without sending
+        for process in processes:
+            process.join()
+        raise MlupdateError(
+            "an ensemble helper process ended without sending its runs back "
+            f"(exit codes {[process.exitcode for process in processes]}; a negative one is the signal that ended it)",
+            where="reference ensemble",
+            fix="-9 is often the out-of-memory killer: train the ensemble in this process (workers=1)",
+        ) from None
+    return share
 
 
 def run_variants(
@@ -130,21 +215,16 @@ def run_variants(
     catch: bool = True,
 ) -> tuple[Outcome, ...]:
     """Train every variant of one prepared job (frozen prefix computed once) on `workers` processes (default:
-    one per available core), each on one BLAS thread: bit-identical to running it alone. With `catch`, a
-    variant that diverges gives its TrainingError instead of stopping the others."""
-    global _SHARED
-    count = workers or default_workers(len(variants))
-    if count <= 1:
-        return tuple(_train(job, events, variant, catch=catch) for variant in variants)
-    _SHARED = (job, events)
-    try:
-        with warnings.catch_warnings():
-            # JAX, when a caller has loaded it, warns about fork; the workers never touch it.
-            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-            with multiprocessing.get_context("fork").Pool(count) as pool:
-                return tuple(pool.map(_worker, [(variant, catch) for variant in variants], chunksize=1))
-    finally:
-        _SHARED = None
+    one per available core: this one and forked helpers), each on one BLAS thread: bit-identical to running it
+    alone. With `catch`, a variant that diverges gives its TrainingError instead of stopping the others; without,
+    the first error in variant order is raised."""
+    count = min(workers or default_workers(len(variants)), len(variants))
+    # One BLAS thread set once, before any fork: the runs then leave the count alone (`blas_limit`), so no forked
+    # process restarts OpenBLAS's thread pool.
+    with blas_limit(1):
+        if count <= 1:
+            return tuple(_train(job, events, variant, catch=catch) for variant in variants)
+        return _Variants(job, events, variants, catch).run(helpers=count - 1)
 
 
 def run_ensemble(

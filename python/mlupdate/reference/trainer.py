@@ -8,6 +8,7 @@ per epoch in the order `MLShufflingBatchProvider` produces, emitting the events 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -189,6 +190,17 @@ def _blas_controller() -> Any:
     return ThreadpoolController()
 
 
+def blas_limit(threads: int) -> contextlib.AbstractContextManager[Any]:
+    """BLAS on `threads` threads inside the block, as before after it. Nothing is set when every BLAS library already
+    runs on that many: after a fork, setting OpenBLAS's count restarts its thread pool, whose new thread then spins
+    ~0.1 s waiting for work (measured: an ensemble worker's first run took 1.5x as long on two cores)."""
+    controller = _blas_controller()
+    if all(info["num_threads"] == threads for info in controller.info() if info["user_api"] == "blas"):
+        return contextlib.nullcontext()
+    limited: contextlib.AbstractContextManager[Any] = controller.limit(limits=threads, user_api="blas")
+    return limited
+
+
 def blas_threads_available() -> int:
     """The BLAS threads this process may use (OpenBLAS's own default: the cores it may run on)."""
     blas = [info["num_threads"] for info in _blas_controller().info() if info["user_api"] == "blas"]
@@ -255,6 +267,24 @@ def epoch_batches(
     if partial == "stale" and filled < size and before is not None:
         batches[-1] = np.concatenate([batches[-1][:filled], before[filled:]])
     return batches
+
+
+def summation_orders(batches: list[np.ndarray[Any, Any]], rng: np.random.Generator) -> list[np.ndarray[Any, Any]]:
+    """Each mini-batch's rows in the order `rows[rng.permutation(len(rows))]`, batch after batch; drawn for every
+    run of equal-sized batches at once (`Generator.permuted` shuffles each row with the draws `permutation` makes,
+    so the orders are the same: tests/reference/test_ensemble_processes.py)."""
+    ordered: list[np.ndarray[Any, Any]] = []
+    start = 0
+    while start < len(batches):
+        size = len(batches[start])
+        end = start + 1
+        while end < len(batches) and len(batches[end]) == size:
+            end += 1
+        stacked = np.stack(batches[start:end])
+        orders = rng.permuted(np.broadcast_to(np.arange(size), stacked.shape), axis=1)
+        ordered += list(np.take_along_axis(stacked, orders, axis=1))
+        start = end
+    return ordered
 
 
 def _loss(
@@ -375,7 +405,7 @@ class _Task:
         # Overflow is detected after each step and reported as a TrainingError with its epoch and batch.
         with (
             np.errstate(over="ignore", invalid="ignore", divide="ignore"),
-            _blas_controller().limit(limits=self.threads, user_api="blas"),
+            blas_limit(self.threads),
         ):
             rates = dict(self.job.schedule)
             for epoch in range(self.epochs):
@@ -394,9 +424,7 @@ class _Task:
         """This epoch's mini-batches, each in its summation order."""
         batches = epoch_batches(self.order.array, self.size, self.semantics.partial_batch, self.last_batch)
         self.last_batch = batches[-1]
-        if self.summation is not None:
-            batches = [rows[self.summation.permutation(len(rows))] for rows in batches]
-        return batches
+        return summation_orders(batches, self.summation) if self.summation is not None else batches
 
     def _epoch(self, epoch: int, emit: Callable[[ProgressEvent], None], exact: bool) -> float:
         """One epoch of ceil(N/B) mini-batches; returns the last mini-batch's loss (what epochEnd reports)."""
