@@ -85,3 +85,59 @@ def test_without_an_openblas_the_chain_keeps_the_separate_update(monkeypatch: py
     monkeypatch.setattr(blas, "available", lambda: False)
     separate = DenseChain.plan(network, frontier, params, 2, sgd)
     assert separate is not None and separate.fused is None
+
+
+def test_the_routines_are_those_of_numpys_blas_so_the_trainers_thread_limit_reaches_them() -> None:
+    from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+
+    routines = blas._routines()
+    assert routines is not None
+    limited = {info["filepath"] for info in threadpool_info() if info["user_api"] == "blas"}
+    assert routines.library in limited
+    numpys = [path for path in limited if "numpy" in path]
+    assert not numpys or routines.library in numpys
+
+
+class _FakeSymbol:
+    def __init__(self, value: bytes | None = None) -> None:
+        self.value = value
+
+    def __call__(self, *args: Any) -> bytes | None:
+        return self.value
+
+
+class _FakeLibrary:
+    """An OpenBLAS as ctypes sees it: symbols named `prefix + name + suffix`, and a config string."""
+
+    def __init__(self, prefix: str, suffix: str, config: bytes) -> None:
+        names = ("cblas_sgemm", "cblas_dgemm", "cblas_saxpy", "cblas_daxpy")
+        self.symbols = {f"{prefix}{name}{suffix}": _FakeSymbol() for name in names}
+        self.symbols[f"{prefix}openblas_get_config{suffix}"] = _FakeSymbol(config)
+
+    def __getattr__(self, name: str) -> _FakeSymbol:
+        try:
+            return self.symbols[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "config", "width"),
+    [
+        ("scipy_", "64_", b"OpenBLAS 0.3.31 USE64BITINT DYNAMIC_ARCH Haswell", 64),
+        ("", "", b"OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen", 32),
+        ("", "", b"OpenBLAS 0.3.21 USE64BITINT Zen", 64),  # an ILP64 build without suffixed names
+    ],
+)
+def test_the_integer_width_is_read_from_the_librarys_own_config(
+    prefix: str, suffix: str, config: bytes, width: int
+) -> None:
+    import ctypes
+
+    library: Any = _FakeLibrary(prefix, suffix, config)
+    if prefix or suffix:
+        assert blas._bind(library, "", "", "libopenblas.so") is None  # plain names are not this library's
+    routines = blas._bind(library, prefix, suffix, "libopenblas.so")
+    assert routines is not None
+    assert ctypes.sizeof(routines.index) * 8 == width
+    assert routines.gemm[np.dtype(np.float32)] is library.symbols[f"{prefix}cblas_sgemm{suffix}"]

@@ -2,7 +2,9 @@
 
 Every update runs in buffers kept per parameter and in the gradients' own buffers (a step consumes its
 gradients: no temporary arrays per step), and evaluates the same operations in the same order as the plain
-expressions in the comments, so the results are bit-identical to them.
+expressions in the comments, so the results are bit-identical to them. `Sgd.step_product` is the same SGD
+update for a gradient that is a matrix product, folded into BLAS gemm (`mlupdate.reference.blas`): the same
+mathematics in another float32 rounding, used by the dense chain in float32.
 """
 
 from __future__ import annotations

@@ -385,7 +385,8 @@ class _Task:
         self.reshuffle = semantics.shuffle_schedule == "every_epoch" and (
             not semantics.reshuffle_requires_epoch_end_handler or EventKind.EPOCH_END in events
         )
-        # A dense chain trains in buffers kept from step to step (bit-identical to the generic step).
+        # A dense chain trains in buffers kept from step to step (bit-identical to the generic step, but for the
+        # float32 SGD update it folds into gemm: see mlupdate.reference.dense_chain).
         self.chain = DenseChain.plan(network, job.frontier, self.params, self.size, self.optimizer)
         self.gather = _Gather(job.frontier, self.size)
         cce = network.loss is not None and network.loss.kind == "cce"
