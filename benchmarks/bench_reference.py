@@ -419,12 +419,15 @@ def memory() -> None:
     tracemalloc.stop()
     cached = sum(a.nbytes for a in job.frontier.values())
     model = sum(a.nbytes for arrays in job.network.params.values() for a in arrays.values())
+    trained = sum(a.nbytes for name in job.network.updatable for a in job.network.params[name].values())
     chunk = _CHUNK * 28 * 28 * 4
     budget = cached + chunk + model
     print(f"   peak memory, conv job (5k uint8 images, given): cached activations {cached / 1e6:.1f} MB + one "
           f"float32 input chunk {chunk / 1e6:.1f} MB + model {model / 1e6:.1f} MB = {budget / 1e6:.1f} MB; "
-          f"training {training / 1e6:.1f} MB traced ({training / budget:.2f}x that); preparing (the frozen prefix "
-          f"chunk by chunk) {preparing / 1e6:.1f} MB ({preparing / budget:.2f}x)", flush=True)  # fmt: skip
+          f"training {training / 1e6:.1f} MB traced ({training / budget:.2f}x that; the job keeps its initial "
+          f"weights while the task trains its copy of the updatable layers, {trained / 1e6:.1f} MB, and one "
+          f"mini-batch's buffers); preparing (the frozen prefix chunk by chunk) {preparing / 1e6:.1f} MB "
+          f"({preparing / budget:.2f}x)", flush=True)  # fmt: skip
 
 
 def table(*, kernel_only: bool = False) -> None:
