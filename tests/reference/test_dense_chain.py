@@ -14,6 +14,7 @@ wrapped or stale last batch, a batch of one, a batch larger than the data) and a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -343,6 +344,20 @@ def test_events_left_unrequested_give_the_same_epoch_losses() -> None:
         generic = _train(job, chain, events=["epochEnd"])
     assert not _differences(fast, generic)
     assert {e.event for e in fast.events} == {"epochEnd", "completion"}
+
+
+@pytest.mark.parametrize("case", ["relu_sgd", "saturated_float32_probability_loss", "stale_last_batch"])
+def test_a_run_nobody_watches_step_by_step_trains_and_reports_epochs_as_a_watched_one(case: str) -> None:
+    """Without miniBatchEnd observers only each epoch's last loss is computed: the weights, the epochEnd losses
+    and the final loss are those of a run that reports every step (an infinite loss included)."""
+    chain = CASES[case]
+    job = _job(chain, np.float32)
+    watched = _train(job, chain)
+    unwatched = _train(job, chain, events=["epochEnd"])
+    assert not _differences(unwatched, dataclasses.replace(watched, events=unwatched.events))
+    epoch_losses = [e.loss for e in watched.events if e.event == "epochEnd"]
+    assert [e.loss for e in unwatched.events if e.event == "epochEnd"] == epoch_losses
+    assert len([e for e in watched.events if e.event == "miniBatchEnd"]) > len(epoch_losses)
 
 
 @pytest.mark.parametrize("loss", ["cce", "mse"])

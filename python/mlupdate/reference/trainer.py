@@ -450,19 +450,24 @@ class _Task:
     def _chain_epoch(self, chain: DenseChain, epoch: int, emit: Callable[[ProgressEvent], None], exact: bool) -> float:
         """`_epoch` for a dense chain. A CCE step's loss is computed with those of the next steps (`LossLog`), so
         a run of steps' miniBatchEnd events is emitted together, in order, and a non-finite loss is seen then;
-        exactly (`exact`), each step's loss is computed and the weights checked before the next step."""
+        exactly (`exact`), each step's loss is computed and the weights checked before the next step.
+
+        When no one sees miniBatchEnd events, only the epoch's last CCE loss (its epochEnd loss) is computed: the
+        other losses would only be checked for being finite, which decides nothing (a non-finite weight is found
+        at the end of the run and replayed exactly, and a non-finite loss alone stops nothing)."""
         batches = self._batches()
         log = self.loss_log
         plan = _BatchPlan(batches, self.job.targets if log is not None else None, chain.row_offsets)
         trained, step, reduction = self.trained, self.optimizer.step, self.semantics.cce_reduction
         reported = _Reported(epoch, emit if self.batch_events else None, exact)
+        every_loss = exact or self.batch_events
         last = len(batches) - 1
         for k, rows in enumerate(batches):
             x = chain.rows(rows, plan.consecutive[k])
             if log is not None:
-                slot = log.slot(len(rows), plan.targets[k])
+                slot = log.slot(len(rows), plan.targets[k]) if every_loss or k == last else None
                 inputs, logits = chain.forward(x, slot)
-                if logits is not slot:
+                if slot is not None and logits is not slot:
                     np.copyto(slot, logits)
                 step(trained, chain.backward(chain.cce_gradient(logits, plan.flat[k], reduction), inputs))
                 losses = log.losses() if exact or log.full or k == last else []
