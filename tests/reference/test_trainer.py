@@ -213,16 +213,21 @@ def test_a_weight_that_overflows_while_the_loss_stays_finite_is_named_at_its_min
     assert len(losses) == 6 and all(loss is not None and np.isfinite(loss) for loss in losses)
 
 
-@pytest.mark.parametrize(("load", "threads"), [(0.4, 2), (1.3, 2), (1.8, 1), (9.5, 1)])
-def test_blas_threads_go_to_large_float32_products_only_on_idle_cores(
-    load: float, threads: int, real_models: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("load", "own", "threads"),
+    [(0.4, 0.0, 2), (1.3, 0.0, 1), (1.8, 1.7, 2), (2.3, 1.0, 1), (9.5, 2.0, 1), (0.2, 0.9, 2)],
+)
+def test_blas_threads_go_to_large_float32_products_only_on_cores_other_programs_leave_idle(
+    load: float, own: float, threads: int, real_models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """`own`: this process's share of the load average (it trained on two threads a moment ago, say)."""
     spec = load_spec(real_models / "tictactoe" / "UpdatableNNClassifier.mlmodel")
     small = prepare(spec, _tictactoe_examples(spec, 4))
     large = dataclasses.replace(small, largest_product=trainer.THREADED_PRODUCT_MIN)
     monkeypatch.setattr(trainer, "blas_threads_available", lambda: 2)
     monkeypatch.setattr(trainer.os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(trainer.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(trainer, "_OWN_LOAD", lambda: own)
     assert blas_threads_for(small) == 1  # below the crossover: one thread whatever the load
     assert blas_threads_for(large) == threads
     float64 = dataclasses.replace(large, network=Network(spec, dtype=np.float64))
@@ -271,3 +276,20 @@ def test_training_leaves_the_prepared_job_as_it_was_and_holds_frozen_layers_once
     assert params["head"]["weights"] is not job.network.params["head"]["weights"]
     assert first.weights["head"]["weights"].tobytes() == again.weights["head"]["weights"].tobytes()
     assert not np.array_equal(first.weights["head"]["weights"], before[("head", "weights")])
+
+
+def test_own_load_follows_this_processs_cpu_time_as_the_kernel_damps_the_load_average(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = {"wall": 100.0, "cpu": 5.0}
+    monkeypatch.setattr(trainer.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(trainer.time, "process_time", lambda: clock["cpu"])
+    own = trainer.OwnLoad()
+    assert own() == 0.0
+    clock["wall"] += 60.0
+    clock["cpu"] += 120.0  # two threads busy for a minute
+    assert own() == pytest.approx(2 * (1 - np.exp(-1)))
+    clock["wall"] += 600.0  # then idle for ten minutes: the share has decayed away
+    assert own() == pytest.approx(2 * (1 - np.exp(-1)) * np.exp(-10))
+    clock["cpu"] = 0.1  # a forked child's CPU time starts again: it starts from nothing
+    assert own() == 0.0

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import math
 import os
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,7 +181,8 @@ def prepare(
 # One thread is faster for small products (thread hand-off costs more than it saves); past this many
 # multiply-adds in the largest product of a step, two idle cores gain: measured by `make bench` (Haswell kernel,
 # 2 cores, load average 3), 3.2 M multiply-adds (32 x 784 x 128) ran at 89 GFLOP/s on one thread and 119 on two,
-# 6.4 M at 100 and 171. A busy machine trains on one thread whatever the size (`idle_cores`).
+# 6.4 M at 100 and 171. A machine that other programs keep busy trains on one thread whatever the size
+# (`idle_cores`).
 THREADED_PRODUCT_MIN = 2_000_000
 
 
@@ -220,11 +222,36 @@ def largest_step_product(network: Network, frontier: Mapping[str, Array], size: 
     return largest
 
 
+class OwnLoad:
+    """This process's share of the 1-minute load average: its CPU time (every thread's) per wall second, damped
+    as the kernel damps the load average (by exp(-t / 60 s)), updated at each call from the CPU time since the
+    call before. A process that trained on two threads a moment ago adds ~2 to the load average for a minute:
+    that load is not another program's and must not keep the next run off a core."""
+
+    def __init__(self) -> None:
+        self.pid, self.wall, self.cpu, self.value = os.getpid(), time.monotonic(), time.process_time(), 0.0
+
+    def __call__(self) -> float:
+        wall, cpu = time.monotonic(), time.process_time()
+        if os.getpid() != self.pid or cpu < self.cpu:  # a forked child: its CPU time starts again
+            self.pid, self.wall, self.cpu, self.value = os.getpid(), wall, cpu, 0.0
+        elapsed = wall - self.wall
+        if elapsed > 0:
+            decay = math.exp(-elapsed / 60)
+            self.value = self.value * decay + (cpu - self.cpu) / elapsed * (1 - decay)
+            self.wall, self.cpu = wall, cpu
+        return self.value
+
+
+_OWN_LOAD = OwnLoad()
+
+
 def idle_cores() -> int:
-    """This process's core and those of its CPU set that nothing else keeps busy, at least 1: the 1-minute load
-    average counts this process too, and half a core's load is rounded away."""
+    """The cores of this process's CPU set that other programs leave idle, at least 1: the 1-minute load average
+    less this process's own share of it (`OwnLoad`); half a core's load is rounded away."""
     cores = len(os.sched_getaffinity(0))
-    return max(1, math.floor(cores - os.getloadavg()[0] + 1.5))
+    others = max(0.0, os.getloadavg()[0] - _OWN_LOAD())
+    return max(1, min(cores, math.floor(cores - others + 0.5)))
 
 
 def blas_threads_for(job: PreparedJob) -> int:
