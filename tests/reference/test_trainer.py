@@ -213,21 +213,17 @@ def test_a_weight_that_overflows_while_the_loss_stays_finite_is_named_at_its_min
     assert len(losses) == 6 and all(loss is not None and np.isfinite(loss) for loss in losses)
 
 
-@pytest.mark.parametrize(
-    ("load", "own", "threads"),
-    [(0.4, 0.0, 2), (1.3, 0.0, 1), (1.8, 1.7, 2), (2.3, 1.0, 1), (9.5, 2.0, 1), (0.2, 0.9, 2)],
-)
+@pytest.mark.parametrize(("others", "threads"), [(0.0, 2), (0.4, 2), (0.6, 1), (1.3, 1), (9.5, 1)])
 def test_blas_threads_go_to_large_float32_products_only_on_cores_other_programs_leave_idle(
-    load: float, own: float, threads: int, real_models: Path, monkeypatch: pytest.MonkeyPatch
+    others: float, threads: int, real_models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`own`: this process's share of the load average (it trained on two threads a moment ago, say)."""
+    """`others`: the cores other programs keep busy (`OtherLoad`)."""
     spec = load_spec(real_models / "tictactoe" / "UpdatableNNClassifier.mlmodel")
     small = prepare(spec, _tictactoe_examples(spec, 4))
     large = dataclasses.replace(small, largest_product=trainer.THREADED_PRODUCT_MIN)
     monkeypatch.setattr(trainer, "blas_threads_available", lambda: 2)
     monkeypatch.setattr(trainer.os, "sched_getaffinity", lambda pid: {0, 1})
-    monkeypatch.setattr(trainer.os, "getloadavg", lambda: (load, load, load))
-    monkeypatch.setattr(trainer, "_OWN_LOAD", lambda: own)
+    monkeypatch.setattr(trainer, "_OTHER_LOAD", lambda: others)
     assert blas_threads_for(small) == 1  # below the crossover: one thread whatever the load
     assert blas_threads_for(large) == threads
     float64 = dataclasses.replace(large, network=Network(spec, dtype=np.float64))
@@ -278,18 +274,59 @@ def test_training_leaves_the_prepared_job_as_it_was_and_holds_frozen_layers_once
     assert not np.array_equal(first.weights["head"]["weights"], before[("head", "weights")])
 
 
-def test_own_load_follows_this_processs_cpu_time_as_the_kernel_damps_the_load_average(
+class _Machine:
+    """Clocks as OtherLoad reads them: wall time, this process's CPU time, the machine's busy CPU time, load."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.wall, self.cpu, self.busy, self.load = 100.0, 5.0, 1000.0, 0.0
+        self.proc_stat = True
+        monkeypatch.setattr(trainer.time, "monotonic", lambda: self.wall)
+        monkeypatch.setattr(trainer.time, "process_time", lambda: self.cpu)
+        monkeypatch.setattr(trainer, "machine_busy_seconds", lambda: self.busy if self.proc_stat else None)
+        monkeypatch.setattr(trainer.os, "getloadavg", lambda: (self.load, self.load, self.load))
+
+    def run(self, seconds: float, own_threads: float, other_cores: float) -> None:
+        self.wall += seconds
+        self.cpu += seconds * own_threads
+        self.busy += seconds * (own_threads + other_cores)
+
+
+def test_other_load_is_the_machines_busy_time_less_this_processs_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    machine = _Machine(monkeypatch)
+    others = trainer.OtherLoad()
+    machine.load = 2.0  # the load average still remembers this process's two threads
+    machine.run(10.0, own_threads=1.5, other_cores=0.5)
+    assert others() == pytest.approx(0.5)
+    machine.run(20.0, own_threads=2.0, other_cores=0.0)  # a benchmark's own contenders: not other programs
+    assert others() == pytest.approx(0.0)
+    machine.run(5.0, own_threads=0.0, other_cores=1.7)
+    assert others() == pytest.approx(1.7)
+
+
+def test_other_load_falls_back_to_the_load_average_less_this_processs_damped_share(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = {"wall": 100.0, "cpu": 5.0}
-    monkeypatch.setattr(trainer.time, "monotonic", lambda: clock["wall"])
-    monkeypatch.setattr(trainer.time, "process_time", lambda: clock["cpu"])
-    own = trainer.OwnLoad()
-    assert own() == 0.0
-    clock["wall"] += 60.0
-    clock["cpu"] += 120.0  # two threads busy for a minute
-    assert own() == pytest.approx(2 * (1 - np.exp(-1)))
-    clock["wall"] += 600.0  # then idle for ten minutes: the share has decayed away
-    assert own() == pytest.approx(2 * (1 - np.exp(-1)) * np.exp(-10))
-    clock["cpu"] = 0.1  # a forked child's CPU time starts again: it starts from nothing
-    assert own() == 0.0
+    machine = _Machine(monkeypatch)
+    others = trainer.OtherLoad()
+    machine.load = 2.0
+    machine.run(60.0, own_threads=2.0, other_cores=0.0)  # two threads busy for a minute: measured, no other load
+    assert others() == pytest.approx(0.0)
+    machine.run(0.2, own_threads=2.0, other_cores=0.0)  # too short a window for 10 ms ticks: the load average
+    own = 2 * (1 - np.exp(-1)) * np.exp(-0.2 / 60) + 2 * (1 - np.exp(-0.2 / 60))
+    assert others() == pytest.approx(2.0 - own)
+    machine.run(600.0, own_threads=0.0, other_cores=1.0)  # ten quiet minutes: too old to say what runs now
+    machine.load = 1.0
+    assert others() == pytest.approx(1.0 - own * np.exp(-600.2 / 60), abs=1e-3)
+    machine.proc_stat = False  # no /proc/stat (macOS)
+    machine.run(10.0, own_threads=1.0, other_cores=0.0)
+    assert 0.0 <= others() < 1.0
+
+
+def test_a_forked_child_starts_its_own_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    machine = _Machine(monkeypatch)
+    others = trainer.OtherLoad()
+    machine.load = 1.5
+    machine.cpu = 0.1  # a forked child's CPU time starts again
+    assert others() == pytest.approx(1.5)
+    machine.run(5.0, own_threads=1.0, other_cores=0.25)
+    assert others() == pytest.approx(0.25)

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -222,36 +223,59 @@ def largest_step_product(network: Network, frontier: Mapping[str, Array], size: 
     return largest
 
 
-class OwnLoad:
-    """This process's share of the 1-minute load average: its CPU time (every thread's) per wall second, damped
-    as the kernel damps the load average (by exp(-t / 60 s)), updated at each call from the CPU time since the
-    call before. A process that trained on two threads a moment ago adds ~2 to the load average for a minute:
-    that load is not another program's and must not keep the next run off a core."""
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the machine's cores have spent on anything but idling since boot (/proc/stat: stolen time
+    counts, a hypervisor's neighbours took it), or None where there is no /proc/stat."""
+    try:
+        with Path("/proc/stat").open(encoding="ascii") as stat:
+            fields = stat.readline().split()
+        ticks = [int(value) for value in fields[1:9]]  # user nice system idle iowait irq softirq steal
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class OtherLoad:
+    """How many cores other programs keep busy, seen from this process at each call.
+
+    Where the last call (or the import) was 1 to 60 s ago: the machine's busy CPU time since then less this
+    process's own (every thread's), per wall second, measured. Otherwise (a window too short for /proc/stat's
+    10 ms ticks, too old to say anything about now, or no /proc/stat) the 1-minute load average less this
+    process's own share of it: its CPU time damped as the kernel damps the load average (by exp(-t / 60 s)).
+    Either way a run is not kept off a core by what this process itself did a moment ago (training on two
+    threads, or a benchmark's other contenders)."""
 
     def __init__(self) -> None:
-        self.pid, self.wall, self.cpu, self.value = os.getpid(), time.monotonic(), time.process_time(), 0.0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.pid, self.wall, self.cpu = os.getpid(), time.monotonic(), time.process_time()
+        self.busy, self.own = machine_busy_seconds(), 0.0
 
     def __call__(self) -> float:
-        wall, cpu = time.monotonic(), time.process_time()
-        if os.getpid() != self.pid or cpu < self.cpu:  # a forked child: its CPU time starts again
-            self.pid, self.wall, self.cpu, self.value = os.getpid(), wall, cpu, 0.0
-        elapsed = wall - self.wall
-        if elapsed > 0:
-            decay = math.exp(-elapsed / 60)
-            self.value = self.value * decay + (cpu - self.cpu) / elapsed * (1 - decay)
-            self.wall, self.cpu = wall, cpu
-        return self.value
+        pid, wall, cpu, busy = os.getpid(), time.monotonic(), time.process_time(), machine_busy_seconds()
+        if pid != self.pid or cpu < self.cpu:  # a forked child: its CPU time starts again
+            self._reset()
+            return max(0.0, os.getloadavg()[0])
+        elapsed, used = wall - self.wall, cpu - self.cpu
+        decay = math.exp(-elapsed / 60)
+        own = self.own * decay + (used / elapsed if elapsed > 0 else 0.0) * (1 - decay)
+        measured = None
+        if busy is not None and self.busy is not None and 1.0 <= elapsed <= 60.0:
+            measured = max(0.0, (busy - self.busy - used) / elapsed)
+        if elapsed >= 1.0 or busy is None:
+            self.wall, self.cpu, self.busy, self.own = wall, cpu, busy, own
+        return measured if measured is not None else max(0.0, os.getloadavg()[0] - own)
 
 
-_OWN_LOAD = OwnLoad()
+_OTHER_LOAD = OtherLoad()
 
 
 def idle_cores() -> int:
-    """The cores of this process's CPU set that other programs leave idle, at least 1: the 1-minute load average
-    less this process's own share of it (`OwnLoad`); half a core's load is rounded away."""
+    """The cores of this process's CPU set that other programs leave idle (`OtherLoad`), at least 1; half a
+    core's load is rounded away."""
     cores = len(os.sched_getaffinity(0))
-    others = max(0.0, os.getloadavg()[0] - _OWN_LOAD())
-    return max(1, min(cores, math.floor(cores - others + 0.5)))
+    return max(1, min(cores, math.floor(cores - _OTHER_LOAD() + 0.5)))
 
 
 def blas_threads_for(job: PreparedJob) -> int:
