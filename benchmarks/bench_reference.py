@@ -176,8 +176,12 @@ def cases(scratch: Path) -> list[Case]:
 # --- contenders -------------------------------------------------------------------------------------------
 
 
-def reference(case: Case) -> float:
-    result = run_prepared(case.job, events=())
+def reference(case: Case, threads_used: list[int] | None = None) -> float:
+    """One run as a user's: the trainer picks its BLAS threads (recorded in `threads_used`)."""
+    threads = blas_threads_for(case.job)
+    if threads_used is not None:
+        threads_used.append(threads)
+    result = run_prepared(case.job, events=(), blas_threads=threads)
     assert result.final_loss is not None
     return result.final_loss
 
@@ -344,7 +348,8 @@ class Row:
 
 
 def measure_case(case: Case, peak: float) -> Row:
-    contenders: dict[str, Callable[[], Any]] = {"reference": lambda: reference(case)}
+    threads_used: list[int] = []
+    contenders: dict[str, Callable[[], Any]] = {"reference": lambda: reference(case, threads_used)}
     contenders["numpy 1 thread"] = lambda: numpy_loop(case, 1)
     if CORES > 1:
         contenders[f"numpy {CORES} threads"] = lambda: numpy_loop(case, CORES)
@@ -356,9 +361,9 @@ def measure_case(case: Case, peak: float) -> Row:
     medians, losses = alternate(contenders, repeats)
     ours = medians["reference"]
     steps = len(case.batches) * case.epochs
-    threads = blas_threads_for(case.job)
+    threads = ", ".join(f"{t} in {threads_used.count(t)}" for t in sorted(set(threads_used)))
     print(f"   {case.name}: prepare (frozen prefix once) {case.prepare_seconds:.2f} s; training, median of "
-          f"{repeats}: {steps} steps, reference on {threads} BLAS thread(s)", flush=True)  # fmt: skip
+          f"{repeats}: {steps} steps, reference runs by BLAS threads chosen: {threads}", flush=True)  # fmt: skip
     numpy_best = min((n for n in medians if n.startswith("numpy")), key=lambda n: medians[n])
     for name, seconds in medians.items():
         ratio = "" if name == "reference" else f"  ratio {seconds / ours:5.2f}x"

@@ -301,6 +301,8 @@ def test_other_load_is_the_machines_busy_time_less_this_processs_own(monkeypatch
     assert others() == pytest.approx(0.0)
     machine.run(5.0, own_threads=0.0, other_cores=1.7)
     assert others() == pytest.approx(1.7)
+    machine.run(0.1, own_threads=2.0, other_cores=0.0)  # asked again at once: the same answer
+    assert others() == pytest.approx(1.7)
 
 
 def test_other_load_falls_back_to_the_load_average_less_this_processs_damped_share(
@@ -309,10 +311,11 @@ def test_other_load_falls_back_to_the_load_average_less_this_processs_damped_sha
     machine = _Machine(monkeypatch)
     others = trainer.OtherLoad()
     machine.load = 2.0
-    machine.run(60.0, own_threads=2.0, other_cores=0.0)  # two threads busy for a minute: measured, no other load
-    assert others() == pytest.approx(0.0)
+    machine.run(70.0, own_threads=2.0, other_cores=0.0)  # a window too old to measure: the load average, less
+    own = 2 * (1 - np.exp(-70 / 60))  # this process's damped share
+    assert others() == pytest.approx(2.0 - own)
     machine.run(0.2, own_threads=2.0, other_cores=0.0)  # too short a window for 10 ms ticks: the load average
-    own = 2 * (1 - np.exp(-1)) * np.exp(-0.2 / 60) + 2 * (1 - np.exp(-0.2 / 60))
+    own = own * np.exp(-0.2 / 60) + 2 * (1 - np.exp(-0.2 / 60))
     assert others() == pytest.approx(2.0 - own)
     machine.run(600.0, own_threads=0.0, other_cores=1.0)  # ten quiet minutes: too old to say what runs now
     machine.load = 1.0

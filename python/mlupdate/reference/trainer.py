@@ -239,7 +239,8 @@ class OtherLoad:
     """How many cores other programs keep busy, seen from this process at each call.
 
     Where the last call (or the import) was 1 to 60 s ago: the machine's busy CPU time since then less this
-    process's own (every thread's), per wall second, measured. Otherwise (a window too short for /proc/stat's
+    process's own (every thread's), per wall second, measured (and kept for calls within the next second).
+    Otherwise (a window too short for /proc/stat's
     10 ms ticks, too old to say anything about now, or no /proc/stat) the 1-minute load average less this
     process's own share of it: its CPU time damped as the kernel damps the load average (by exp(-t / 60 s)).
     Either way a run is not kept off a core by what this process itself did a moment ago (training on two
@@ -251,6 +252,7 @@ class OtherLoad:
     def _reset(self) -> None:
         self.pid, self.wall, self.cpu = os.getpid(), time.monotonic(), time.process_time()
         self.busy, self.own = machine_busy_seconds(), 0.0
+        self.measured: float | None = None
 
     def __call__(self) -> float:
         pid, wall, cpu, busy = os.getpid(), time.monotonic(), time.process_time(), machine_busy_seconds()
@@ -260,12 +262,14 @@ class OtherLoad:
         elapsed, used = wall - self.wall, cpu - self.cpu
         decay = math.exp(-elapsed / 60)
         own = self.own * decay + (used / elapsed if elapsed > 0 else 0.0) * (1 - decay)
-        measured = None
+        if elapsed < 1.0 and self.measured is not None:
+            return self.measured  # asked again within a second: the last measurement still holds
+        self.measured = None
         if busy is not None and self.busy is not None and 1.0 <= elapsed <= 60.0:
-            measured = max(0.0, (busy - self.busy - used) / elapsed)
+            self.measured = max(0.0, (busy - self.busy - used) / elapsed)
         if elapsed >= 1.0 or busy is None:
             self.wall, self.cpu, self.busy, self.own = wall, cpu, busy, own
-        return measured if measured is not None else max(0.0, os.getloadavg()[0] - own)
+        return self.measured if self.measured is not None else max(0.0, os.getloadavg()[0] - own)
 
 
 _OTHER_LOAD = OtherLoad()
