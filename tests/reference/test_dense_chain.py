@@ -147,6 +147,20 @@ def _chain_class(chain_class: type[DenseChain]) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _built_chains() -> Iterator[list[DenseChain]]:
+    """Every chain the trainer builds inside the block."""
+    built: list[DenseChain] = []
+
+    class Spy(DenseChain):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    with _chain_class(Spy):
+        yield built
+
+
 def _train(job: PreparedJob, chain: Chain, **options: Any) -> TrainingResult:
     return run_prepared(job, semantics=chain.semantics, **options)
 
@@ -271,16 +285,9 @@ def test_the_folded_chain_trains_as_the_generic_step_within_rounding(case: str, 
 
 def test_float32_folds_sgd_updates_into_gemm_by_default() -> None:
     """The trainer's float32 chain folds SGD into gemm (no weight-gradient buffer); float64's does not."""
-    built: list[DenseChain] = []
-
-    class Spy(DenseChain):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            built.append(self)
-
-    for dtype in DTYPES:
-        chain = Chain(optimizer="momentum")
-        with _chain_class(Spy):
+    with _built_chains() as built:
+        for dtype in DTYPES:
+            chain = Chain(optimizer="momentum")
             _train(_job(chain, dtype), chain)
     folded32, separate64 = built
     assert folded32.fused is not None
@@ -447,20 +454,12 @@ def test_the_reversed_sum_moves_float32_weights_by_rounding_alone() -> None:
 
 def test_the_generic_switch_really_runs_the_generic_step() -> None:
     """The comparison above is between two paths: with the planner off no chain is built."""
-    built: list[DenseChain] = []
-
-    class Spy(DenseChain):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            built.append(self)
-
     chain = Chain()
     job = _job(chain, np.float32)
-    with _chain_class(Spy):
+    with _built_chains() as built:
         _train(job, chain)
     assert built
-    built.clear()
-    with _chain_class(Spy), _generic_step():
+    with _built_chains() as built, _generic_step():
         _train(job, chain)
     assert not built
 
