@@ -207,10 +207,10 @@ class DenseChain:
         target in the flattened logits."""
         n = len(logits)
         m, s, e = self.m[:n], self.s[:n], self.e[:n]
-        np.max(logits, axis=1, keepdims=True, out=m)
+        np.maximum.reduce(logits, axis=1, keepdims=True, out=m)  # np.max without its Python wrapper
         np.subtract(logits, m, out=e)
         np.exp(e, out=e)
-        np.sum(e, axis=1, keepdims=True, out=s)
+        np.add.reduce(e, axis=1, keepdims=True, out=s)  # np.sum, likewise
         np.divide(e, s, out=e)
         e.reshape(-1)[flat_targets] -= 1
         if reduction == "mean":
@@ -236,7 +236,7 @@ class DenseChain:
                 else:
                     np.matmul(g.T, inputs[i], out=d.grads["weights"])  # the generic step's `d2.T @ x2`
                 if "biases" in d.grads:
-                    np.sum(g, axis=0, out=d.grads["biases"])
+                    np.add.reduce(g, axis=0, out=d.grads["biases"])
             if dx is None:
                 break
             g = self._activation_backward(i - 1, dx) if self.layers[i - 1].activation is not None else dx
