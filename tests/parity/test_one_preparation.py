@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlharness.cli import EXIT_OK, main
 from mlupdate.bundle import job_reader, write_job
 from mlupdate.data.examples import from_arrays, set_feature
 from mlupdate.models.build import (
@@ -107,3 +108,16 @@ def test_the_counter_sees_a_second_preparation(tmp_path: Path, counter: Counter)
     run_reference(job, tmp_path / "first")
     run_reference(job, tmp_path / "second")
     assert counter.counts() == {"read job": 2, "decode": 4, "frozen prefix": 2}
+
+
+def test_the_parity_command_computes_the_frozen_prefix_once(tmp_path: Path, counter: Counter) -> None:
+    """`mlharness parity` as a user runs it: one frozen-prefix pass for the reference, its ensemble (trained in this
+    process and in forked helpers) and the alternatives, as `run_parity` above."""
+    job = image_job(tmp_path)
+    device = run_reference(job, tmp_path / "device")
+    counter.path.write_text("", encoding="utf-8")
+
+    code = main(["parity", str(device), "--job", str(job), "--ensemble", "3", "-o", str(tmp_path / "report")])
+
+    assert code == EXIT_OK
+    assert counter.counts() == {"read job": 1, "decode": 2, "frozen prefix": 1}
