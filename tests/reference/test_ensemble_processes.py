@@ -21,6 +21,8 @@ import pytest
 
 from mlupdate.bundle.golden_models import regressor
 from mlupdate.errors import MlupdateError, TrainingError
+from mlupdate.models.build import ArrayInput, Classifier, Dense, Loss, SequentialNetwork, Sgd, Softmax, build_network
+from mlupdate.models.features import training_inputs
 from mlupdate.reference import ensemble
 from mlupdate.reference.ensemble import (
     Variant,
@@ -60,9 +62,9 @@ class RunLog:
 
         monkeypatch.setattr(ensemble, "_train", logged)
 
-    def slow_parent(self, seconds: float) -> None:
-        """This process waits before each run it takes, so the helpers take some too."""
-        self.before = lambda variant: time.sleep(seconds) if os.getpid() == self.parent else None
+    def slow_parent(self, seconds: float, helpers: float = 0.0) -> None:
+        """This process waits before each run it takes, so the helpers take some too (and they wait `helpers`)."""
+        self.before = lambda variant: time.sleep(seconds if os.getpid() == self.parent else helpers)
 
     def runs(self) -> list[tuple[int, int]]:
         lines = self.path.read_text(encoding="utf-8").splitlines()
@@ -105,6 +107,29 @@ def test_members_trained_here_and_in_a_helper_are_bit_identical_to_members_train
     assert len({_bits(r) for r in parallel.runs}) == 4  # perturbed apart: the comparison can fail
 
 
+def test_two_helpers_send_runs_larger_than_a_pipe_buffer_intact(run_log: RunLog) -> None:
+    """Each helper's runs (here 6 x 256 KB of weights) come back whole and in member order while both finish at
+    once and this process is still training: one pipe per helper, as writes this large from two processes into one
+    pipe interleave."""
+    network = SequentialNetwork(
+        inputs=[ArrayInput("x", (256,))],
+        layers=[Dense("wide", 256, updatable=True), Dense("out", 3, updatable=True), Softmax()],
+        head=Classifier(("a", "b", "c")),
+        loss=Loss("cce"),
+        optimizer=Sgd(lr=0.01, batch=8),
+        epochs=1,
+    )
+    spec = build_network(network, seed=0)
+    x, label = (feature.name for feature in training_inputs(spec))
+    rng = np.random.default_rng(2)
+    job = prepare(spec, {x: rng.normal(size=(16, 256)), label: list("abc" * 5 + "a")})
+    run_log.slow_parent(0.5, helpers=0.1)  # both helpers take members and finish while this process trains
+    parallel = run_ensemble(job, runs=14, epsilon=1e-4, seed=1, workers=3)
+    assert len({pid for pid, _ in run_log.runs()}) == 3
+    in_turn = run_ensemble(job, runs=14, epsilon=1e-4, seed=1, workers=1)
+    assert [_bits(r) for r in parallel.runs] == [_bits(r) for r in in_turn.runs]
+
+
 def test_no_helper_restarts_the_blas_thread_pool(run_log: RunLog) -> None:
     """The BLAS count is set to one before the fork and left alone after it: setting it in a forked process restarts
     OpenBLAS's pool, whose new thread spins ~0.1 s, a core's worth of time taken from the other members."""
@@ -139,8 +164,8 @@ def test_a_helper_that_dies_is_an_error_naming_its_exit_code_not_a_hang(
     run_log: RunLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parent = os.getpid()
-    run_log.before = lambda variant: os._exit(3) if os.getpid() != parent else time.sleep(0.2)
-    with pytest.raises(MlupdateError, match=r"exit codes \[3\]"):
+    run_log.before = lambda variant: os._exit(3) if os.getpid() != parent else time.sleep(0.3)
+    with pytest.raises(MlupdateError, match=r"exit code 3"):
         run_ensemble(_job(), runs=4, workers=2)
 
 

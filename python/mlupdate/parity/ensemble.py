@@ -2,7 +2,7 @@
 the job's measured float32 noise, and one run per known-wrong alternative (the power of the check).
 
 All of them are variants of one prepared job trained by `mlupdate.reference.ensemble.run_variants` (frozen
-prefix once, members in parallel workers); each run becomes an `EnsembleMember` keyed like a results bundle
+prefix once, members in parallel processes); each run becomes an `EnsembleMember` keyed like a results bundle
 (scoped layer, kind).
 """
 
@@ -72,7 +72,7 @@ def reference_runs(
     workers: int | None = None,
 ) -> ReferenceRuns:
     """`members` perturbed runs (0 at step level) plus the noise pair, and (`power`) the alternatives' runs, all
-    of the job at `job_dir` in one pool of workers. An alternative that diverges is kept with its error. A
+    of the job at `job_dir` in one set of processes. An alternative that diverges is kept with its error. A
     `LoadedJob` is not read again, and its prepared job (frozen prefix) is the one its reference run used."""
     loaded = LoadedJob.read(job_dir)
     job, prepared = loaded.bundle, loaded.prepared

@@ -107,7 +107,7 @@ def _train(job: PreparedJob, events: Collection[str], variant: Variant, *, catch
 
 
 def default_workers(runs: int) -> int:
-    """One worker process per core this process may use (fork-based, so Linux only), at most one per member."""
+    """One process per core this process may use (itself and forked helpers, so Linux only), at most one per member."""
     if sys.platform != "linux":
         return 1  # macOS's system frameworks are not fork-safe; Windows has no fork
     return max(1, min(runs, len(os.sched_getaffinity(0))))
@@ -154,28 +154,31 @@ class _Variants:
 
     def run(self, helpers: int) -> tuple[Outcome, ...]:
         """This process's share and that of `helpers` forked processes, in variant order."""
-        receive, send = self.context.Pipe(duplex=False)
-        processes = [self.context.Process(target=_help, args=(self, send), daemon=True) for _ in range(helpers)]
+        channels: list[tuple[BaseProcess, Connection]] = []
         with warnings.catch_warnings():
             # JAX, when a caller has loaded it, warns about fork; the helpers never touch it.
             warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-            for process in processes:
-                process.start()
-        send.close()  # only the helpers write: once they have all exited, reading ends instead of waiting
+            for _ in range(helpers):
+                # A pipe per helper: messages this large from two processes into one pipe interleave.
+                receive, send = self.context.Pipe(duplex=False)
+                helper = self.context.Process(target=_help, args=(self, send), daemon=True)
+                helper.start()
+                send.close()  # the helper's end, closed before the next fork: reading ends if the helper does
+                channels.append((helper, receive))
         try:
             outcomes, errors = self.share()
-            for _ in processes:
-                theirs, their_errors = _received(receive, processes)
+            for process, receive in channels:
+                theirs, their_errors = _received(receive, process)
                 outcomes.update(theirs)
                 errors.update(their_errors)
         except BaseException:  # interrupted, or a helper died: nobody waits for the others' runs
-            for process in processes:
+            for process, _ in channels:
                 process.terminate()
             raise
         finally:
-            for process in processes:
+            for process, receive in channels:
                 process.join()
-            receive.close()
+                receive.close()
         if errors:
             raise errors[min(errors)]
         return tuple(outcomes[index] for index in range(len(self.variants)))
@@ -191,15 +194,14 @@ def _help(variants: _Variants, send: Connection) -> None:
     send.close()
 
 
-def _received(receive: Connection, processes: Sequence[BaseProcess]) -> _Share:
+def _received(receive: Connection, process: BaseProcess) -> _Share:
     try:
         share: _Share = receive.recv()
-    except EOFError:  # every helper has exited, one without sending
-        for process in processes:
-            process.join()
+    except EOFError:  # the helper has exited without sending
+        process.join()
         raise MlupdateError(
-            "an ensemble helper process ended without sending its runs back "
-            f"(exit codes {[process.exitcode for process in processes]}; a negative one is the signal that ended it)",
+            f"an ensemble helper process ended without sending its runs back (exit code {process.exitcode}; "
+            "a negative one is the signal that ended it)",
             where="reference ensemble",
             fix="-9 is often the out-of-memory killer: train the ensemble in this process (workers=1)",
         ) from None

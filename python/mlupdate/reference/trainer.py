@@ -196,7 +196,7 @@ def _blas_controller() -> Any:
 def blas_limit(threads: int) -> contextlib.AbstractContextManager[Any]:
     """BLAS on `threads` threads inside the block, as before after it. Nothing is set when every BLAS library already
     runs on that many: after a fork, setting OpenBLAS's count restarts its thread pool, whose new thread then spins
-    ~0.1 s waiting for work (measured: an ensemble worker's first run took 1.5x as long on two cores)."""
+    ~0.1 s waiting for work (measured: a forked ensemble helper's first run took 1.5x as long on two cores)."""
     controller = _blas_controller()
     if all(info["num_threads"] == threads for info in controller.info() if info["user_api"] == "blas"):
         return contextlib.nullcontext()
