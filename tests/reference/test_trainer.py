@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -275,13 +277,14 @@ def test_training_leaves_the_prepared_job_as_it_was_and_holds_frozen_layers_once
 
 
 class _Machine:
-    """Clocks as OtherLoad reads them: wall time, this process's CPU time, the machine's busy CPU time, load."""
+    """Clocks as OtherLoad reads them: wall time, this process's CPU time (its reaped children's included), the
+    machine's busy CPU time, the load average."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.wall, self.cpu, self.busy, self.load = 100.0, 5.0, 1000.0, 0.0
         self.proc_stat = True
         monkeypatch.setattr(trainer.time, "monotonic", lambda: self.wall)
-        monkeypatch.setattr(trainer.time, "process_time", lambda: self.cpu)
+        monkeypatch.setattr(trainer, "own_cpu_seconds", lambda: self.cpu)
         monkeypatch.setattr(trainer, "machine_busy_seconds", lambda: self.busy if self.proc_stat else None)
         monkeypatch.setattr(trainer.os, "getloadavg", lambda: (self.load, self.load, self.load))
 
@@ -333,3 +336,16 @@ def test_a_forked_child_starts_its_own_account(monkeypatch: pytest.MonkeyPatch) 
     assert others() == pytest.approx(1.5)
     machine.run(5.0, own_threads=1.0, other_cores=0.25)
     assert others() == pytest.approx(0.25)
+
+
+def test_own_cpu_time_counts_the_children_this_process_reaped() -> None:
+    """An ensemble's forked helpers are this process's load: once reaped, their CPU time is its own."""
+    before = trainer.own_cpu_seconds()
+    pid = os.fork()
+    if pid == 0:  # the child burns ~0.3 s of CPU and leaves
+        deadline = time.process_time() + 0.3
+        while time.process_time() < deadline:
+            pass
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert trainer.own_cpu_seconds() - before >= 0.25

@@ -235,11 +235,18 @@ def machine_busy_seconds() -> float | None:
         return None
 
 
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process's threads and of the children it has reaped (an ensemble's forked helpers
+    are this run's own load, not another program's)."""
+    used = os.times()
+    return used.user + used.system + used.children_user + used.children_system
+
+
 class OtherLoad:
     """How many cores other programs keep busy, seen from this process at each call.
 
     Where the last call (or the import) was 1 to 60 s ago: the machine's busy CPU time since then less this
-    process's own (every thread's), per wall second, measured (and kept for calls within the next second).
+    process's own (`own_cpu_seconds`), per wall second, measured (and kept for calls within the next second).
     Otherwise (a window too short for /proc/stat's
     10 ms ticks, too old to say anything about now, or no /proc/stat) the 1-minute load average less this
     process's own share of it: its CPU time damped as the kernel damps the load average (by exp(-t / 60 s)).
@@ -250,12 +257,12 @@ class OtherLoad:
         self._reset()
 
     def _reset(self) -> None:
-        self.pid, self.wall, self.cpu = os.getpid(), time.monotonic(), time.process_time()
+        self.pid, self.wall, self.cpu = os.getpid(), time.monotonic(), own_cpu_seconds()
         self.busy, self.own = machine_busy_seconds(), 0.0
         self.measured: float | None = None
 
     def __call__(self) -> float:
-        pid, wall, cpu, busy = os.getpid(), time.monotonic(), time.process_time(), machine_busy_seconds()
+        pid, wall, cpu, busy = os.getpid(), time.monotonic(), own_cpu_seconds(), machine_busy_seconds()
         if pid != self.pid or cpu < self.cpu:  # a forked child: its CPU time starts again
             self._reset()
             return max(0.0, os.getloadavg()[0])
