@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import time
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -341,11 +341,6 @@ def test_a_forked_child_starts_its_own_account(monkeypatch: pytest.MonkeyPatch) 
 def test_own_cpu_time_counts_the_children_this_process_reaped() -> None:
     """An ensemble's forked helpers are this process's load: once reaped, their CPU time is its own."""
     before = trainer.own_cpu_seconds()
-    pid = os.fork()
-    if pid == 0:  # the child burns ~0.3 s of CPU and leaves
-        deadline = time.process_time() + 0.3
-        while time.process_time() < deadline:
-            pass
-        os._exit(0)
-    os.waitpid(pid, 0)
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end:\n    pass"
+    subprocess.run([sys.executable, "-c", burn], check=True, timeout=60)
     assert trainer.own_cpu_seconds() - before >= 0.25
