@@ -41,8 +41,9 @@ from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
 from mlupdate._coreml import AdamParams, NeuralNetworkBuilder, SgdParams, datatypes
 from mlupdate.models.spec import Spec, neural_network
 from mlupdate.reference.dense_chain import DenseChain
+from mlupdate.reference.parallelism import blas_threads_available
 from mlupdate.reference.semantics import Semantics
-from mlupdate.reference.trainer import TrainingResult, blas_threads_available, prepare, run_prepared
+from mlupdate.reference.trainer import TrainingResult, prepare, run_prepared
 
 EXPECTED = Path(__file__).resolve().parents[1] / "data" / "reference" / "bit_identity.json"
 

@@ -31,7 +31,8 @@ from mlupdate.reference.ensemble import (
     run_ensemble,
     run_variants,
 )
-from mlupdate.reference.trainer import PreparedJob, blas_threads_available, prepare, run_prepared, summation_orders
+from mlupdate.reference.parallelism import blas_threads_available
+from mlupdate.reference.trainer import PreparedJob, prepare, run_prepared, summation_orders
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="ensembles fork helpers on Linux only")
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ from mlupdate._coreml import NeuralNetworkBuilder, SgdParams, datatypes
 from mlupdate.contract import ProgressEvent
 from mlupdate.errors import DataError, ModelInvalidError, ParameterError, TrainingError, UnsupportedError
 from mlupdate.models.spec import load_spec, neural_network
-from mlupdate.reference import trainer
+from mlupdate.reference import parallelism, trainer
 from mlupdate.reference.network import Network
 from mlupdate.reference.semantics import Semantics
 from mlupdate.reference.trainer import batch_rows, blas_threads_for, prepare, train
@@ -223,9 +221,9 @@ def test_blas_threads_go_to_large_float32_products_only_on_cores_other_programs_
     spec = load_spec(real_models / "tictactoe" / "UpdatableNNClassifier.mlmodel")
     small = prepare(spec, _tictactoe_examples(spec, 4))
     large = dataclasses.replace(small, largest_product=trainer.THREADED_PRODUCT_MIN)
-    monkeypatch.setattr(trainer, "blas_threads_available", lambda: 2)
-    monkeypatch.setattr(trainer.os, "sched_getaffinity", lambda pid: {0, 1})
-    monkeypatch.setattr(trainer, "_OTHER_LOAD", lambda: others)
+    monkeypatch.setattr(parallelism, "blas_threads_available", lambda: 2)
+    monkeypatch.setattr(parallelism.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(parallelism, "_OTHER_LOAD", lambda: others)
     assert blas_threads_for(small) == 1  # below the crossover: one thread whatever the load
     assert blas_threads_for(large) == threads
     float64 = dataclasses.replace(large, network=Network(spec, dtype=np.float64))
@@ -274,73 +272,3 @@ def test_training_leaves_the_prepared_job_as_it_was_and_holds_frozen_layers_once
     assert params["head"]["weights"] is not job.network.params["head"]["weights"]
     assert first.weights["head"]["weights"].tobytes() == again.weights["head"]["weights"].tobytes()
     assert not np.array_equal(first.weights["head"]["weights"], before[("head", "weights")])
-
-
-class _Machine:
-    """Clocks as OtherLoad reads them: wall time, this process's CPU time (its reaped children's included), the
-    machine's busy CPU time, the load average."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.wall, self.cpu, self.busy, self.load = 100.0, 5.0, 1000.0, 0.0
-        self.proc_stat = True
-        monkeypatch.setattr(trainer.time, "monotonic", lambda: self.wall)
-        monkeypatch.setattr(trainer, "own_cpu_seconds", lambda: self.cpu)
-        monkeypatch.setattr(trainer, "machine_busy_seconds", lambda: self.busy if self.proc_stat else None)
-        monkeypatch.setattr(trainer.os, "getloadavg", lambda: (self.load, self.load, self.load))
-
-    def run(self, seconds: float, own_threads: float, other_cores: float) -> None:
-        self.wall += seconds
-        self.cpu += seconds * own_threads
-        self.busy += seconds * (own_threads + other_cores)
-
-
-def test_other_load_is_the_machines_busy_time_less_this_processs_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    machine = _Machine(monkeypatch)
-    others = trainer.OtherLoad()
-    machine.load = 2.0  # the load average still remembers this process's two threads
-    machine.run(10.0, own_threads=1.5, other_cores=0.5)
-    assert others() == pytest.approx(0.5)
-    machine.run(20.0, own_threads=2.0, other_cores=0.0)  # a benchmark's own contenders: not other programs
-    assert others() == pytest.approx(0.0)
-    machine.run(5.0, own_threads=0.0, other_cores=1.7)
-    assert others() == pytest.approx(1.7)
-    machine.run(0.1, own_threads=2.0, other_cores=0.0)  # asked again at once: the same answer
-    assert others() == pytest.approx(1.7)
-
-
-def test_other_load_falls_back_to_the_load_average_less_this_processs_damped_share(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    machine = _Machine(monkeypatch)
-    others = trainer.OtherLoad()
-    machine.load = 2.0
-    machine.run(70.0, own_threads=2.0, other_cores=0.0)  # a window too old to measure: the load average, less
-    own = 2 * (1 - np.exp(-70 / 60))  # this process's damped share
-    assert others() == pytest.approx(2.0 - own)
-    machine.run(0.2, own_threads=2.0, other_cores=0.0)  # too short a window for 10 ms ticks: the load average
-    own = own * np.exp(-0.2 / 60) + 2 * (1 - np.exp(-0.2 / 60))
-    assert others() == pytest.approx(2.0 - own)
-    machine.run(600.0, own_threads=0.0, other_cores=1.0)  # ten quiet minutes: too old to say what runs now
-    machine.load = 1.0
-    assert others() == pytest.approx(1.0 - own * np.exp(-600.2 / 60), abs=1e-3)
-    machine.proc_stat = False  # no /proc/stat (macOS)
-    machine.run(10.0, own_threads=1.0, other_cores=0.0)
-    assert 0.0 <= others() < 1.0
-
-
-def test_a_forked_child_starts_its_own_account(monkeypatch: pytest.MonkeyPatch) -> None:
-    machine = _Machine(monkeypatch)
-    others = trainer.OtherLoad()
-    machine.load = 1.5
-    machine.cpu = 0.1  # a forked child's CPU time starts again
-    assert others() == pytest.approx(1.5)
-    machine.run(5.0, own_threads=1.0, other_cores=0.25)
-    assert others() == pytest.approx(0.25)
-
-
-def test_own_cpu_time_counts_the_children_this_process_reaped() -> None:
-    """An ensemble's forked helpers are this process's load: once reaped, their CPU time is its own."""
-    before = trainer.own_cpu_seconds()
-    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end:\n    pass"
-    subprocess.run([sys.executable, "-c", burn], check=True, timeout=60)
-    assert trainer.own_cpu_seconds() - before >= 0.25

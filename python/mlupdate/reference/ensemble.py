@@ -32,8 +32,9 @@ import numpy as np
 
 from mlupdate.errors import InputError, MlupdateError, TrainingError
 from mlupdate.reference.layers import Params
+from mlupdate.reference.parallelism import blas_limit
 from mlupdate.reference.semantics import Semantics
-from mlupdate.reference.trainer import EVENT_KINDS, PreparedJob, TrainingResult, blas_limit, run_prepared
+from mlupdate.reference.trainer import EVENT_KINDS, PreparedJob, TrainingResult, run_prepared
 
 
 @dataclass(frozen=True)
