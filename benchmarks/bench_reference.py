@@ -43,6 +43,7 @@ from mlupdate.models.spec import Spec, load_spec, neural_network
 from mlupdate.reference.ensemble import run_ensemble
 from mlupdate.reference.layers import Activation, InnerProduct
 from mlupdate.reference.network import _CHUNK
+from mlupdate.reference.parallelism import usable_cores
 from mlupdate.reference.run import load_examples
 from mlupdate.reference.trainer import PreparedJob, blas_threads_for, prepare, run_prepared
 from mlupdate.scenarios import build_scenario
@@ -50,7 +51,7 @@ from mlupdate.scenarios import build_scenario
 PINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 BLAS = ThreadpoolController()
-CORES = len(os.sched_getaffinity(0))
+CORES = usable_cores()
 
 Head = list[tuple[np.ndarray, np.ndarray, bool]]  # (weights [out, in], biases, ReLU after it)
 

@@ -79,3 +79,12 @@ def test_own_cpu_time_counts_the_children_this_process_reaped() -> None:
     burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end:\n    pass"
     subprocess.run([sys.executable, "-c", burn], check=True, timeout=60)
     assert parallelism.own_cpu_seconds() - before >= 0.25
+
+
+def test_idle_cores_on_a_system_without_cpu_sets_count_every_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS has no sched_getaffinity: the Mac that runs parity after a device run counts its cores instead."""
+    monkeypatch.delattr(parallelism.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(parallelism.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(parallelism, "_OTHER_LOAD", lambda: 2.2)
+    assert parallelism.usable_cores() == 8
+    assert parallelism.idle_cores() == 6

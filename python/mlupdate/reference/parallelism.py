@@ -104,5 +104,12 @@ _OTHER_LOAD = OtherLoad()
 def idle_cores() -> int:
     """The cores of this process's CPU set that other programs leave idle (`OtherLoad`), at least 1; half a
     core's load is rounded away."""
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     return max(1, min(cores, math.floor(cores - _OTHER_LOAD() + 0.5)))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU set on Linux, every core where there is none (macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
