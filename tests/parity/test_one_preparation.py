@@ -121,3 +121,20 @@ def test_the_parity_command_computes_the_frozen_prefix_once(tmp_path: Path, coun
 
     assert code == EXIT_OK
     assert counter.counts() == {"read job": 1, "decode": 2, "frozen prefix": 1}
+
+
+def test_the_parity_command_names_its_default_folder_without_reading_the_job_twice(
+    tmp_path: Path, counter: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without -o the report goes to out/parity/<job_id>: the id comes from the manifest, and the job's files are
+    hashed once (by the run), not once more for the folder's name."""
+    job = image_job(tmp_path)
+    device = run_reference(job, tmp_path / "device")
+    counter.path.write_text("", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    code = main(["parity", str(device), "--job", str(job), "--ensemble", "3"])
+
+    assert code == EXIT_OK
+    assert (tmp_path / "out" / "parity" / job_reader.read_job_manifest(job)["job_id"] / "report.json").is_file()
+    assert counter.counts()["read job"] == 1

@@ -82,11 +82,12 @@ def _ensemble_size(text: str) -> int:
 
 
 def run_parity_command(args: argparse.Namespace) -> int:
-    from mlupdate.bundle import read_job
+    from mlupdate.bundle.job_reader import read_job_manifest
     from mlupdate.parity.markdown import render_markdown
     from mlupdate.parity.run import run_parity
 
-    output = args.output or Path("out") / "parity" / read_job(args.job).job_id
+    # Named from the manifest alone: run_parity reads and verifies the whole job once.
+    output = args.output or Path("out") / "parity" / str(read_job_manifest(args.job)["job_id"])
     result = run_parity(
         args.results,
         args.job,

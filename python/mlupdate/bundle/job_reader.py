@@ -156,14 +156,8 @@ class JobBundle:
 def read_job(path: str | Path) -> JobBundle:
     """Read and verify a job bundle folder; refuse it (a BundleError naming the entry) if anything is off."""
     root = Path(path)
-    expect_job_bundle(root)
-    check_root(root)
+    manifest = read_job_manifest(root)
     where = str(root / JOB_MANIFEST)
-    manifest = validate(
-        parse_json(read_regular(root, JOB_MANIFEST, where=where, limit=limits.MANIFEST_BYTES), where=where),
-        "job",
-        where=where,
-    )
     files: dict[str, str] = manifest["files"]
     verify_files(root, files, exempt=(JOB_MANIFEST,), where=where)
     _check_model(manifest["model"], files, where)
@@ -171,6 +165,21 @@ def read_job(path: str | Path) -> JobBundle:
     training = _view(root, manifest["training"], files, "training", where)
     probe = _view(root, manifest["probe"], files, "probe", where) if manifest["probe"] is not None else None
     return JobBundle(root, manifest, training, probe)
+
+
+def read_job_manifest(path: str | Path) -> dict[str, Any]:
+    """A job bundle's manifest, checked against its schema (its job_id is a safe folder name), without hashing
+    the files it lists: for naming things after the job before `read_job` verifies it."""
+    root = Path(path)
+    expect_job_bundle(root)
+    check_root(root)
+    where = str(root / JOB_MANIFEST)
+    manifest: dict[str, Any] = validate(
+        parse_json(read_regular(root, JOB_MANIFEST, where=where, limit=limits.MANIFEST_BYTES), where=where),
+        "job",
+        where=where,
+    )
+    return manifest
 
 
 def _check_model(model: dict[str, Any], files: dict[str, str], where: str) -> None:
