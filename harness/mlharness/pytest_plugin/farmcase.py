@@ -26,6 +26,7 @@ from mlharness.pytest_plugin.cases import CaseOutcome, ParityCase, clear_earlier
 if TYPE_CHECKING:
     from mlharness.farms.devicefarm import DeviceFarm, FarmRow
     from mlupdate.parity.crossdevice import Where
+    from mlupdate.parity.verdict import Verdict
 
 PROJECT = Path("ios_app/MLHarnessCompanion.xcodeproj")
 
@@ -51,18 +52,20 @@ def run_farm_parity_case(case: ParityCase, target: FarmCellTarget, folder: Path,
     write_where(folder, where)
     job_dir = case.build_job(plugin_folder(folder / "job"))
     rows = _run_on_farm(target, job_dir, folder, case.name, where)
-    outcomes = [_judge(case, row, job_dir, ensemble) for row in rows]
+    judged = [_judge(row, job_dir, ensemble) for row in rows]
+    verdicts = [verdict for verdict, _ in judged]
+    first_reference = judged[0][1]
     return CaseOutcome(
         case=case.name,
         expect=case.expect,
         job_dir=job_dir,
-        device_results=outcomes[0].device_results,
-        reference_results=outcomes[0].reference_results,
+        device_results=_results(rows[0]),
+        reference_results=first_reference,
         reports=folder / "farm",
         model_sha256=str(read_job(job_dir).manifest["model"]["sha256"]),
-        passed=all(outcome.passed for outcome in outcomes),
-        level=outcomes[0].level,
-        summary="; ".join(f"{row.device}: {outcome.summary}" for row, outcome in zip(rows, outcomes, strict=True)),
+        passed=all(verdict.passed for verdict in verdicts),
+        level=verdicts[0].level,
+        summary="; ".join(f"{row.device}: {verdict.summary()}" for row, verdict in zip(rows, verdicts, strict=True)),
     )
 
 
@@ -108,21 +111,15 @@ def _run_on_farm(target: FarmCellTarget, job_dir: Path, folder: Path, name: str,
     return report.rows
 
 
-def _judge(case: ParityCase, row: FarmRow, job_dir: Path, ensemble: int) -> CaseOutcome:
+def _results(row: FarmRow) -> Path:
+    assert row.results_path is not None  # _run_on_farm returns verified rows only
+    return row.results_path
+
+
+def _judge(row: FarmRow, job_dir: Path, ensemble: int) -> tuple[Verdict, Path]:
+    """One farm device's parity verdict, its reports beside its results, and the reference results it used."""
     from mlupdate.parity.run import run_parity
 
-    assert row.results_path is not None
-    reports = row.results_path.parent / "parity"
-    parity = run_parity(row.results_path, job_dir, reports, ensemble=ensemble)
-    return CaseOutcome(
-        case=case.name,
-        expect=case.expect,
-        job_dir=job_dir,
-        device_results=row.results_path,
-        reference_results=parity.reference,
-        reports=reports,
-        model_sha256="",
-        passed=parity.verdict.passed,
-        level=parity.verdict.level,
-        summary=parity.verdict.summary(),
-    )
+    results = _results(row)
+    parity = run_parity(results, job_dir, results.parent / "parity", ensemble=ensemble)
+    return parity.verdict, parity.reference
